@@ -1,0 +1,101 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { SessionError } from './errors.ts';
+
+/** Turns session values into text and back. JSON by default; `superjson` or `devalue` fit too. */
+export interface Serializer {
+  stringify(value: unknown): string;
+  parse(text: string): unknown;
+}
+
+/** One key of the encryption key ring. */
+export interface EncryptionKey {
+  /** A short identifier stored in each envelope (letters, digits, `_` and `-`). */
+  id: string;
+  /** 32 bytes: a Buffer, or a base64/base64url string of 32 bytes. */
+  key: Buffer | string;
+}
+
+const ENVELOPE = '~1';
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+/**
+ * Encodes each top-level session value for the store: serializer text, optionally sealed with
+ * AES-256-GCM. The envelope is `~1.<keyId>.<iv>.<ciphertext+tag>`; the additional data binds it
+ * to the store key and field name, so a value cannot be moved to another session or field.
+ * Plain values are still read when encryption is on, so encryption can be switched on without
+ * logging anyone out; keys rotate by putting the new key first and keeping the old ones.
+ */
+export class FieldCodec {
+  readonly serializer: Serializer;
+  readonly #keys: Map<string, Buffer>;
+  readonly #current: { id: string; key: Buffer } | null;
+
+  constructor(serializer: Serializer, keys: readonly EncryptionKey[] = []) {
+    this.serializer = serializer;
+    this.#keys = new Map();
+    for (const { id, key } of keys) {
+      if (!KEY_ID.test(id)) {
+        throw new SessionError('INVALID_OPTIONS', `encryption key id "${id}" must be 1-32 of [A-Za-z0-9_-]`);
+      }
+      if (this.#keys.has(id)) throw new SessionError('INVALID_OPTIONS', `encryption key id "${id}" is used twice`);
+      const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : key;
+      if (bytes.length !== 32) {
+        throw new SessionError('INVALID_OPTIONS', `encryption key "${id}" must be 32 bytes, got ${bytes.length}`);
+      }
+      this.#keys.set(id, bytes);
+    }
+    const first = keys[0];
+    this.#current = first ? { id: first.id, key: this.#keys.get(first.id) as Buffer } : null;
+  }
+
+  /** Serializer text for a value; `undefined` values are refused by the caller beforehand. */
+  serialize(value: unknown): string {
+    return this.serializer.stringify(value);
+  }
+
+  /** Store form of serialized text. */
+  seal(storeKey: string, field: string, text: string): string {
+    if (!this.#current) return text;
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#current.key, iv);
+    cipher.setAAD(Buffer.from(`${storeKey}\0${field}`));
+    const sealed = Buffer.concat([cipher.update(text, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return `${ENVELOPE}.${this.#current.id}.${iv.toString('base64url')}.${sealed.toString('base64url')}`;
+  }
+
+  /** Serialized text of a stored value; throws `CORRUPT_RECORD` naming the field and the reason. */
+  open(storeKey: string, field: string, stored: string): string {
+    if (!stored.startsWith(`${ENVELOPE}.`)) return stored;
+    const [, keyId, ivText, body] = stored.split('.');
+    const key = keyId === undefined ? undefined : this.#keys.get(keyId);
+    if (!key || ivText === undefined || body === undefined) {
+      const why = this.#keys.size === 0 ? 'no encryption key is configured' : `key "${keyId}" is not in the key ring`;
+      throw corrupt(field, `it is encrypted and ${why}`);
+    }
+    const sealed = Buffer.from(body, 'base64url');
+    if (sealed.length < 16) throw corrupt(field, 'the envelope is truncated');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'));
+      decipher.setAAD(Buffer.from(`${storeKey}\0${field}`));
+      decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+      return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]).toString(
+        'utf8',
+      );
+    } catch (error) {
+      throw corrupt(field, 'it failed authentication (wrong key, or tampered with)', error);
+    }
+  }
+
+  /** Parses serialized text; throws `CORRUPT_RECORD` naming the field. */
+  parse(field: string, text: string): unknown {
+    try {
+      return this.serializer.parse(text);
+    } catch (error) {
+      throw corrupt(field, 'it is not valid serializer output', error);
+    }
+  }
+}
+
+function corrupt(field: string, why: string, cause?: unknown): SessionError {
+  return new SessionError('CORRUPT_RECORD', `stored field "${field}" cannot be decoded: ${why}`, { cause });
+}

@@ -1,0 +1,248 @@
+import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
+import { FieldCodec } from './codec.ts';
+import { SessionError, toStoreError } from './errors.ts';
+import { CookieSigner, hashId, parseUnsignedId, shortKey } from './ids.ts';
+import { type ResolvedOptions, resolveOptions, type SessionOptions } from './options.ts';
+import { Session, type SessionContext, type SessionData } from './session.ts';
+import type { ChangeSet, SessionRecord, Store, UserSessionEntry } from './store.ts';
+
+/** What `commit` did, for the `commit` event and for adapters. */
+export interface CommitResult {
+  /** The `Set-Cookie` header value to send, or `null` when the cookie does not change. */
+  setCookie: string | null;
+  /** The store write the commit made. */
+  write: 'none' | 'create' | 'patch' | 'touch';
+}
+
+/** Per-request facts an adapter passes in. */
+export interface RequestContext {
+  /** The request came over HTTPS (directly or through a trusted proxy). */
+  secure?: boolean;
+}
+
+/**
+ * Events, in order of a request's life. Listeners may be async and are awaited in order; a
+ * `before*` listener that throws aborts the action.
+ */
+export interface SessionEvents {
+  load: [session: Session<object>];
+  beforeCreate: [session: Session<object>];
+  create: [session: Session<object>];
+  beforeCommit: [session: Session<object>];
+  commit: [session: Session<object>, result: CommitResult];
+  beforeDestroy: [session: Session<object>];
+  destroy: [session: Session<object>];
+  beforeRegenerate: [session: Session<object>];
+  regenerate: [session: Session<object>, oldKey: string | null];
+  /** A stored record could not be decoded; the key is the ID hash. */
+  corrupt: [error: SessionError, key: string];
+  /** A store call failed (also when `onStoreError` is `'degrade'`). */
+  storeError: [error: SessionError];
+}
+
+type Listener<E extends keyof SessionEvents> = (...args: SessionEvents[E]) => void | Promise<void>;
+
+/**
+ * The session engine: reads cookies, loads lazily, commits changes, and knows no framework.
+ * Adapters call `session(cookieHeader)` per request and `commit(session)` before responding.
+ */
+export class SessionEngine<D extends object = SessionData> {
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  readonly #signer: CookieSigner | null;
+  readonly #codec: FieldCodec;
+  readonly #listeners = new Map<keyof SessionEvents, Listener<keyof SessionEvents>[]>();
+  readonly #ctx: SessionContext;
+
+  constructor(options: SessionOptions) {
+    this.options = resolveOptions(options);
+    this.store = this.options.store;
+    this.#signer = this.options.signed ? new CookieSigner(this.options.secrets, this.options.tagBytes) : null;
+    this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys);
+    this.#ctx = this.#context();
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on<E extends keyof SessionEvents>(event: E, listener: Listener<E>): () => void {
+    const list = this.#listeners.get(event) ?? [];
+    list.push(listener as Listener<keyof SessionEvents>);
+    this.#listeners.set(event, list);
+    return () => {
+      const at = list.indexOf(listener as Listener<keyof SessionEvents>);
+      if (at >= 0) list.splice(at, 1);
+    };
+  }
+
+  /** The session of a request, from its `Cookie` header. No store I/O happens here. */
+  session(cookieHeader: string | null | undefined): Session<D> {
+    const value = cookieHeader ? this.#cookieValue(cookieHeader) : undefined;
+    return this.sessionFromValue(value);
+  }
+
+  /** The session for a raw cookie value (already taken out of the header). */
+  sessionFromValue(value: string | undefined): Session<D> {
+    if (value === undefined || value === '') return new Session<D>(this.#ctx, null, false);
+    const id = this.#signer ? this.#signer.verify(value) : parseUnsignedId(value);
+    return new Session<D>(this.#ctx, id, true);
+  }
+
+  /**
+   * Writes what the request changed and says which cookie to send. Adapters call it before the
+   * response headers go out, and send `setCookie` when it is not `null`.
+   */
+  async commit(session: Session<D>, request: RequestContext = {}): Promise<CommitResult> {
+    const s = session as Session<object>;
+    await this.#emit('beforeCommit', s);
+    let write: CommitResult['write'] = 'none';
+    if (session.isLoaded && !session.isDestroyed && !session.isDegraded) {
+      try {
+        if (this.options.flush !== 'manual') write = await session.flush();
+        const expiresAt = write === 'none' ? session.touchDue(this.options.now()) : null;
+        if (expiresAt !== null) {
+          const key = session.key as string;
+          const ok = await this.#call('touch', key, () => this.store.touch(key, expiresAt));
+          if (ok) session.touched(expiresAt);
+          else session.lost();
+          write = 'touch';
+        }
+      } catch (error) {
+        if (!(error instanceof SessionError) || !this.#ctx.storeFailed(error, 'commit')) throw error;
+      }
+    }
+    const result: CommitResult = { setCookie: this.#setCookie(session, request), write };
+    await this.#emit('commit', s, result);
+    return result;
+  }
+
+  /** The live sessions of a user (needs a store with a per-user index). */
+  async listUserSessions(userId: string): Promise<UserSessionEntry[]> {
+    return this.#call('listByUser', `user:${userId}`, () => this.store.listByUser(userId));
+  }
+
+  /** Logs a user out everywhere; returns how many sessions were destroyed. */
+  async destroyUserSessions(userId: string): Promise<number> {
+    return this.#call('destroyByUser', `user:${userId}`, () => this.store.destroyByUser(userId));
+  }
+
+  /** Destroys one session by its store key (as listed by `listUserSessions`). */
+  async destroyByKey(key: string): Promise<void> {
+    await this.#call('destroy', key, () => this.store.destroy(key));
+  }
+
+  /** The store key of a raw session ID (for tools that hold an ID). */
+  keyOf(id: string): string {
+    return hashId(id);
+  }
+
+  /** Closes the store. */
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  #cookieValue(header: string): string | undefined {
+    // A malformed header must not throw: the request just has no session.
+    try {
+      return parseCookies(header)[this.options.cookie.name];
+    } catch {
+      return undefined;
+    }
+  }
+
+  #setCookie(session: Session<D>, request: RequestContext): string | null {
+    const { cookie } = this.options;
+    const state = session.cookieState;
+    const secure =
+      cookie.name.startsWith('__Host-') || cookie.name.startsWith('__Secure-')
+        ? true
+        : cookie.secure === 'auto'
+          ? request.secure === true
+          : cookie.secure;
+    const attributes = {
+      path: cookie.path,
+      domain: cookie.domain,
+      httpOnly: cookie.httpOnly,
+      sameSite: cookie.sameSite,
+      secure,
+      partitioned: cookie.partitioned || undefined,
+    } as const;
+    if (!session.isNew && session.id !== null && !session.isDestroyed) {
+      if (!state.changed) return null;
+      const value = this.#signer ? this.#signer.sign(session.id) : session.id;
+      return serializeCookie(cookie.name, value, {
+        ...attributes,
+        expires: cookie.persistent ? new Date(session.expiresAt) : undefined,
+      });
+    }
+    if (!state.clear) return null;
+    return serializeCookie(cookie.name, '', { ...attributes, expires: new Date(0), maxAge: 0 });
+  }
+
+  async #emit<E extends keyof SessionEvents>(event: E, ...args: SessionEvents[E]): Promise<void> {
+    const list = this.#listeners.get(event);
+    if (!list || list.length === 0) return;
+    for (const listener of [...list]) await (listener as Listener<E>)(...args);
+  }
+
+  /** Runs one store call with the timeout, debug logging and error wrapping. */
+  async #call<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
+    const { storeTimeoutMs, logger, debug } = this.options;
+    const started = debug ? performance.now() : 0;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new SessionError('STORE_TIMEOUT', `${action} took longer than ${storeTimeoutMs} ms`, {
+            scope: this.store.name,
+          }),
+        );
+      }, storeTimeoutMs);
+    });
+    const call = run();
+    try {
+      const result = await Promise.race([call, timeout]);
+      if (debug && logger) {
+        const ms = Math.round((performance.now() - started) * 100) / 100;
+        logger.debug({ store: this.store.name, action, key: shortKey(key), ms }, 'store call');
+      }
+      return result;
+    } catch (error) {
+      call.catch(() => {});
+      const failure = error instanceof SessionError ? error : toStoreError(error, this.store.name, action);
+      logger?.error({ store: this.store.name, action, key: shortKey(key), code: failure.code }, failure.message);
+      await this.#emit('storeError', failure);
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #context(): SessionContext {
+    const engine = this;
+    return {
+      options: this.options,
+      codec: this.#codec,
+      readStore: (key) => this.#call('get', key, () => this.store.get(key)),
+      async writeNew(session, key, record: SessionRecord, replaces) {
+        await engine.#emit('beforeCreate', session);
+        await engine.#call('set', key, () => engine.store.set(key, record));
+        if (replaces) await engine.#call('destroy', replaces, () => engine.store.destroy(replaces));
+        await engine.#emit('create', session);
+      },
+      writePatch: (_session, key, change: ChangeSet) => this.#call('patch', key, () => this.store.patch(key, change)),
+      destroyKey: (_session, key) => this.#call('destroy', key, () => this.store.destroy(key)),
+      emit: (event, session) => this.#emit(event, session),
+      emitRegenerate: (session, oldKey) => this.#emit('regenerate', session, oldKey),
+      async emitCorrupt(error, key) {
+        engine.options.logger?.warn({ store: engine.store.name, key: shortKey(key), code: error.code }, error.message);
+        await engine.#emit('corrupt', error, key);
+      },
+      storeFailed(error, action) {
+        const isStoreError =
+          error instanceof SessionError && (error.code === 'STORE_UNAVAILABLE' || error.code === 'STORE_TIMEOUT');
+        if (engine.options.onStoreError !== 'degrade' || !isStoreError) return false;
+        engine.options.logger?.warn({ action, code: error.code }, 'store failed; continuing without a session');
+        return true;
+      },
+    };
+  }
+}

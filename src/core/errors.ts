@@ -1,0 +1,91 @@
+/**
+ * Stable error codes. Tests and adapters match on these, never on message text.
+ *
+ * | code | meaning | HTTP status an adapter answers |
+ * |---|---|---|
+ * | `STORE_UNAVAILABLE` | the store failed (connection refused, server error) | 503 |
+ * | `STORE_TIMEOUT` | a store call took longer than `storeTimeoutMs` | 503 |
+ * | `CORRUPT_RECORD` | a stored record could not be decoded | 500 |
+ * | `SESSION_TOO_LARGE` | the session would exceed `maxSizeBytes` | 500 |
+ * | `INVALID_OPTIONS` | options or a config file are wrong | 500 |
+ * | `MISSING_DEPENDENCY` | an optional peer dependency is not installed | 500 |
+ * | `SESSION_DESTROYED` | the session was used after `destroy()` in the same request | 500 |
+ * | `INVALID_STATE` | an API was called at the wrong time (e.g. `data` before `load()`) | 500 |
+ */
+export type SessionErrorCode =
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_TIMEOUT'
+  | 'CORRUPT_RECORD'
+  | 'SESSION_TOO_LARGE'
+  | 'INVALID_OPTIONS'
+  | 'MISSING_DEPENDENCY'
+  | 'SESSION_DESTROYED'
+  | 'INVALID_STATE';
+
+const STATUS: Record<SessionErrorCode, number> = {
+  STORE_UNAVAILABLE: 503,
+  STORE_TIMEOUT: 503,
+  CORRUPT_RECORD: 500,
+  SESSION_TOO_LARGE: 500,
+  INVALID_OPTIONS: 500,
+  MISSING_DEPENDENCY: 500,
+  SESSION_DESTROYED: 500,
+  INVALID_STATE: 500,
+};
+
+export interface SessionErrorOptions {
+  /** The underlying error, kept as `cause`. */
+  cause?: unknown;
+  /** The component that raised it (`redis`, `sql`, `express`...); shown as `[tessera] [scope]`. */
+  scope?: string;
+}
+
+/**
+ * The one error class Tessera throws. `code` is stable; `status` is the HTTP status an adapter
+ * should answer with; the message starts with `[tessera]` and the scope.
+ */
+export class SessionError extends Error {
+  override readonly name = 'SessionError';
+  readonly code: SessionErrorCode;
+  readonly status: number;
+  readonly scope: string | undefined;
+
+  constructor(code: SessionErrorCode, message: string, options: SessionErrorOptions = {}) {
+    const prefix = options.scope ? `[tessera] [${options.scope}] ` : '[tessera] ';
+    super(prefix + message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = STATUS[code];
+    this.scope = options.scope;
+  }
+}
+
+export function isSessionError(value: unknown, code?: SessionErrorCode): value is SessionError {
+  return value instanceof SessionError && (code === undefined || value.code === code);
+}
+
+/** Wraps anything a store threw into a `STORE_UNAVAILABLE` error, keeping Tessera's own errors. */
+export function toStoreError(error: unknown, scope: string, action: string): SessionError {
+  if (error instanceof SessionError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new SessionError('STORE_UNAVAILABLE', `${action} failed: ${detail}`, { cause: error, scope });
+}
+
+/** The error for a missing optional peer dependency, naming the package to install. */
+export function missingDependency(pkg: string, scope: string, cause?: unknown): SessionError {
+  return new SessionError(
+    'MISSING_DEPENDENCY',
+    `the optional dependency "${pkg}" is not installed; run: npm install ${pkg}`,
+    { cause, scope },
+  );
+}
+
+/** Loads an optional peer dependency, failing with a message that names the package to install. */
+export async function importOptional<T>(pkg: string, scope: string): Promise<T> {
+  try {
+    return (await import(pkg)) as T;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw missingDependency(pkg, scope, error);
+    throw error;
+  }
+}

@@ -1,0 +1,452 @@
+import type { FieldCodec } from './codec.ts';
+import { SessionError } from './errors.ts';
+import { generateId, hashId } from './ids.ts';
+import type { ResolvedOptions } from './options.ts';
+import type { ChangeSet, SessionRecord } from './store.ts';
+
+/**
+ * The shape of session data. Extend it by declaration merging to type every session:
+ *
+ * ```ts
+ * declare module 'tessera' {
+ *   interface SessionData { userId: string; cart: string[] }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by declaration merging
+export interface SessionData {}
+
+/** Keys of a data type that are strings. */
+export type DataKey<D> = Extract<keyof D, string>;
+
+/** What the engine gives a session; internal. */
+export interface SessionContext {
+  readonly options: ResolvedOptions;
+  readonly codec: FieldCodec;
+  readStore(key: string): Promise<SessionRecord | null>;
+  writeNew(session: Session<object>, key: string, record: SessionRecord, replaces: string | null): Promise<void>;
+  writePatch(session: Session<object>, key: string, change: ChangeSet): Promise<boolean>;
+  destroyKey(session: Session<object>, key: string): Promise<void>;
+  emit(event: 'load' | 'beforeDestroy' | 'destroy' | 'beforeRegenerate', session: Session<object>): Promise<void>;
+  emitRegenerate(session: Session<object>, oldKey: string | null): Promise<void>;
+  emitCorrupt(error: SessionError, key: string): Promise<void>;
+  storeFailed(error: SessionError, action: string): boolean;
+}
+
+type State = 'idle' | 'loaded' | 'destroyed';
+
+/**
+ * One visitor's session for one request. Reads are lazy: nothing touches the store until the
+ * first `get`/`set`/`load`, and a request without a valid cookie never touches it at all.
+ */
+export class Session<D extends object = SessionData> {
+  readonly #ctx: SessionContext;
+  /** The ID from a verified cookie, before loading. */
+  readonly #cookieId: string | null;
+  #state: State = 'idle';
+  #loading: Promise<void> | null = null;
+  /** The raw ID of the stored record (or the one to store), never logged. */
+  #id: string | null = null;
+  #key: string | null = null;
+  /** Whether the record at #key exists in the store. */
+  #stored = false;
+  #data: Record<string, unknown> = {};
+  /** Serialized text of each field as it is in the store. */
+  #saved = new Map<string, string>();
+  /** Fields changed through the API, or handed out as objects (they may be mutated in place). */
+  #candidates = new Set<string>();
+  /** The plain-object view was handed out: every field is a candidate. */
+  #exposed = false;
+  #createdAt = 0;
+  #expiresAt = 0;
+  #userId: string | null = null;
+  #userChanged = false;
+  /** Store key of the record a regenerate replaces, destroyed when the new one is written. */
+  #replaces: string | null = null;
+  #degraded = false;
+  /** The browser held a cookie that must now be cleared. */
+  #clearCookie = false;
+  /** The ID or expiry changed, so the cookie must be sent. */
+  #cookieChanged = false;
+
+  /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
+  constructor(ctx: SessionContext, cookieId: string | null, hadCookie: boolean) {
+    this.#ctx = ctx;
+    this.#cookieId = cookieId;
+    if (hadCookie && cookieId === null) this.#clearCookie = true;
+  }
+
+  /** `true` until the session is found in (or written to) the store. */
+  get isNew(): boolean {
+    return !this.#stored;
+  }
+
+  /** The store key (SHA-256 of the ID): safe to show and log, e.g. to mark "this device". */
+  get key(): string | null {
+    return this.#key;
+  }
+
+  /** @internal The raw ID, for the cookie. */
+  get id(): string | null {
+    return this.#id;
+  }
+
+  get createdAt(): number {
+    return this.#createdAt;
+  }
+
+  get expiresAt(): number {
+    return this.#expiresAt;
+  }
+
+  get userId(): string | null {
+    return this.#userId;
+  }
+
+  get isLoaded(): boolean {
+    return this.#state !== 'idle';
+  }
+
+  get isDestroyed(): boolean {
+    return this.#state === 'destroyed';
+  }
+
+  /** @internal */
+  get cookieState(): { clear: boolean; changed: boolean } {
+    return { clear: this.#clearCookie, changed: this.#cookieChanged };
+  }
+
+  /**
+   * The data as a plain object, for code written in express-session style
+   * (`session.data.cart.push(item)`): changes, nested ones included, are found at commit.
+   * Call `await session.load()` first.
+   */
+  get data(): D {
+    this.#assertUsable('data');
+    if (this.#state === 'idle') {
+      throw new SessionError('INVALID_STATE', 'session.data needs `await session.load()` first');
+    }
+    this.#exposed = true;
+    return this.#data as D;
+  }
+
+  /** Reads the session from the store, once. Later calls return at once. */
+  load(): Promise<this> {
+    if (this.#state !== 'idle') return Promise.resolve(this);
+    this.#loading ??= this.#load();
+    return this.#loading.then(() => this);
+  }
+
+  async get<K extends DataKey<D>>(name: K): Promise<D[K] | undefined> {
+    await this.load();
+    this.#assertUsable('get');
+    const value = this.#data[name];
+    if (typeof value === 'object' && value !== null) this.#candidates.add(name);
+    return value as D[K] | undefined;
+  }
+
+  async has(name: DataKey<D>): Promise<boolean> {
+    await this.load();
+    return Object.hasOwn(this.#data, name);
+  }
+
+  async set<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
+    await this.load();
+    this.#assertUsable('set');
+    if (value === undefined) delete this.#data[name];
+    else this.#data[name] = value;
+    this.#candidates.add(name);
+    if (this.#ctx.options.flush === 'immediate') await this.save();
+  }
+
+  async delete(name: DataKey<D>): Promise<void> {
+    await this.load();
+    this.#assertUsable('delete');
+    delete this.#data[name];
+    this.#candidates.add(name);
+    if (this.#ctx.options.flush === 'immediate') await this.save();
+  }
+
+  /** Removes every key (the session itself stays; use `destroy()` to end it). */
+  async clear(): Promise<void> {
+    await this.load();
+    this.#assertUsable('clear');
+    for (const name of Object.keys(this.#data)) this.#candidates.add(name);
+    this.#data = {};
+    if (this.#ctx.options.flush === 'immediate') await this.save();
+  }
+
+  /** A shallow copy of all data. */
+  async all(): Promise<Partial<D>> {
+    await this.load();
+    this.#exposed = true;
+    return { ...this.#data } as Partial<D>;
+  }
+
+  /** Ties the session to a user, for `listUserSessions` and `destroyUserSessions`. */
+  async setUser(userId: string | null): Promise<void> {
+    await this.load();
+    this.#assertUsable('setUser');
+    if (userId !== null && (typeof userId !== 'string' || userId === '')) {
+      throw new SessionError('INVALID_STATE', 'setUser takes a non-empty string or null');
+    }
+    if (userId === this.#userId) return;
+    this.#userId = userId;
+    this.#userChanged = true;
+    if (this.#ctx.options.flush === 'immediate') await this.save();
+  }
+
+  /**
+   * Gives the session a new ID, keeping its data; the old record is destroyed when the new one
+   * is written. Call it on login and on every privilege change.
+   */
+  async regenerate(): Promise<void> {
+    await this.load();
+    this.#assertUsable('regenerate');
+    await this.#ctx.emit('beforeRegenerate', this as Session<object>);
+    const oldKey = this.#stored ? this.#key : null;
+    if (oldKey) this.#replaces = oldKey;
+    this.#newIdentity();
+    this.#userChanged = true;
+    // Regenerating is a change: the new record must be written even if no data changed.
+    for (const name of Object.keys(this.#data)) this.#candidates.add(name);
+    await this.#ctx.emitRegenerate(this as Session<object>, oldKey);
+    if (this.#ctx.options.flush === 'immediate') await this.save();
+  }
+
+  /** Ends the session now: the record is deleted and the cookie cleared in the response. */
+  async destroy(): Promise<void> {
+    if (this.#state === 'destroyed') return;
+    await this.#ctx.emit('beforeDestroy', this as Session<object>);
+    const keys = [this.#stored ? this.#key : null, this.#replaces].filter((k): k is string => k !== null);
+    if (keys.length === 0 && this.#cookieId) keys.push(hashId(this.#cookieId));
+    for (const key of keys) await this.#ctx.destroyKey(this as Session<object>, key);
+    const hadCookie = this.#stored || this.#cookieId !== null;
+    this.#state = 'destroyed';
+    this.#stored = false;
+    this.#data = {};
+    this.#candidates.clear();
+    this.#replaces = null;
+    if (hadCookie) this.#clearCookie = true;
+    await this.#ctx.emit('destroy', this as Session<object>);
+  }
+
+  /**
+   * Writes pending changes now. With flush `'end'` the adapter calls it for you before the
+   * response; with `'manual'` only your call writes.
+   */
+  async save(): Promise<void> {
+    await this.flush();
+  }
+
+  /** @internal `save()`, saying what it wrote. */
+  async flush(): Promise<'none' | 'create' | 'patch'> {
+    if (this.#state !== 'loaded' || this.#degraded) return 'none';
+    const { options, codec } = this.#ctx;
+    const change = this.#changes();
+    if (!this.#stored) {
+      if (change.count === 0 && !this.#userChanged && this.#replaces === null) return 'none';
+      if (this.#key === null) this.#newIdentity();
+      const key = this.#key as string;
+      const fields: Record<string, string> = {};
+      for (const [name, text] of this.#fieldsText(change.texts)) fields[name] = codec.seal(key, name, text);
+      const record: SessionRecord = {
+        fields,
+        createdAt: this.#createdAt,
+        expiresAt: this.#expiresAt,
+        userId: this.#userId,
+      };
+      this.#checkSize(change.texts);
+      await this.#ctx.writeNew(this as Session<object>, key, record, this.#replaces);
+      this.#replaces = null;
+      this.#stored = true;
+      this.#cookieChanged = true;
+      this.#afterWrite(change.texts);
+      return 'create';
+    }
+    if (change.count === 0 && !this.#userChanged) return 'none';
+    this.#checkSize(change.texts);
+    const key = this.#key as string;
+    const set: Record<string, string> = {};
+    const unset: string[] = [];
+    for (const [name, text] of change.texts) {
+      if (text === null) unset.push(name);
+      else set[name] = codec.seal(key, name, text);
+    }
+    const expiresAt = this.#nextExpiry(options.now());
+    const patch: ChangeSet = { set, unset, expiresAt };
+    if (this.#userChanged) patch.userId = this.#userId;
+    const applied = await this.#ctx.writePatch(this as Session<object>, key, patch);
+    if (!applied) {
+      // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
+      this.lost();
+      return 'none';
+    }
+    if (expiresAt !== this.#expiresAt) this.#cookieChanged = true;
+    this.#expiresAt = expiresAt;
+    this.#afterWrite(change.texts);
+    return 'patch';
+  }
+
+  /** @internal Whether an unmodified stored session is due for a touch. */
+  touchDue(now: number): number | null {
+    if (!this.#stored || this.#state !== 'loaded' || this.#degraded) return null;
+    const { idleMs, touchAfterMs } = this.#ctx.options;
+    const next = this.#nextExpiry(now);
+    if (next <= this.#expiresAt) return null;
+    const lastTouch = this.#expiresAt - idleMs;
+    return now - lastTouch >= touchAfterMs ? next : null;
+  }
+
+  /** @internal Records a successful touch. */
+  touched(expiresAt: number): void {
+    this.#expiresAt = expiresAt;
+    this.#cookieChanged = true;
+  }
+
+  /** @internal A touch found the record gone. */
+  lost(): void {
+    this.#state = 'destroyed';
+    this.#stored = false;
+    this.#data = {};
+    this.#clearCookie = true;
+  }
+
+  /** @internal */
+  get isDegraded(): boolean {
+    return this.#degraded;
+  }
+
+  async #load(): Promise<void> {
+    const ctx = this.#ctx;
+    if (this.#cookieId === null) {
+      this.#startNew();
+      return;
+    }
+    const key = hashId(this.#cookieId);
+    let record: SessionRecord | null;
+    try {
+      record = await ctx.readStore(key);
+      const now = ctx.options.now();
+      const { absoluteMs } = ctx.options;
+      if (record && (record.expiresAt <= now || (absoluteMs !== null && record.createdAt + absoluteMs <= now))) {
+        await ctx.destroyKey(this as Session<object>, key);
+        record = null;
+      }
+      if (record) this.#decode(key, record);
+    } catch (error) {
+      const failure = error as SessionError;
+      if (failure instanceof SessionError && failure.code === 'CORRUPT_RECORD') {
+        await ctx.emitCorrupt(failure, key);
+        if (ctx.options.onCorruptRecord === 'throw') throw failure;
+        this.#saved.clear();
+        this.#clearCookie = true;
+        this.#startNew();
+        return;
+      }
+      if (!ctx.storeFailed(failure, 'load')) throw error;
+      this.#startNew();
+      this.#degraded = true;
+      return;
+    }
+    if (!record) {
+      this.#clearCookie = true;
+      this.#startNew();
+      return;
+    }
+    this.#id = this.#cookieId;
+    this.#key = key;
+    this.#stored = true;
+    this.#createdAt = record.createdAt;
+    this.#expiresAt = record.expiresAt;
+    this.#userId = record.userId;
+    this.#state = 'loaded';
+    await ctx.emit('load', this as Session<object>);
+  }
+
+  #decode(key: string, record: SessionRecord): void {
+    const { codec } = this.#ctx;
+    const data: Record<string, unknown> = {};
+    for (const [name, stored] of Object.entries(record.fields)) {
+      const text = codec.open(key, name, stored);
+      data[name] = codec.parse(name, text);
+      this.#saved.set(name, text);
+    }
+    this.#data = data;
+  }
+
+  #startNew(): void {
+    const now = this.#ctx.options.now();
+    this.#createdAt = now;
+    this.#expiresAt = this.#nextExpiry(now);
+    this.#state = 'loaded';
+  }
+
+  #newIdentity(): void {
+    this.#id = generateId();
+    this.#key = hashId(this.#id);
+    this.#stored = false;
+    this.#cookieChanged = true;
+    this.#expiresAt = this.#nextExpiry(this.#ctx.options.now());
+  }
+
+  #nextExpiry(now: number): number {
+    const { idleMs, absoluteMs } = this.#ctx.options;
+    const idle = now + idleMs;
+    return absoluteMs === null ? idle : Math.min(idle, this.#createdAt + absoluteMs);
+  }
+
+  /** Serialized text of each candidate field that differs from the store (`null` = remove). */
+  #changes(): { texts: Map<string, string | null>; count: number } {
+    const { codec } = this.#ctx;
+    const names = this.#exposed ? new Set([...Object.keys(this.#data), ...this.#saved.keys()]) : this.#candidates;
+    const texts = new Map<string, string | null>();
+    for (const name of names) {
+      const value = Object.hasOwn(this.#data, name) ? this.#data[name] : undefined;
+      const text = value === undefined ? undefined : codec.serialize(value);
+      const saved = this.#saved.get(name);
+      if (text === undefined) {
+        if (saved !== undefined) texts.set(name, null);
+      } else if (text !== saved) {
+        texts.set(name, text);
+      }
+    }
+    return { texts, count: texts.size };
+  }
+
+  /** Every field's text for a full write: the changes over what was loaded. */
+  #fieldsText(changes: Map<string, string | null>): Map<string, string> {
+    const all = new Map(this.#saved);
+    for (const [name, text] of changes) {
+      if (text === null) all.delete(name);
+      else all.set(name, text);
+    }
+    return all;
+  }
+
+  #checkSize(changes: Map<string, string | null>): void {
+    let size = 0;
+    for (const [name, text] of this.#fieldsText(changes)) size += name.length + text.length;
+    if (size > this.#ctx.options.maxSizeBytes) {
+      throw new SessionError(
+        'SESSION_TOO_LARGE',
+        `the session would be ${size} bytes, over maxSizeBytes (${this.#ctx.options.maxSizeBytes}); nothing was written`,
+      );
+    }
+  }
+
+  #afterWrite(changes: Map<string, string | null>): void {
+    for (const [name, text] of changes) {
+      if (text === null) this.#saved.delete(name);
+      else this.#saved.set(name, text);
+    }
+    this.#candidates.clear();
+    this.#userChanged = false;
+  }
+
+  #assertUsable(action: string): void {
+    if (this.#state === 'destroyed') {
+      throw new SessionError('SESSION_DESTROYED', `session.${action}() after the session was destroyed`);
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import { SessionError } from '../core/errors.ts';
+import {
+  applyChangeSet,
+  BaseStore,
+  type ChangeSet,
+  type SessionRecord,
+  type StoreCapabilities,
+  type UserSessionEntry,
+} from '../core/store.ts';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /** The most sessions kept; the least recently used one is dropped beyond it. @default 10000 */
+  maxEntries?: number;
+  /** How often expired sessions are swept out (reads never return them anyway). @default 60000 */
+  sweepIntervalMs?: number;
+  /** Clock in epoch ms, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * An in-process store for tests and single-process development: bounded, really expiring, with
+ * a per-user index. Every operation is synchronous inside, so change sets are atomic.
+ */
+export class MemoryStore extends BaseStore {
+  readonly name = 'memory';
+  override readonly capabilities: StoreCapabilities = {
+    atomicPatch: true,
+    touch: true,
+    userIndex: true,
+    prune: true,
+    scan: true,
+  };
+  readonly #records = new Map<string, SessionRecord>();
+  readonly #byUser = new Map<string, Set<string>>();
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    super();
+    const maxEntries = options.maxEntries ?? 10000;
+    const sweepIntervalMs = options.sweepIntervalMs ?? 60000;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+      throw new SessionError('INVALID_OPTIONS', `maxEntries must be a whole number >= 1, got ${maxEntries}`, {
+        scope: 'memory',
+      });
+    }
+    if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs <= 0) {
+      throw new SessionError('INVALID_OPTIONS', `sweepIntervalMs must be a positive number, got ${sweepIntervalMs}`, {
+        scope: 'memory',
+      });
+    }
+    this.#maxEntries = maxEntries;
+    this.#now = options.now ?? Date.now;
+    this.#timer = setInterval(() => void this.prune(), sweepIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Number of records held, expired ones included until the next sweep. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  async get(key: string): Promise<SessionRecord | null> {
+    const record = this.#live(key);
+    if (!record) return null;
+    // Re-insert to keep Map order = least recently used first.
+    this.#records.delete(key);
+    this.#records.set(key, record);
+    return { ...record, fields: { ...record.fields } };
+  }
+
+  async set(key: string, record: SessionRecord): Promise<void> {
+    this.#remove(key);
+    this.#put(key, { ...record, fields: { ...record.fields } });
+    while (this.#records.size > this.#maxEntries) {
+      const oldest = this.#records.keys().next().value as string;
+      this.#remove(oldest);
+    }
+  }
+
+  override async patch(key: string, change: ChangeSet): Promise<boolean> {
+    const current = this.#live(key);
+    if (!current) return false;
+    this.#remove(key);
+    this.#put(key, applyChangeSet(current, change));
+    return true;
+  }
+
+  override async touch(key: string, expiresAt: number): Promise<boolean> {
+    const current = this.#live(key);
+    if (!current) return false;
+    current.expiresAt = expiresAt;
+    return true;
+  }
+
+  async destroy(key: string): Promise<void> {
+    this.#remove(key);
+  }
+
+  override async listByUser(userId: string): Promise<UserSessionEntry[]> {
+    const entries: UserSessionEntry[] = [];
+    for (const key of this.#byUser.get(userId) ?? []) {
+      const record = this.#live(key);
+      if (record) entries.push({ key, createdAt: record.createdAt, expiresAt: record.expiresAt, userId });
+    }
+    return entries;
+  }
+
+  override async destroyByUser(userId: string): Promise<number> {
+    let count = 0;
+    for (const key of [...(this.#byUser.get(userId) ?? [])]) {
+      if (this.#live(key)) count++;
+      this.#remove(key);
+    }
+    return count;
+  }
+
+  override async prune(): Promise<number> {
+    const now = this.#now();
+    let count = 0;
+    for (const [key, record] of this.#records) {
+      if (record.expiresAt <= now) {
+        this.#remove(key);
+        count++;
+      }
+    }
+    return count;
+  }
+
+  override async count(): Promise<number> {
+    await this.prune();
+    return this.#records.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+  }
+
+  #live(key: string): SessionRecord | null {
+    const record = this.#records.get(key);
+    if (!record) return null;
+    if (record.expiresAt <= this.#now()) {
+      this.#remove(key);
+      return null;
+    }
+    return record;
+  }
+
+  #put(key: string, record: SessionRecord): void {
+    this.#records.set(key, record);
+    if (record.userId !== null) {
+      const keys = this.#byUser.get(record.userId) ?? new Set<string>();
+      keys.add(key);
+      this.#byUser.set(record.userId, keys);
+    }
+  }
+
+  #remove(key: string): void {
+    const record = this.#records.get(key);
+    if (!record) return;
+    this.#records.delete(key);
+    if (record.userId === null) return;
+    const keys = this.#byUser.get(record.userId);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#byUser.delete(record.userId);
+  }
+}
+
+/** Creates a {@link MemoryStore}. */
+export function memoryStore(options?: MemoryStoreOptions): MemoryStore {
+  return new MemoryStore(options);
+}
