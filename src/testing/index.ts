@@ -356,3 +356,5 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
     });
   });
 }
+
+export { CountingStore, type StoreCallCounts } from './counting-store.ts';

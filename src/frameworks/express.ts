@@ -1,0 +1,98 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { SessionEngine } from '../core/engine.ts';
+import type { SessionOptions } from '../core/options.ts';
+import type { Session, SessionData } from '../core/session.ts';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The visitor's session (Tessera). Loaded from the store on first use. */
+      session: Session<SessionData>;
+    }
+  }
+}
+
+type Commit = () => Promise<void>;
+const commits = new WeakMap<Request, Commit>();
+
+/**
+ * Express middleware. `req.session` is lazy: a request that never touches it costs no store
+ * call. Changes are committed before the response headers go out (the adapter holds
+ * `res.write`/`res.end` until the write is done), so a redirect right after login carries a
+ * session the next request sees. Store failures go to `next(err)` with `err.status` 503.
+ *
+ * ```ts
+ * app.use(session({ store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] }));
+ * ```
+ */
+export function session<D extends object = SessionData>(
+  engineOrOptions: SessionEngine<D> | SessionOptions,
+): RequestHandler {
+  const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
+  return function tesseraSession(req: Request, res: Response, next: NextFunction): void {
+    if (commits.has(req)) {
+      next();
+      return;
+    }
+    const current = engine.session(req.headers.cookie);
+    req.session = current as unknown as Session<SessionData>;
+    let pending: Promise<void> | null = null;
+    const commit: Commit = () => {
+      pending ??= engine.commit(current, { secure: req.secure }).then(({ setCookie }) => {
+        if (setCookie && !res.headersSent) res.append('Set-Cookie', setCookie);
+      });
+      return pending;
+    };
+    commits.set(req, commit);
+    holdUntilCommitted(res, commit, next);
+    next();
+  };
+}
+
+/**
+ * Commits the session now (for streaming responses that write before ending, or to catch
+ * store errors in the route). Later commits of the same request do nothing.
+ */
+export async function commitSession(req: Request): Promise<void> {
+  const commit = commits.get(req);
+  if (!commit) throw new Error('[tessera] [express] commitSession() needs the session middleware on this route');
+  await commit();
+}
+
+/** Defers the first write/end until the session is committed; on failure hands the error to Express. */
+function holdUntilCommitted(res: Response, commit: Commit, next: NextFunction): void {
+  const write = res.write;
+  const end = res.end;
+  let state: 'open' | 'holding' | 'released' = 'open';
+  const queue: Array<() => void> = [];
+  const release = () => {
+    res.write = write;
+    res.end = end;
+    state = 'released';
+  };
+  const hold = (replay: () => void): void => {
+    queue.push(replay);
+    if (state !== 'open') return;
+    state = 'holding';
+    commit().then(
+      () => {
+        release();
+        for (const run of queue) run();
+      },
+      (error: unknown) => {
+        release();
+        next(error);
+      },
+    );
+  };
+  res.write = function (this: Response, ...args: unknown[]): boolean {
+    if (state === 'released') return (write as (...a: unknown[]) => boolean).apply(res, args);
+    hold(() => (write as (...a: unknown[]) => boolean).apply(res, args));
+    return true;
+  } as Response['write'];
+  res.end = function (this: Response, ...args: unknown[]): Response {
+    if (state === 'released') return (end as (...a: unknown[]) => Response).apply(res, args);
+    hold(() => (end as (...a: unknown[]) => Response).apply(res, args));
+    return res;
+  } as Response['end'];
+}
