@@ -1,0 +1,253 @@
+import { SessionError } from '../../core/errors.ts';
+import type { ChangeSet, SessionRecord, Store, StoreCapabilities, UserSessionEntry } from '../../core/store.ts';
+import { LruMap } from './lru.ts';
+
+export { type RedisInvalidationOptions, redisPubSub, redisTracking } from './redis-invalidation.ts';
+
+/** What an invalidation source tells the cache. */
+export interface InvalidationListener {
+  /** `key` changed or was deleted somewhere: drop it. */
+  evict(key: string): void;
+  /** Invalidations may have been missed (connection lost): drop everything. */
+  reset(reason: string): void;
+}
+
+/**
+ * A source of "this key changed" messages from other processes. While it is not `live`, the
+ * cache serves nothing from memory, so a lost connection can never leave stale sessions in use.
+ */
+export interface InvalidationSource {
+  readonly name: string;
+  /** Whether invalidations are flowing right now. */
+  readonly live: boolean;
+  /** Starts listening (and reconnecting by itself); resolves once live or failed for the first time. */
+  start(listener: InvalidationListener): Promise<void>;
+  /** Tells other processes a key changed, for sources the backing store does not feed itself. */
+  announce?(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link CachedStore}. */
+export interface CachedStoreOptions {
+  /** The store behind the cache; every write goes through to it. */
+  store: Store;
+  /**
+   * Where invalidations come from: `redisTracking(...)` when the store is Redis (server-assisted
+   * client-side caching), `redisPubSub(...)` for any other store. `null` caches with no
+   * coherence across processes, bounded only by `maxStalenessMs`: for a single process.
+   */
+  invalidation: InvalidationSource | null;
+  /** @default 10000 */
+  maxEntries?: number;
+  /** Estimated bytes of cached records (keys and values, UTF-16). @default 16777216 (16 MiB) */
+  maxBytes?: number;
+  /**
+   * The longest a cached record is served without going back to the store, whatever the
+   * invalidation source says: the bound on staleness if an invalidation were ever lost.
+   * @default 60000 with an invalidation source, 1000 without
+   */
+  maxStalenessMs?: number;
+  /** Close the backing store in `close()`. @default true */
+  closeStore?: boolean;
+  /** Clock in epoch ms, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/** Counters for metrics and the CLI. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  /** Entries dropped to stay within `maxEntries`/`maxBytes`. */
+  evictions: number;
+  /** Entries dropped because an invalidation said they changed. */
+  invalidations: number;
+  /** Times the whole cache was dropped (invalidation connection lost). */
+  resets: number;
+  /** Reads that went to the store because invalidations were not flowing. */
+  bypasses: number;
+  entries: number;
+  bytes: number;
+}
+
+interface Entry {
+  record: SessionRecord;
+  cachedAt: number;
+}
+
+/** A read in flight; tainted when its key is invalidated before the read returns. */
+interface Pending {
+  tainted: boolean;
+}
+
+/**
+ * A bounded in-process read tier in front of any store (the Redis::Simple seed's in-memory
+ * hash, made coherent). Reads of a cached session cost no store round trip; writes go through
+ * to the store and evict the local copy; other processes' writes arrive as invalidations.
+ */
+export class CachedStore implements Store {
+  readonly name: string;
+  readonly capabilities: StoreCapabilities;
+  readonly inner: Store;
+  readonly #invalidation: InvalidationSource | null;
+  readonly #lru: LruMap<Entry>;
+  readonly #maxStalenessMs: number;
+  readonly #closeStore: boolean;
+  readonly #now: () => number;
+  readonly #pending = new Map<string, Set<Pending>>();
+  #resetEpoch = 0;
+  #started: Promise<void> | null = null;
+  readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0 };
+
+  constructor(options: CachedStoreOptions) {
+    const invalid = (message: string) => new SessionError('INVALID_OPTIONS', message, { scope: 'cache' });
+    if (!options?.store || typeof options.store.get !== 'function') throw invalid('options.store must be a store');
+    if (options.invalidation === undefined) {
+      throw invalid('options.invalidation is required: redisTracking(...), redisPubSub(...), or null for one process');
+    }
+    const maxEntries = options.maxEntries ?? 10000;
+    const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
+    const maxStalenessMs = options.maxStalenessMs ?? (options.invalidation ? 60000 : 1000);
+    for (const [name, value] of Object.entries({ maxEntries, maxBytes, maxStalenessMs })) {
+      if (!Number.isFinite(value) || value <= 0) throw invalid(`${name} must be a positive number, got ${value}`);
+    }
+    this.inner = options.store;
+    this.name = `cache+${options.store.name}`;
+    this.capabilities = options.store.capabilities;
+    this.#invalidation = options.invalidation;
+    this.#lru = new LruMap(maxEntries, maxBytes);
+    this.#maxStalenessMs = maxStalenessMs;
+    this.#closeStore = options.closeStore ?? true;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Starts the invalidation source; called by the first read, or call it at boot. */
+  start(): Promise<void> {
+    this.#started ??= this.#invalidation
+      ? this.#invalidation.start({ evict: (key) => this.#evict(key, true), reset: () => this.#reset() })
+      : Promise.resolve();
+    return this.#started;
+  }
+
+  stats(): CacheStats {
+    return { ...this.#stats, evictions: this.#lru.evictions, entries: this.#lru.size, bytes: this.#lru.bytes };
+  }
+
+  async get(key: string): Promise<SessionRecord | null> {
+    await this.start();
+    const caching = this.#invalidation === null || this.#invalidation.live;
+    const now = this.#now();
+    if (caching) {
+      const entry = this.#lru.get(key);
+      if (entry && entry.cachedAt + this.#maxStalenessMs > now && entry.record.expiresAt > now) {
+        this.#stats.hits++;
+        return copy(entry.record);
+      }
+      if (entry) this.#lru.delete(key);
+      this.#stats.misses++;
+    } else {
+      this.#stats.bypasses++;
+    }
+    const pending: Pending = { tainted: false };
+    const epoch = this.#resetEpoch;
+    let waiting = this.#pending.get(key);
+    if (!waiting) this.#pending.set(key, (waiting = new Set()));
+    waiting.add(pending);
+    try {
+      const record = await this.inner.get(key);
+      const stillCoherent = this.#invalidation === null || this.#invalidation.live;
+      if (record && caching && stillCoherent && !pending.tainted && epoch === this.#resetEpoch) {
+        this.#lru.set(key, { record: copy(record), cachedAt: now }, sizeOf(key, record));
+      }
+      return record;
+    } finally {
+      waiting.delete(pending);
+      if (waiting.size === 0) this.#pending.delete(key);
+    }
+  }
+
+  async set(key: string, record: SessionRecord): Promise<void> {
+    this.#evict(key);
+    await this.inner.set(key, record);
+    await this.#changed(key);
+  }
+
+  async patch(key: string, change: ChangeSet): Promise<boolean> {
+    this.#evict(key);
+    const applied = await this.inner.patch(key, change);
+    await this.#changed(key);
+    return applied;
+  }
+
+  async touch(key: string, expiresAt: number): Promise<boolean> {
+    this.#evict(key);
+    const touched = await this.inner.touch(key, expiresAt);
+    await this.#changed(key);
+    return touched;
+  }
+
+  async destroy(key: string): Promise<void> {
+    this.#evict(key);
+    await this.inner.destroy(key);
+    await this.#changed(key);
+  }
+
+  listByUser(userId: string): Promise<UserSessionEntry[]> {
+    return this.inner.listByUser(userId);
+  }
+
+  async destroyByUser(userId: string): Promise<number> {
+    const sessions = await this.inner.listByUser(userId);
+    this.#lru.deleteWhere((entry) => entry.record.userId === userId);
+    const count = await this.inner.destroyByUser(userId);
+    for (const { key } of sessions) await this.#changed(key);
+    return count;
+  }
+
+  prune(): Promise<number> {
+    return this.inner.prune();
+  }
+
+  count(): Promise<number> {
+    return this.inner.count();
+  }
+
+  async close(): Promise<void> {
+    this.#lru.clear();
+    await this.#invalidation?.close();
+    if (this.#closeStore) await this.inner.close();
+  }
+
+  /** Drops the local copy once the write is done, and tells the other processes. */
+  async #changed(key: string): Promise<void> {
+    this.#evict(key);
+    if (!this.#invalidation?.announce) return;
+    await this.start();
+    await this.#invalidation.announce(key);
+  }
+
+  #evict(key: string, remote = false): void {
+    if (this.#lru.delete(key) && remote) this.#stats.invalidations++;
+    for (const pending of this.#pending.get(key) ?? []) pending.tainted = true;
+  }
+
+  #reset(): void {
+    this.#lru.clear();
+    this.#resetEpoch++;
+    this.#stats.resets++;
+  }
+}
+
+function copy(record: SessionRecord): SessionRecord {
+  return { ...record, fields: { ...record.fields } };
+}
+
+function sizeOf(key: string, record: SessionRecord): number {
+  let chars = key.length + 64;
+  for (const name in record.fields) chars += name.length + (record.fields[name] as string).length;
+  return chars * 2;
+}
+
+/** Creates a {@link CachedStore}. */
+export function cachedStore(options: CachedStoreOptions): CachedStore {
+  return new CachedStore(options);
+}
