@@ -1,0 +1,129 @@
+/**
+ * The Redis clients the store accepts, typed structurally (no import of either library's types),
+ * and one small adapter over them so the store logic is written once.
+ */
+
+/** A node-redis (v5) client from `createClient()`. Connect it before use; the store never closes it. */
+export interface NodeRedisClientLike {
+  sendCommand(args: string[]): Promise<unknown>;
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+}
+
+/** A node-redis (v5) cluster from `createCluster()`. */
+export interface NodeRedisClusterLike {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  readonly masters: readonly object[];
+  nodeClient(node: object): Promise<NodeRedisClientLike>;
+}
+
+/** A node-redis (v5) Sentinel client from `createSentinel()`. */
+export interface NodeRedisSentinelLike {
+  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  getMasterNode(): unknown;
+}
+
+/** An ioredis (v5) `Redis` instance: standalone, or through Sentinel (`new Redis({ sentinels, name })`). */
+export interface IORedisLike {
+  call(command: string, args: string[]): Promise<unknown>;
+  readonly status: string;
+}
+
+/** An ioredis (v5) `Cluster`. */
+export interface IORedisClusterLike extends IORedisLike {
+  readonly isCluster: boolean;
+  nodes(role?: 'master' | 'slave' | 'all'): IORedisLike[];
+}
+
+/** Any client the store accepts through the `client` option. */
+export type RedisClientLike =
+  | NodeRedisClientLike
+  | NodeRedisClusterLike
+  | NodeRedisSentinelLike
+  | IORedisLike
+  | IORedisClusterLike;
+
+/** Which kind of client a store talks through. */
+export type RedisClientKind =
+  | 'node-redis'
+  | 'node-redis-cluster'
+  | 'node-redis-sentinel'
+  | 'ioredis'
+  | 'ioredis-cluster';
+
+/** Sends one command to one node. */
+export type NodeSender = (args: string[]) => Promise<unknown>;
+
+/** What the store needs from a client, whatever its library and deployment shape. */
+export interface Backend {
+  readonly kind: RedisClientKind;
+  /** Resolves once commands can be sent; fails fast while a store-created client is disconnected. */
+  ready(): Promise<void>;
+  /** Sends one command; `key` routes it on a cluster. */
+  send(key: string | undefined, args: string[]): Promise<unknown>;
+  /** One sender per master node (SCAN must visit every master of a cluster). */
+  masters(): Promise<NodeSender[]>;
+  /** Closes the client if the store created it; a user's client is left open. */
+  close(): Promise<void>;
+}
+
+const has = (value: object, name: string, type: 'function' | 'string' | 'boolean' | 'object') =>
+  name in value && typeof (value as Record<string, unknown>)[name] === type;
+
+/** Detects the kind of a client structurally, or `null` when it is neither library's client. */
+export function clientKind(value: unknown): RedisClientKind | null {
+  if (typeof value !== 'object' || value === null) return null;
+  if (has(value, 'call', 'function') && has(value, 'status', 'string')) {
+    return (value as { isCluster?: unknown }).isCluster === true && has(value, 'nodes', 'function')
+      ? 'ioredis-cluster'
+      : 'ioredis';
+  }
+  if (!has(value, 'sendCommand', 'function')) return null;
+  if (has(value, 'nodeClient', 'function') && 'masters' in value) return 'node-redis-cluster';
+  if (has(value, 'getMasterNode', 'function')) return 'node-redis-sentinel';
+  if ('isOpen' in value && 'isReady' in value) return 'node-redis';
+  return null;
+}
+
+/** An adapter over a client the user created and owns. */
+export function userBackend(client: RedisClientLike, kind: RedisClientKind): Backend {
+  const base = { kind, ready: async () => {}, close: async () => {} };
+  switch (kind) {
+    case 'node-redis': {
+      const c = client as NodeRedisClientLike;
+      const send: NodeSender = (args) => c.sendCommand(args);
+      return { ...base, send: (_key, args) => send(args), masters: async () => [send] };
+    }
+    case 'node-redis-cluster': {
+      const c = client as NodeRedisClusterLike;
+      return {
+        ...base,
+        send: (key, args) => c.sendCommand(key, false, args),
+        masters: async () => {
+          const nodes = await Promise.all(c.masters.map((master) => c.nodeClient(master)));
+          return nodes.map((node) => (args: string[]) => node.sendCommand(args));
+        },
+      };
+    }
+    case 'node-redis-sentinel': {
+      const c = client as NodeRedisSentinelLike;
+      // Never `isReadonly: true`: with `useReplicas` that could read a replica that lags a write.
+      const send: NodeSender = (args) => c.sendCommand(false, args);
+      return { ...base, send: (_key, args) => send(args), masters: async () => [send] };
+    }
+    case 'ioredis': {
+      const c = client as IORedisLike;
+      const send: NodeSender = (args) => c.call(args[0] as string, args.slice(1));
+      return { ...base, send: (_key, args) => send(args), masters: async () => [send] };
+    }
+    case 'ioredis-cluster': {
+      const c = client as IORedisClusterLike;
+      return {
+        ...base,
+        send: (_key, args) => c.call(args[0] as string, args.slice(1)),
+        masters: async () =>
+          c.nodes('master').map((node) => (args: string[]) => node.call(args[0] as string, args.slice(1))),
+      };
+    }
+  }
+}

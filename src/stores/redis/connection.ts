@@ -1,0 +1,122 @@
+import type { EventEmitter } from 'node:events';
+import { importOptional } from '../../core/errors.ts';
+import type { Backend } from './clients.ts';
+import type { ConnectionSettings } from './options.ts';
+
+/** The part of a node-redis client the store drives when it owns the client. */
+interface OwnedClient extends EventEmitter {
+  connect(): Promise<unknown>;
+  sendCommand(args: string[]): Promise<unknown>;
+  close(): Promise<void>;
+  destroy(): void;
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+}
+
+interface RedisModule {
+  createClient(options: object): OwnedClient;
+}
+
+/** Where a connection goes, for messages (never with credentials). */
+export function describeTarget(settings: ConnectionSettings): string {
+  if (settings.socketPath !== undefined) return `unix:${settings.socketPath}`;
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  return `${settings.tls ? 'rediss' : 'redis'}://${host}:${settings.port}/${settings.database}`;
+}
+
+/** Capped exponential backoff with a little jitter, so many processes do not reconnect in step. */
+function backoff(retries: number): number {
+  return Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 50);
+}
+
+/**
+ * Creates the node-redis client the store owns. It fails fast while disconnected (no offline
+ * queue: an outage costs a quick error, not a hung request) and reconnects by itself, so the app
+ * recovers without a restart.
+ */
+export async function ownedBackend(
+  settings: ConnectionSettings,
+  onEvent: (event: 'error' | 'ready', error?: Error) => void,
+): Promise<Backend> {
+  const redis = await importOptional<RedisModule>('redis', 'redis');
+  const socket = {
+    ...(settings.socketPath !== undefined
+      ? { path: settings.socketPath }
+      : { host: settings.host, port: settings.port }),
+    ...(settings.tls ? { ...settings.tls, tls: true, servername: settings.tls.servername ?? settings.host } : {}),
+    connectTimeout: settings.connectTimeoutMs,
+    reconnectStrategy: settings.reconnect ? backoff : false,
+  };
+  const client = redis.createClient({
+    socket,
+    username: settings.username,
+    password: settings.password,
+    database: settings.database,
+    name: settings.name,
+    pingInterval: settings.pingMs > 0 ? settings.pingMs : undefined,
+    disableOfflineQueue: true,
+  });
+  const target = describeTarget(settings);
+  let everReady = false;
+  let failure: Error | null = null;
+  let connecting: Promise<void> | null = null;
+  let closed = false;
+  // Without an 'error' listener node-redis would crash the process on the first network error.
+  client.on('error', (error: Error) => {
+    failure = error;
+    onEvent('error', error);
+  });
+  client.on('ready', () => {
+    everReady = true;
+    failure = null;
+    onEvent('ready');
+  });
+
+  const firstOutcome = () =>
+    new Promise<void>((resolve, reject) => {
+      const ready = () => {
+        client.off('error', error);
+        resolve();
+      };
+      const error = (cause: Error) => {
+        client.off('ready', ready);
+        reject(cause);
+      };
+      client.once('ready', ready);
+      client.once('error', error);
+    });
+
+  return {
+    kind: 'node-redis',
+    async ready() {
+      if (client.isReady) return;
+      if (closed) throw new Error('the store is closed');
+      if (!client.isOpen) {
+        // First use, or (with reconnect off) the first call after the connection was lost.
+        const outcome = firstOutcome();
+        outcome.catch(() => {});
+        connecting = client.connect().then(
+          () => {},
+          () => {},
+        );
+        await outcome;
+        return;
+      }
+      if (everReady || failure) {
+        const reason = failure ? failure.message || failure.name : 'reconnecting';
+        throw new Error(`not connected to ${target} (${reason})`);
+      }
+      await firstOutcome();
+    },
+    send: (_key, args) => client.sendCommand(args),
+    masters: async () => [(args) => client.sendCommand(args)],
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (!client.isOpen) return;
+      if (client.isReady) await client.close();
+      else client.destroy();
+      await connecting;
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * `tessera/redis`: the Redis store. One hash per session, Redis expiry on every write, atomic
+ * single-key Lua scripts, a per-user index, and any node-redis or ioredis client (standalone,
+ * Cluster, Sentinel).
+ */
+export type {
+  IORedisClusterLike,
+  IORedisLike,
+  NodeRedisClientLike,
+  NodeRedisClusterLike,
+  NodeRedisSentinelLike,
+  RedisClientKind,
+  RedisClientLike,
+} from './clients.ts';
+export { type ParsedRedisUrl, parseRedisUrl, type RedisLogger, type RedisStoreOptions } from './options.ts';
+export {
+  type CatalystRedisConfig,
+  type DancerRedisSessionConfig,
+  type DancerSettings,
+  fromSeedConfig,
+  type SeedConfigResult,
+} from './seed-config.ts';
+export { RedisStore, redisStore } from './store.ts';

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script with its SHA-1, run by EVALSHA with a fallback to EVAL. */
+export interface Script {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(name: string, source: string): Script {
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+// Every script touches exactly one key (KEYS[1]): on Redis Cluster a script naming keys in two
+// slots fails with CROSSSLOT, and a session hash and its user index live in different slots.
+// That is why the user index is written by its own call, before (add) or after (remove) the
+// session write, so that the index always holds at least every live session of its user.
+// Field/value lists are written in chunks: `unpack` of a very long list overflows Lua's C stack.
+
+/**
+ * Replaces a session hash. ARGV: createdAt, expiresAt, expireAtMs (integer), userId ('' = none),
+ * coveredUntil (how long the user index keeps this session), then data field/value pairs.
+ * Returns the previous owner (or nil), so the store can take the key out of the old user's index.
+ */
+export const SET = script(
+  'set',
+  `local key = KEYS[1]
+local previous = redis.call('HGET', key, 'userId')
+redis.call('DEL', key)
+if ARGV[4] ~= '' then
+  redis.call('HSET', key, 'createdAt', ARGV[1], 'expiresAt', ARGV[2], 'userId', ARGV[4], 'indexedUntil', ARGV[5])
+else
+  redis.call('HSET', key, 'createdAt', ARGV[1], 'expiresAt', ARGV[2])
+end
+for i = 6, #ARGV, 200 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 199, #ARGV)))
+end
+redis.call('PEXPIREAT', key, ARGV[3])
+return previous`,
+);
+
+/**
+ * Changes an existing, unexpired session hash (patch and touch). ARGV: now, expiresAt,
+ * expireAtMs, userMode ('keep' | 'set' | 'clear' | 'cover'), userId, coveredUntil, setCount,
+ * then setCount field/value pairs, then the fields to delete.
+ * Returns {0} when the hash is missing or expired (nothing written: a destroyed session is never
+ * recreated), {2, user} when the user index must first be extended to cover the new expiry
+ * (nothing written), or {1, previousUser} once applied.
+ */
+export const UPDATE = script(
+  'update',
+  `local key = KEYS[1]
+local meta = redis.call('HMGET', key, 'expiresAt', 'userId', 'indexedUntil')
+local current = tonumber(meta[1])
+-- A missing hash, or one whose TTL was removed by hand after it expired.
+if not current or current <= tonumber(ARGV[1]) then return {0} end
+local mode, previous = ARGV[4], meta[2]
+local user, covered = previous, meta[3] or '0'
+if mode == 'set' then
+  user, covered = ARGV[5], ARGV[6]
+elseif mode == 'clear' then
+  user = false
+elseif mode == 'cover' and previous == ARGV[5] and tonumber(ARGV[6]) > (tonumber(covered) or 0) then
+  covered = ARGV[6]
+end
+if user and tonumber(ARGV[2]) > (tonumber(covered) or 0) then return {2, user} end
+local setEnd = 7 + 2 * tonumber(ARGV[7])
+for i = 8, setEnd, 200 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 199, setEnd)))
+end
+for i = setEnd + 1, #ARGV, 200 do
+  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 199, #ARGV)))
+end
+if user then
+  redis.call('HSET', key, 'expiresAt', ARGV[2], 'userId', user, 'indexedUntil', covered)
+else
+  redis.call('HSET', key, 'expiresAt', ARGV[2])
+  redis.call('HDEL', key, 'userId', 'indexedUntil')
+end
+redis.call('PEXPIREAT', key, ARGV[3])
+return {1, previous}`,
+);
+
+/**
+ * Deletes a session hash. ARGV[1]: delete only if this user owns it ('' = whoever owns it).
+ * Returns {deleted (0 or 1), owner or nil}.
+ */
+export const DESTROY = script(
+  'destroy',
+  `local user = redis.call('HGET', KEYS[1], 'userId')
+if ARGV[1] ~= '' and user ~= ARGV[1] then return {0, user} end
+return {redis.call('DEL', KEYS[1]), user}`,
+);
+
+/**
+ * Adds a session to a user index (a sorted set scored by the time until which the index keeps
+ * that session) and expires the index with its last member. ARGV: now, member, coveredUntil.
+ * Members whose score has passed are dropped: their sessions have expired.
+ */
+export const INDEX = script(
+  'index',
+  `local key = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+local score = redis.call('ZSCORE', key, ARGV[2])
+if not score or tonumber(score) < tonumber(ARGV[3]) then
+  redis.call('ZADD', key, ARGV[3], ARGV[2])
+end
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', key, last[2])
+return 1`,
+);

@@ -1,0 +1,387 @@
+import { SessionError, toStoreError } from '../../core/errors.ts';
+import { shortKey } from '../../core/ids.ts';
+import {
+  BaseStore,
+  type ChangeSet,
+  type SessionRecord,
+  type StoreCapabilities,
+  type UserSessionEntry,
+  validateRecord,
+} from '../../core/store.ts';
+import { type Backend, type RedisClientKind, userBackend } from './clients.ts';
+import { describeTarget, ownedBackend } from './connection.ts';
+import { type RedisLogger, type RedisStoreOptions, type ResolvedRedisOptions, resolveRedisOptions } from './options.ts';
+import { DESTROY, INDEX, type Script, SET, UPDATE } from './scripts.ts';
+
+/** Data fields live beside the metadata in one hash; this prefix keeps their names apart. */
+const DATA = 'd:';
+
+const stderrLogger: RedisLogger = {
+  debug: (object, message) => console.error('[tessera] [redis]', message ?? '', JSON.stringify(object)),
+  warn: (object, message) => console.error('[tessera] [redis]', message ?? '', JSON.stringify(object)),
+};
+
+/** A Redis reply as both libraries give it: RESP2 arrays, or RESP3 maps as objects or `Map`s. */
+function toPairs(reply: unknown): Array<[string, string]> {
+  if (Array.isArray(reply)) {
+    const pairs: Array<[string, string]> = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), String(reply[i + 1])]);
+    return pairs;
+  }
+  if (reply instanceof Map) return [...reply].map(([k, v]) => [String(k), String(v)]);
+  if (typeof reply === 'object' && reply !== null) return Object.entries(reply).map(([k, v]) => [k, String(v)]);
+  return [];
+}
+
+const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+const isNumeric = (value: string | null): value is string => value !== null && /^-?\d+(\.\d+)?$/.test(value);
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+/**
+ * A Redis store: one hash per session at `${prefix}${key}` (data fields `d:<name>`, metadata
+ * `createdAt`, `expiresAt`, `userId`, `indexedUntil`), Redis expiry set to the record's expiry
+ * on every write, writes as single-key Lua scripts (atomic, Cluster-safe), and a per-user index
+ * (a sorted set per user) for listing and revoking a user's sessions without SCAN.
+ *
+ * Commands per request: a read is one HGETALL; a change or a touch is one EVALSHA more; a login
+ * (a new owner) costs one index write more.
+ */
+export class RedisStore extends BaseStore {
+  readonly name = 'redis';
+  override readonly capabilities: StoreCapabilities = {
+    atomicPatch: true,
+    touch: true,
+    userIndex: true,
+    prune: false,
+    scan: true,
+  };
+  /** The prefix of every key the store writes. */
+  readonly prefix: string;
+  /** The kind of client the store talks through. */
+  readonly clientKind: RedisClientKind;
+  readonly #options: ResolvedRedisOptions;
+  readonly #logger: RedisLogger | undefined;
+  #backend: Promise<Backend> | null = null;
+  #closed = false;
+  #failing = false;
+
+  constructor(options: RedisStoreOptions = {}) {
+    super();
+    this.#options = resolveRedisOptions(options);
+    this.prefix = this.#options.prefix;
+    this.clientKind = this.#options.client?.kind ?? 'node-redis';
+    this.#logger = this.#options.logger ?? (this.#options.debug ? stderrLogger : undefined);
+  }
+
+  async get(key: string): Promise<SessionRecord | null> {
+    const redisKey = this.prefix + key;
+    let reply: unknown;
+    try {
+      reply = await this.#send('get', redisKey, ['HGETALL', redisKey]);
+    } catch (error) {
+      const cause = error instanceof SessionError ? error.cause : error;
+      if (cause instanceof Error && cause.message.startsWith('WRONGTYPE')) {
+        throw this.#corrupt(redisKey, 'the key holds a value that is not a hash');
+      }
+      throw error;
+    }
+    const pairs = toPairs(reply);
+    if (pairs.length === 0) return null;
+    const fields: Record<string, string> = {};
+    const meta = new Map<string, string>();
+    for (const [name, value] of pairs) {
+      if (name.startsWith(DATA)) fields[name.slice(DATA.length)] = value;
+      else meta.set(name, value);
+    }
+    const createdAt = meta.get('createdAt') ?? null;
+    const expiresAt = meta.get('expiresAt') ?? null;
+    for (const [name, value] of [
+      ['createdAt', createdAt],
+      ['expiresAt', expiresAt],
+    ] as const) {
+      if (value === null) throw this.#corrupt(redisKey, `the metadata field ${name} is missing`);
+      if (!isNumeric(value)) throw this.#corrupt(redisKey, `${name} is not a number (${JSON.stringify(value)})`);
+    }
+    const record = {
+      fields,
+      createdAt: Number(createdAt),
+      expiresAt: Number(expiresAt),
+      userId: meta.get('userId') ?? null,
+    };
+    try {
+      validateRecord(record, redisKey);
+    } catch (error) {
+      throw this.#corrupt(redisKey, (error as Error).message, error);
+    }
+    // Also checked here in case the key's TTL was removed by hand.
+    return record.expiresAt <= Date.now() ? null : record;
+  }
+
+  async set(key: string, record: SessionRecord): Promise<void> {
+    const redisKey = this.prefix + key;
+    const now = Date.now();
+    const userId = record.userId;
+    let covered = '';
+    if (userId !== null && record.expiresAt > now) {
+      covered = this.#coverUntil(record.expiresAt, now);
+      await this.#index(userId, key, covered, now);
+    }
+    const args = [
+      String(record.createdAt),
+      String(record.expiresAt),
+      expireAt(record.expiresAt),
+      userId ?? '',
+      covered,
+    ];
+    for (const [name, value] of Object.entries(record.fields)) args.push(DATA + name, value);
+    const previous = text(await this.#eval('set', SET, redisKey, args));
+    if (previous !== null && previous !== userId) await this.#unindex(previous, [key]);
+  }
+
+  override async patch(key: string, change: ChangeSet): Promise<boolean> {
+    const fields: string[] = [];
+    for (const [name, value] of Object.entries(change.set)) fields.push(DATA + name, value);
+    const removed = change.unset.map((name) => DATA + name);
+    return this.#update('patch', key, change.expiresAt, change.userId, fields, removed);
+  }
+
+  override async touch(key: string, expiresAt: number): Promise<boolean> {
+    return this.#update('touch', key, expiresAt, undefined, [], []);
+  }
+
+  async destroy(key: string): Promise<void> {
+    const reply = (await this.#eval('destroy', DESTROY, this.prefix + key, [''])) as unknown[];
+    const owner = text(reply[1]);
+    if (owner !== null) await this.#unindex(owner, [key]);
+  }
+
+  override async listByUser(userId: string): Promise<UserSessionEntry[]> {
+    const indexKey = this.#indexKey(userId);
+    const now = Date.now();
+    const members = (await this.#send('listByUser', indexKey, [
+      'ZRANGEBYSCORE',
+      indexKey,
+      `(${now}`,
+      '+inf',
+    ])) as string[];
+    // Concurrent commands: node-redis and ioredis pipeline them on one connection, and on a
+    // cluster each goes to the node owning its key (one pipeline would be CROSSSLOT).
+    const metas = await Promise.all(
+      members.map(
+        (member) =>
+          this.#send('listByUser', this.prefix + member, [
+            'HMGET',
+            this.prefix + member,
+            'createdAt',
+            'expiresAt',
+            'userId',
+          ]) as Promise<unknown[]>,
+      ),
+    );
+    const entries: UserSessionEntry[] = [];
+    const stale: string[] = [];
+    members.forEach((member, i) => {
+      const [createdAt = null, expiresAt = null, owner = null] = (metas[i] ?? []).map(text);
+      const gone = expiresAt === null || (isNumeric(expiresAt) && Number(expiresAt) <= now);
+      if (gone || owner !== userId) stale.push(member);
+      else if (isNumeric(createdAt) && isNumeric(expiresAt)) {
+        entries.push({ key: member, createdAt: Number(createdAt), expiresAt: Number(expiresAt), userId });
+      }
+    });
+    if (stale.length > 0) await this.#unindex(userId, stale);
+    return entries.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  override async destroyByUser(userId: string): Promise<number> {
+    const indexKey = this.#indexKey(userId);
+    const members = (await this.#send('destroyByUser', indexKey, ['ZRANGE', indexKey, '0', '-1'])) as string[];
+    // One conditional delete per session (never a multi-key DEL: CROSSSLOT on a cluster); a
+    // session that has meanwhile passed to another user is left alone.
+    const replies = await Promise.all(
+      members.map(
+        (member) => this.#eval('destroyByUser', DESTROY, this.prefix + member, [userId]) as Promise<unknown[]>,
+      ),
+    );
+    // ZREM rather than DEL of the index: a login that lands meanwhile keeps its entry.
+    if (members.length > 0) await this.#unindex(userId, members);
+    return replies.filter((reply) => Number(reply[0]) === 1).length;
+  }
+
+  /** Number of session hashes under the prefix (SCAN over every master; user indexes not counted). */
+  override async count(): Promise<number> {
+    const backend = await this.#ready('count');
+    const pattern = `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const indexPrefix = `${this.prefix}user:`;
+    let total = 0;
+    try {
+      for (const node of await backend.masters()) {
+        let cursor = '0';
+        do {
+          this.#debug('count', 'SCAN', pattern);
+          const [next, keys] = (await node(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [
+            unknown,
+            unknown[],
+          ];
+          cursor = String(next);
+          for (const key of keys) if (!String(key).startsWith(indexPrefix)) total++;
+        } while (cursor !== '0');
+      }
+    } catch (error) {
+      throw toStoreError(error, 'redis', 'count');
+    }
+    return total;
+  }
+
+  /** Closes the client the store created; a client passed in as `client` is left open. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const backend = await this.#backend?.catch(() => null);
+    await backend?.close();
+  }
+
+  async #update(
+    action: 'patch' | 'touch',
+    key: string,
+    expiresAt: number,
+    userId: string | null | undefined,
+    fields: string[],
+    removed: string[],
+  ): Promise<boolean> {
+    const redisKey = this.prefix + key;
+    const now = Date.now();
+    let mode = userId === undefined ? 'keep' : userId === null ? 'clear' : 'set';
+    let user = userId ?? '';
+    let covered = '';
+    if (typeof userId === 'string') {
+      covered = this.#coverUntil(expiresAt, now);
+      await this.#index(userId, key, covered, now);
+    }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const args = [
+        String(now),
+        String(expiresAt),
+        expireAt(expiresAt),
+        mode,
+        user,
+        covered,
+        String(fields.length / 2),
+      ];
+      const reply = (await this.#eval(action, UPDATE, redisKey, [...args, ...fields, ...removed])) as unknown[];
+      const status = Number(reply[0]);
+      if (status === 0) return false;
+      if (status === 1) {
+        const previous = text(reply[1]);
+        if (userId !== undefined && previous !== null && previous !== userId) await this.#unindex(previous, [key]);
+        return true;
+      }
+      // The session outlives its index entry: extend the entry first, then write the session.
+      user = String(reply[1]);
+      covered = this.#coverUntil(expiresAt, now);
+      await this.#index(user, key, covered, now);
+      if (mode === 'keep') mode = 'cover';
+    }
+    throw new SessionError('STORE_UNAVAILABLE', `${action} of ${shortKey(key)} kept racing owner changes`, {
+      scope: 'redis',
+    });
+  }
+
+  #coverUntil(expiresAt: number, now: number): string {
+    return expireAt(Math.max(expiresAt, now + this.#options.userIndexTtlMs));
+  }
+
+  #indexKey(userId: string): string {
+    return `${this.prefix}user:${userId}`;
+  }
+
+  async #index(userId: string, key: string, covered: string, now: number): Promise<void> {
+    await this.#eval('index', INDEX, this.#indexKey(userId), [String(now), key, covered]);
+  }
+
+  async #unindex(userId: string, keys: string[]): Promise<void> {
+    const indexKey = this.#indexKey(userId);
+    await this.#send('unindex', indexKey, ['ZREM', indexKey, ...keys]);
+  }
+
+  #corrupt(redisKey: string, problem: string, cause?: unknown): SessionError {
+    const shown = this.prefix + shortKey(redisKey.slice(this.prefix.length));
+    return new SessionError('CORRUPT_RECORD', `the session hash ${shown} is corrupt: ${problem} (left in place)`, {
+      scope: 'redis',
+      cause,
+    });
+  }
+
+  /** Runs a script by EVALSHA, loading it with EVAL when this server has not seen it yet. */
+  async #eval(action: string, script: Script, key: string, args: string[]): Promise<unknown> {
+    try {
+      return await this.#send(action, key, ['EVALSHA', script.sha, '1', key, ...args], script.name);
+    } catch (error) {
+      // After a restart or failover, or on a cluster node that has not run it yet, the script
+      // cache is empty. EVAL runs it and caches it for the next EVALSHA.
+      const cause = error instanceof SessionError ? error.cause : error;
+      if (!isNoScript(cause)) throw error;
+      return this.#send(action, key, ['EVAL', script.source, '1', key, ...args], script.name);
+    }
+  }
+
+  async #send(action: string, key: string, args: string[], script?: string): Promise<unknown> {
+    const backend = await this.#ready(action);
+    this.#debug(action, args[0] as string, key, script);
+    try {
+      return await backend.send(key, args);
+    } catch (error) {
+      throw toStoreError(error, 'redis', action);
+    }
+  }
+
+  async #ready(action: string): Promise<Backend> {
+    if (this.#closed) throw new SessionError('STORE_UNAVAILABLE', `${action} after close()`, { scope: 'redis' });
+    try {
+      this.#backend ??= this.#open();
+      const backend = await this.#backend;
+      await backend.ready();
+      return backend;
+    } catch (error) {
+      throw toStoreError(error, 'redis', action);
+    }
+  }
+
+  async #open(): Promise<Backend> {
+    const { client, connection } = this.#options;
+    if (client) return userBackend(client.value, client.kind);
+    const settings = connection!;
+    const target = describeTarget(settings);
+    return ownedBackend(settings, (event, error) => {
+      if (event === 'error') {
+        if (!this.#failing)
+          this.#logger?.warn?.({ store: 'redis', target, error: error?.message }, 'connection failed');
+        this.#failing = true;
+      } else if (this.#failing) {
+        this.#failing = false;
+        this.#logger?.warn?.({ store: 'redis', target }, 'connection restored');
+      }
+    }).catch((error) => {
+      this.#backend = null;
+      throw error;
+    });
+  }
+
+  #debug(action: string, command: string, key: string, script?: string): void {
+    if (!this.#options.debug || !this.#logger) return;
+    const shown = key.startsWith(this.prefix) ? this.prefix + shortKey(key.slice(this.prefix.length)) : shortKey(key);
+    this.#logger.debug({ store: 'redis', action, command, ...(script ? { script } : {}), key: shown }, 'redis command');
+  }
+}
+
+/** PEXPIREAT takes whole milliseconds. */
+function expireAt(ms: number): string {
+  return String(Math.ceil(ms));
+}
+
+/** Creates a {@link RedisStore}. */
+export function redisStore(options?: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
+}

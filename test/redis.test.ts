@@ -1,0 +1,309 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { createClient } from 'redis';
+import { isSessionError } from '../src/core/errors.ts';
+import { generateId, hashId } from '../src/core/ids.ts';
+import type { SessionRecord, Store } from '../src/core/store.ts';
+import { fromSeedConfig, parseRedisUrl, RedisStore, type RedisStoreOptions } from '../src/stores/redis/index.ts';
+import { runStoreConformance } from '../src/testing/index.ts';
+import { startRedis } from './support/redis-servers.ts';
+
+const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const admin = createClient({ url: URL });
+const nodeRedis = createClient({ url: URL });
+const ioredis = new Redis(URL);
+before(() => Promise.all([admin.connect(), nodeRedis.connect()]));
+after(async () => {
+  await Promise.all([admin.close(), nodeRedis.close()]);
+  ioredis.disconnect();
+});
+
+const prefix = () => `tessera-test:${randomBytes(6).toString('hex')}:`;
+const record = (userId: string | null = null): SessionRecord => {
+  const now = Date.now();
+  return { fields: { a: '"1"' }, createdAt: now, expiresAt: now + 60_000, userId };
+};
+
+/** Hooks that give the suite a fresh prefix per store, a way to damage a record, and cleanup. */
+function shared(options: () => RedisStoreOptions) {
+  return {
+    createStore: () => new RedisStore({ ...options(), prefix: prefix() }),
+    async writeCorruptRecord(store: Store, key: string) {
+      const redisKey = (store as RedisStore).prefix + key;
+      await admin.hSet(redisKey, { createdAt: String(Date.now()), expiresAt: 'soon', 'd:a': '"x"' });
+      await admin.pExpire(redisKey, 60_000);
+    },
+    async cleanup(store: Store) {
+      for await (const keys of admin.scanIterator({ MATCH: `${(store as RedisStore).prefix}*`, COUNT: 1000 })) {
+        if (keys.length > 0) await admin.unlink(keys);
+      }
+    },
+  };
+}
+
+const hooks = { describe, it, beforeEach, afterEach };
+runStoreConformance(hooks, { name: 'redis (store-created node-redis, url)', ...shared(() => ({ url: URL })) });
+runStoreConformance(hooks, { name: 'redis (user node-redis client)', ...shared(() => ({ client: nodeRedis })) });
+runStoreConformance(hooks, { name: 'redis (user ioredis client)', ...shared(() => ({ client: ioredis })) });
+
+describe('redis store options', () => {
+  const rejects = (options: unknown) =>
+    assert.throws(
+      () => new RedisStore(options as RedisStoreOptions),
+      (error) => isSessionError(error, 'INVALID_OPTIONS'),
+      JSON.stringify(options),
+    );
+
+  it('rejects bad options with INVALID_OPTIONS at construction', () => {
+    for (const bad of [
+      { sever: '127.0.0.1:6379' },
+      { url: 'http://h' },
+      { url: 'redis://h:99999' },
+      { url: 'redis://h/x' },
+      { url: 'unix://' },
+      { url: 'redis://h', server: 'h:1' },
+      { server: 'h:1', socketPath: '/tmp/r.sock' },
+      { server: 'h:port' },
+      { database: -1 },
+      { database: 1.5 },
+      { url: 'redis://h/1', database: 2 },
+      { ping: -1 },
+      { tls: 'yes' },
+      { tlsVerify: 'none' },
+      { tls: true, tlsVerify: 'sometimes' },
+      { url: 'rediss://h', tls: false },
+      { socketPath: '/tmp/r.sock', tls: true },
+      { name: 'has space' },
+      { reconnect: false, conservativeReconnect: true },
+      { connectTimeoutMs: 0 },
+      { prefix: 1 },
+      { userIndexTtlSeconds: 0 },
+      { logger: {} },
+      { client: {} },
+      { client: nodeRedis, url: URL },
+    ]) {
+      rejects(bad);
+    }
+  });
+
+  it('does not mutate its input and does not connect at construction', async () => {
+    const options = Object.freeze({
+      server: '127.0.0.1:1',
+      tls: Object.freeze({ servername: 'x' }),
+      tlsVerify: 'none',
+    });
+    const store = new RedisStore(options as RedisStoreOptions);
+    assert.deepEqual(options, { server: '127.0.0.1:1', tls: { servername: 'x' }, tlsVerify: 'none' });
+    await store.close();
+  });
+
+  it('parses redis://, rediss:// and unix:// URLs', () => {
+    assert.deepEqual(parseRedisUrl('redis://h'), { tls: false, host: 'h', port: 6379 });
+    assert.deepEqual(parseRedisUrl('redis://al%40ice:p%3Ass@h:6380/2'), {
+      tls: false,
+      host: 'h',
+      port: 6380,
+      username: 'al@ice',
+      password: 'p:ss',
+      database: 2,
+    });
+    assert.deepEqual(parseRedisUrl('rediss://:secret@[::1]:6390/0'), {
+      tls: true,
+      host: '::1',
+      port: 6390,
+      password: 'secret',
+      database: 0,
+    });
+    assert.deepEqual(parseRedisUrl('unix:///var/run/redis.sock?db=1'), {
+      tls: false,
+      socketPath: '/var/run/redis.sock',
+      database: 1,
+    });
+    assert.deepEqual(parseRedisUrl('unix://u:pw@localhost/tmp/r.sock?db=3'), {
+      tls: false,
+      socketPath: '/tmp/r.sock',
+      username: 'u',
+      password: 'pw',
+      database: 3,
+    });
+    assert.equal(parseRedisUrl('unix:///tmp/r.sock?password=pw').password, 'pw');
+    assert.throws(
+      () => parseRedisUrl('unix:///tmp/r.sock?timeout=3'),
+      (e) => isSessionError(e, 'INVALID_OPTIONS'),
+    );
+  });
+});
+
+describe('fromSeedConfig', () => {
+  it('maps a Dancer redis_session block (seeds 000 and 001)', () => {
+    const dancer = { server: 'redi.example.com:6379', password: 'pw', database: 1, expire: 3600, debug: 0, ping: 5 };
+    assert.deepEqual(fromSeedConfig(dancer), {
+      store: { server: 'redi.example.com:6379', password: 'pw', database: 1, ping: 5, debug: false },
+      engine: { idleTimeoutSeconds: 3600 },
+    });
+    const simple = fromSeedConfig({ session: 'Redis::Simple', redis_session: { sock: '/var/run/redis.sock' } });
+    assert.deepEqual(simple, { store: { socketPath: '/var/run/redis.sock' }, engine: { idleTimeoutSeconds: 900 } });
+  });
+
+  it('maps Catalyst redis_* keys (seed 002)', () => {
+    const catalyst = {
+      expires: 3600,
+      redis_server: '127.0.0.1:6379',
+      redis_debug: 0,
+      redis_reconnect: 1,
+      redis_db: 5,
+      redis_ssl: 1,
+      redis_name: 'name',
+      redis_username: 'username',
+      redis_password: 'password',
+      redis_ssl_verify_mode: 'SSL_VERIFY_NONE',
+    };
+    assert.deepEqual(fromSeedConfig(catalyst), {
+      store: {
+        server: '127.0.0.1:6379',
+        database: 5,
+        tls: true,
+        tlsVerify: 'none',
+        name: 'name',
+        username: 'username',
+        password: 'password',
+        reconnect: true,
+        debug: false,
+      },
+      engine: { idleTimeoutSeconds: 3600 },
+    });
+    const conservative = fromSeedConfig({ redis_conservative_reconnect: '1', redis_ssl_verify_mode: 1 });
+    assert.deepEqual(conservative, { store: { reconnect: true }, engine: { idleTimeoutSeconds: 7200 } });
+  });
+
+  it('rejects unknown keys and bad values', () => {
+    for (const bad of [
+      { server: 'h:1', expires: 60 },
+      { redis_sever: 'h:1' },
+      { servr: 'h:1' },
+      { database: 'one' },
+      { redis_ssl: 'yes' },
+      { redis_ssl: 1, redis_ssl_verify_mode: 'SOMETIMES' },
+      { session: 'Memcached', redis_session: {} },
+      { expire: 0 },
+    ]) {
+      assert.throws(
+        () => fromSeedConfig(bad as never),
+        (e) => isSessionError(e, 'INVALID_OPTIONS'),
+        JSON.stringify(bad),
+      );
+    }
+  });
+});
+
+describe('redis store connections', () => {
+  it('uses a unix socket (the seed sock setting)', async () => {
+    const server = await startRedis({ unixSocket: true });
+    try {
+      const socketPath = server.socketPath as string;
+      for (const options of [
+        { socketPath },
+        { url: `unix://${socketPath}?db=2` },
+        fromSeedConfig({ redis_session: { sock: socketPath } }).store,
+      ]) {
+        const store = new RedisStore(options);
+        const key = hashId(generateId());
+        await store.set(key, record());
+        assert.deepEqual((await store.get(key))?.fields, { a: '"1"' });
+        await store.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('authenticates, selects the database and names the connection', async () => {
+    const server = await startRedis({ password: 'pa:ss' });
+    const check = createClient({ url: `redis://:pa%3Ass@127.0.0.1:${server.port}/3` });
+    try {
+      const store = new RedisStore({ url: `redis://:pa%3Ass@127.0.0.1:${server.port}/3`, name: 'tessera-test' });
+      const key = hashId(generateId());
+      await store.set(key, record());
+      await check.connect();
+      assert.equal(await check.exists(`tessera:${key}`), 1, 'written to database 3');
+      assert.match(await check.clientList().then((list) => list.map((c) => c.name).join(' ')), /tessera-test/);
+      await store.close();
+      const wrong = new RedisStore({ server: `127.0.0.1:${server.port}`, password: 'wrong' });
+      await assert.rejects(wrong.get(key), (e) => isSessionError(e, 'STORE_UNAVAILABLE'));
+      await wrong.close();
+    } finally {
+      await check.close().catch(() => {});
+      await server.stop();
+    }
+  });
+
+  it('never closes a client it did not create', async () => {
+    const stores = [
+      new RedisStore({ client: nodeRedis, prefix: prefix() }),
+      new RedisStore({ client: ioredis, prefix: prefix() }),
+    ];
+    for (const store of stores) {
+      await store.set(hashId(generateId()), record());
+      await store.close();
+    }
+    assert.equal(nodeRedis.isOpen, true);
+    assert.equal(await nodeRedis.ping(), 'PONG');
+    assert.equal(ioredis.status, 'ready');
+    assert.equal(await ioredis.ping(), 'PONG');
+  });
+
+  it('logs every command with shortened keys and no values when debug is on', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const store = new RedisStore({
+      client: nodeRedis,
+      prefix: prefix(),
+      debug: true,
+      logger: { debug: (object) => lines.push(object as Record<string, unknown>) },
+    });
+    const key = hashId(generateId());
+    await store.set(key, { ...record(), fields: { secret: '"hunter2"' } });
+    await store.get(key);
+    await store.close();
+    // EVAL appears once when this server's script cache did not have the script yet.
+    assert.deepEqual(
+      lines.map((l) => l.command).filter((c) => c !== 'EVAL'),
+      ['EVALSHA', 'HGETALL'],
+    );
+    const text = JSON.stringify(lines);
+    assert.ok(!text.includes(key), 'the full key is never logged');
+    assert.ok(text.includes(key.slice(0, 10)));
+    assert.ok(!text.includes('hunter2'), 'values are never logged');
+  });
+
+  it('reports a key of the wrong type as CORRUPT_RECORD and keeps it', async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
+    const key = hashId(generateId());
+    await admin.set(store.prefix + key, 'not a hash', { PX: 60_000 });
+    await assert.rejects(store.get(key), (e) => isSessionError(e, 'CORRUPT_RECORD'));
+    assert.equal(await admin.get(store.prefix + key), 'not a hash');
+    await store.close();
+  });
+
+  it('keeps the user index alive as long as the sessions in it', async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix(), userIndexTtlSeconds: 60 });
+    const key = hashId(generateId());
+    const first = record('dora');
+    await store.set(key, first);
+    const indexKey = `${store.prefix}user:dora`;
+    const indexed = await admin.pExpireTime(indexKey);
+    assert.ok(indexed >= first.createdAt + 60_000, 'the index expires no earlier than the horizon');
+    // Sliding expiry past the index horizon: the index entry is extended before the session.
+    const later = Date.now() + 600_000;
+    assert.equal(await store.touch(key, later), true);
+    assert.ok((await admin.pExpireTime(indexKey)) >= later, 'the index outlives the touched session');
+    assert.equal(await admin.pExpireTime(store.prefix + key), later);
+    assert.deepEqual(
+      (await store.listByUser('dora')).map((e) => e.expiresAt),
+      [later],
+    );
+    await store.destroyByUser('dora');
+    await store.close();
+  });
+});
