@@ -1,0 +1,93 @@
+import type { Kysely } from 'kysely';
+import { importOptional, type SessionError, toStoreError } from '../../core/errors.ts';
+import { dbKind, type ResolvedSqlOptions, redactUrl } from './options.ts';
+
+type Value = string | number | bigint | boolean | null | Uint8Array | object;
+/** One row: column names are configurable, so the schema type is a plain record. */
+export type Row = Record<string, Value>;
+export type Db = Record<string, Row>;
+export type KyselyModule = typeof import('kysely');
+
+/** An open connection: the Kysely instance and whether `close()` must destroy it. */
+export interface Connection {
+  db: Kysely<Db>;
+  k: KyselyModule;
+  /** The store opened the pool or file itself and closes it. */
+  owned: boolean;
+}
+
+const SCOPE = 'sql';
+
+/** What the store connects to, for error messages (never with a password). */
+export function describeTarget(options: ResolvedSqlOptions): string {
+  const { target } = options;
+  if (target === null) return `your ${options.dialect} db`;
+  if (target.dialect === 'sqlite') return `SQLite ${target.filename}`;
+  return `${target.dialect === 'postgres' ? 'PostgreSQL' : 'MySQL'} ${redactUrl(target.url)}`;
+}
+
+/**
+ * Opens the Kysely instance the options describe, loading the driver only now so that a missing
+ * one fails with a message naming the package to install.
+ */
+export async function openConnection(
+  options: ResolvedSqlOptions,
+  onPoolError: (error: SessionError) => void,
+): Promise<Connection> {
+  const k = await importOptional<KyselyModule>('kysely', SCOPE);
+  const { db, target } = options;
+  if (db !== null) {
+    const kind = dbKind(db);
+    if (kind === 'kysely') return { db: db as unknown as Kysely<Db>, k, owned: false };
+    // Our Kysely around the user's pool is dropped, never destroyed: destroy() would end their pool.
+    if (kind === 'pg-pool') {
+      return { db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool: db as never }) }), k, owned: false };
+    }
+    if (kind === 'mysql-pool') {
+      // mysql2/promise pools wrap the callback pool Kysely needs.
+      const pool = db as { promise?: unknown; pool?: { getConnection?: unknown } };
+      const callbackPool = typeof pool.promise !== 'function' && pool.pool?.getConnection ? pool.pool : pool;
+      return {
+        db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool: callbackPool as never }) }),
+        k,
+        owned: false,
+      };
+    }
+    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: db as never }) }), k, owned: false };
+  }
+  if (target === null) throw new Error('unreachable: neither url nor db');
+
+  const fail = (error: unknown) => toStoreError(error, SCOPE, `connecting to ${describeTarget(options)}`);
+  if (target.dialect === 'sqlite') {
+    const Database = (await importOptional<{ default: typeof import('better-sqlite3') }>('better-sqlite3', SCOPE))
+      .default;
+    let database: import('better-sqlite3').Database;
+    try {
+      database = new Database(target.filename, { timeout: options.connectTimeoutMs });
+      // WAL lets other processes read while one writes; a memory database has no journal file.
+      if (target.filename !== ':memory:') database.pragma('journal_mode = WAL');
+    } catch (error) {
+      throw fail(error);
+    }
+    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database }) }), k, owned: true };
+  }
+  if (target.dialect === 'postgres') {
+    const pg = await importOptional<{ default: typeof import('pg') }>('pg', SCOPE);
+    const pool = new pg.default.Pool({
+      connectionString: target.url,
+      max: options.poolSize,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+    });
+    // An idle client that loses its server emits 'error' on the pool; unheard, it kills the process.
+    pool.on('error', (error) => onPoolError(toStoreError(error, SCOPE, 'idle PostgreSQL connection')));
+    return { db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool }) }), k, owned: true };
+  }
+  const mysql = await importOptional<{ default: typeof import('mysql2') }>('mysql2', SCOPE);
+  // User and password are already inside the URL (see parseSqlUrl).
+  const pool = mysql.default.createPool({
+    uri: target.url,
+    connectionLimit: options.poolSize,
+    connectTimeout: options.connectTimeoutMs,
+  });
+  return { db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) }), k, owned: true };
+}

@@ -1,0 +1,12 @@
+export { createTableStatements, schemaSql } from './ddl.ts';
+export type {
+  KyselyLike,
+  MysqlPoolLike,
+  PgPoolLike,
+  SqlDatabase,
+  SqlDialect,
+  SqliteDatabaseLike,
+  SqlStoreOptions,
+} from './options.ts';
+export { type DbicConfig, fromSeedConfig } from './seed.ts';
+export { SqlStore, sqlStore } from './store.ts';

@@ -1,0 +1,552 @@
+import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
+import { SessionError, toStoreError } from '../../core/errors.ts';
+import { shortKey } from '../../core/ids.ts';
+import {
+  applyChangeSet,
+  BaseStore,
+  type ChangeSet,
+  type SessionRecord,
+  type StoreCapabilities,
+  type UserSessionEntry,
+  validateRecord,
+} from '../../core/store.ts';
+import { type Connection, type Db, describeTarget, openConnection, type Row } from './connect.ts';
+import { createTableStatements, quote } from './ddl.ts';
+import { type ResolvedSqlOptions, resolveSqlOptions, type SqlDialect, type SqlStoreOptions } from './options.ts';
+
+const SCOPE = 'sql';
+/** Rows per multi-row INSERT in `setMany`: 7 parameters each stays far below every dialect's limit. */
+const INSERT_CHUNK = 500;
+
+interface Loaded {
+  record: SessionRecord;
+  version: number;
+}
+
+function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  // pg returns BIGINT as a string, to keep its precision.
+  if (typeof value === 'string' && value.trim() !== '') return Number(value);
+  return Number.NaN;
+}
+
+/** A signed 64-bit advisory lock key for PostgreSQL, as a decimal string. */
+function lockKey(purpose: string, table: string): string {
+  return createHash('sha256').update(`tessera:sql:${purpose}:${table}`).digest().readBigInt64BE(0).toString();
+}
+
+/**
+ * A session store on one SQL table, over Kysely: SQLite (better-sqlite3), PostgreSQL (pg) and
+ * MySQL/MariaDB (mysql2). Expiry is checked by every query and expired rows are pruned in
+ * batches; concurrent change sets are applied with a version column and compare-and-set.
+ *
+ * The connection is opened, and the table created or checked, on first use; call
+ * {@link SqlStore.ready} at startup to find a wrong URL or table shape before the first request.
+ */
+export class SqlStore extends BaseStore {
+  readonly name = 'sql';
+  override readonly capabilities: StoreCapabilities = {
+    atomicPatch: true,
+    touch: true,
+    userIndex: true,
+    prune: true,
+    scan: true,
+  };
+  /** The dialect in use. */
+  readonly dialect: SqlDialect;
+  /** The table, as configured. */
+  readonly table: string;
+  readonly #o: ResolvedSqlOptions;
+  #connection: Promise<Connection> | undefined;
+  #closed = false;
+  #timer: NodeJS.Timeout | undefined;
+  #pruning: Promise<void> | undefined;
+  /** The last queued write per key (see #queued). */
+  readonly #writes = new Map<string, Promise<void>>();
+  /** SQLite prunes by rowid, unless the table was made WITHOUT ROWID. */
+  #rowid = false;
+
+  constructor(options: SqlStoreOptions) {
+    super();
+    this.#o = resolveSqlOptions(options);
+    this.dialect = this.#o.dialect;
+    this.table = this.#o.table;
+    if (this.#o.pruneIntervalMs > 0) this.#schedulePrune();
+  }
+
+  /**
+   * Connects and creates (or checks) the table. Every method does this on first use; calling it
+   * at startup makes a wrong URL or a table of the wrong shape fail there. A failure is retried
+   * on the next call.
+   */
+  async ready(): Promise<void> {
+    await this.#connectionOf();
+  }
+
+  async get(key: string): Promise<SessionRecord | null> {
+    const { db } = await this.#connectionOf();
+    return this.#run('get', async () => (await this.#load(db, key))?.record ?? null);
+  }
+
+  async set(key: string, record: SessionRecord): Promise<void> {
+    const { db } = await this.#connectionOf();
+    await this.#run('set', () => this.#upsert(db, [[key, record]]));
+  }
+
+  /**
+   * Writes many records at once (imports, migrations, benchmarks): multi-row upserts of
+   * 500 rows in one transaction. Returns how many records were written.
+   */
+  async setMany(entries: Iterable<readonly [key: string, record: SessionRecord]>): Promise<number> {
+    const { db } = await this.#connectionOf();
+    // One statement must not name a key twice (PostgreSQL refuses): the last record wins.
+    const rows = [...new Map(entries)];
+    await this.#run('setMany', () =>
+      db.transaction().execute(async (trx) => {
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK) await this.#upsert(trx, rows.slice(i, i + INSERT_CHUNK));
+      }),
+    );
+    return rows.length;
+  }
+
+  /**
+   * Reads the row and its version, applies the change set, and writes it back only if the
+   * version is unchanged and the row unexpired; when another write got in between, it re-reads
+   * and replays (at most `maxPatchAttempts` times). A row that is gone stays gone.
+   */
+  override async patch(key: string, change: ChangeSet): Promise<boolean> {
+    const { db } = await this.#connectionOf();
+    return this.#run('patch', () =>
+      this.#queued(key, async () => {
+        for (let attempt = 1; ; attempt++) {
+          // Read and write on one connection: through the pool queue, other writers would
+          // almost always get in between. On SQLite this also makes the pair exclusive in-process.
+          const outcome = await db.connection().execute((conn) => this.#tryPatch(conn, key, change));
+          if (outcome !== 'conflict') return outcome;
+          if (attempt >= this.#o.maxPatchAttempts) {
+            throw new SessionError(
+              'STORE_UNAVAILABLE',
+              `patch of ${shortKey(key)} in table "${this.table}" lost the race ${attempt} times in a row`,
+              { scope: SCOPE },
+            );
+          }
+          // Jitter, so that writers of other processes still racing do not meet again in lockstep.
+          if (attempt > 1) await sleep(Math.random() * Math.min(2 ** attempt, 20));
+        }
+      }),
+    );
+  }
+
+  async #tryPatch(db: Kysely<Db>, key: string, change: ChangeSet): Promise<boolean | 'conflict'> {
+    const c = this.#o.columns;
+    const { sql } = (await this.#connectionOf()).k;
+    const current = await this.#load(db, key);
+    if (!current) return false;
+    const next = applyChangeSet(current.record, change);
+    const now = this.#o.now();
+    const result = await db
+      .updateTable(this.table)
+      .set({
+        [c.data]: JSON.stringify(next.fields),
+        [c.expires]: next.expiresAt,
+        [c.user]: next.userId,
+        [c.updated]: now,
+        [c.version]: sql`${sql.ref(c.version)} + 1`,
+      })
+      .where(c.id, '=', key)
+      .where(c.version, '=', current.version)
+      .where(c.expires, '>', now)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n ? true : 'conflict';
+  }
+
+  /**
+   * Moves the expiry. The version is bumped too, as on every write: a patch that read the row
+   * before the touch then replays on top of it, and MySQL reports the row as changed even
+   * without CLIENT_FOUND_ROWS.
+   */
+  override async touch(key: string, expiresAt: number): Promise<boolean> {
+    const {
+      db,
+      k: { sql },
+    } = await this.#connectionOf();
+    const c = this.#o.columns;
+    return this.#run('touch', () =>
+      this.#queued(key, async () => {
+        const now = this.#o.now();
+        const result = await db
+          .updateTable(this.table)
+          .set({ [c.expires]: expiresAt, [c.updated]: now, [c.version]: sql`${sql.ref(c.version)} + 1` })
+          .where(c.id, '=', key)
+          .where(c.expires, '>', now)
+          .executeTakeFirst();
+        return result.numUpdatedRows > 0n;
+      }),
+    );
+  }
+
+  async destroy(key: string): Promise<void> {
+    const { db } = await this.#connectionOf();
+    await this.#run('destroy', () => db.deleteFrom(this.table).where(this.#o.columns.id, '=', key).execute());
+  }
+
+  override async listByUser(userId: string): Promise<UserSessionEntry[]> {
+    const { db } = await this.#connectionOf();
+    const c = this.#o.columns;
+    return this.#run('listByUser', async () => {
+      const rows = await db
+        .selectFrom(this.table)
+        .select([c.id, c.created, c.expires])
+        .where(c.user, '=', userId)
+        .where(c.expires, '>', this.#o.now())
+        .execute();
+      return rows.map((row) => ({
+        key: String(row[c.id]),
+        createdAt: toNumber(row[c.created]),
+        expiresAt: toNumber(row[c.expires]),
+        userId,
+      }));
+    });
+  }
+
+  /** Deletes the user's live sessions and returns their number; expired ones are left to `prune`. */
+  override async destroyByUser(userId: string): Promise<number> {
+    const { db } = await this.#connectionOf();
+    const c = this.#o.columns;
+    return this.#run('destroyByUser', async () => {
+      const result = await db
+        .deleteFrom(this.table)
+        .where(c.user, '=', userId)
+        .where(c.expires, '>', this.#o.now())
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  override async count(): Promise<number> {
+    const {
+      db,
+      k: { sql },
+    } = await this.#connectionOf();
+    const c = this.#o.columns;
+    return this.#run('count', async () => {
+      const row = await db
+        .selectFrom(this.table)
+        .select(sql<number | string | bigint>`count(*)`.as('n'))
+        .where(c.expires, '>', this.#o.now())
+        .executeTakeFirstOrThrow();
+      return toNumber(row.n);
+    });
+  }
+
+  /**
+   * Deletes expired rows, `pruneBatchSize` per statement, until none is left; returns how many
+   * were deleted. On PostgreSQL it first takes an advisory lock and returns 0 at once when
+   * another instance holds it (that one is pruning the same table).
+   */
+  override async prune(): Promise<number> {
+    const {
+      db,
+      k: { sql },
+    } = await this.#connectionOf();
+    return this.#run('prune', async () => {
+      const started = performance.now();
+      let result: { deleted: number; batches: number } | null;
+      if (this.dialect === 'postgres') {
+        const key = lockKey('prune', this.table);
+        // Session-level advisory locks belong to one connection: lock, prune and unlock on it.
+        result = await db.connection().execute(async (conn) => {
+          const { rows } = await sql<{
+            locked: boolean;
+          }>`select pg_try_advisory_lock(${key}::bigint) as locked`.execute(conn);
+          if (!rows[0]?.locked) return null;
+          try {
+            return await this.#pruneBatches(conn);
+          } finally {
+            await sql`select pg_advisory_unlock(${key}::bigint)`.execute(conn);
+          }
+        });
+      } else {
+        result = await this.#pruneBatches(db);
+      }
+      const ms = Math.round(performance.now() - started);
+      if (result === null) {
+        this.#o.logger?.debug({ store: SCOPE, table: this.table }, 'prune skipped: another instance holds the lock');
+        return 0;
+      }
+      this.#o.logger?.debug({ store: SCOPE, table: this.table, ...result, ms }, 'prune');
+      return result.deleted;
+    });
+  }
+
+  /** Stops the prune timer and closes the connection the store opened (never one you passed in). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#pruning;
+    const opening = this.#connection;
+    this.#connection = undefined;
+    if (!opening) return;
+    const connection = await opening.catch(() => null);
+    if (connection?.owned) await connection.db.destroy();
+  }
+
+  async #pruneBatches(db: Kysely<Db>): Promise<{ deleted: number; batches: number }> {
+    const c = this.#o.columns;
+    const size = this.#o.pruneBatchSize;
+    let deleted = 0;
+    let batches = 0;
+    for (;;) {
+      const now = this.#o.now();
+      let query = db.deleteFrom(this.table);
+      if (this.dialect === 'mysql') {
+        // ORDER BY makes DELETE ... LIMIT deterministic, hence safe for statement-based replication.
+        query = query.where(c.expires, '<=', now).orderBy(c.expires).limit(size);
+      } else {
+        // PostgreSQL has no DELETE ... LIMIT, and SQLite only when compiled with it: a subquery bounds the batch.
+        const by = this.#rowid ? 'rowid' : c.id;
+        query = query.where(by, 'in', (eb) =>
+          eb.selectFrom(this.table).select(by).where(c.expires, '<=', now).limit(size),
+        );
+      }
+      const result = await query.executeTakeFirst();
+      const count = Number(result.numDeletedRows);
+      deleted += count;
+      batches++;
+      if (count < size || this.#closed) return { deleted, batches };
+      // Let queued queries run between batches (SQLite's driver is synchronous).
+      await nextTurn();
+    }
+  }
+
+  async #upsert(db: Kysely<Db>, entries: (readonly [string, SessionRecord])[]): Promise<void> {
+    if (entries.length === 0) return;
+    const c = this.#o.columns;
+    const { sql } = (await this.#connectionOf()).k;
+    const now = this.#o.now();
+    const values = entries.map(([key, record]) => ({
+      [c.id]: key,
+      [c.data]: JSON.stringify(record.fields),
+      [c.expires]: record.expiresAt,
+      [c.created]: record.createdAt,
+      [c.updated]: now,
+      [c.user]: record.userId,
+      [c.version]: 1,
+    }));
+    const replaced = [c.data, c.expires, c.created, c.updated, c.user];
+    const insert = db.insertInto(this.table).values(values);
+    if (this.dialect === 'mysql') {
+      // VALUES(col) is deprecated since MySQL 8.0.20 in favour of a row alias, which MariaDB lacks.
+      const set = Object.fromEntries(replaced.map((col) => [col, sql`VALUES(${sql.ref(col)})`]));
+      await insert.onDuplicateKeyUpdate({ ...set, [c.version]: sql`${sql.ref(c.version)} + 1` }).execute();
+    } else {
+      const set = Object.fromEntries(replaced.map((col) => [col, sql.ref(`excluded.${col}`)]));
+      // A bare column would be ambiguous beside `excluded` (PostgreSQL): name the row by its table.
+      const bare = this.table.slice(this.table.indexOf('.') + 1);
+      const previous = sql`${sql.ref(`${bare}.${c.version}`)} + 1`;
+      await insert.onConflict((oc) => oc.column(c.id).doUpdateSet({ ...set, [c.version]: previous })).execute();
+    }
+  }
+
+  async #load(db: Kysely<Db>, key: string): Promise<Loaded | null> {
+    const c = this.#o.columns;
+    const row = await db
+      .selectFrom(this.table)
+      .select([c.data, c.expires, c.created, c.user, c.version])
+      .where(c.id, '=', key)
+      .where(c.expires, '>', this.#o.now())
+      .executeTakeFirst();
+    return row ? this.#decode(key, row) : null;
+  }
+
+  #decode(key: string, row: Row): Loaded {
+    const c = this.#o.columns;
+    const where = `row ${shortKey(key)} of table "${this.table}"`;
+    const corrupt = (problem: string, cause?: unknown) =>
+      new SessionError('CORRUPT_RECORD', `${where}: ${problem}; the row is kept`, { scope: SCOPE, cause });
+    let fields: unknown = row[c.data];
+    if (fields instanceof Uint8Array) fields = Buffer.from(fields).toString('utf8');
+    // A JSON or JSONB column (a table made by hand) arrives already parsed.
+    if (typeof fields === 'string') {
+      try {
+        fields = JSON.parse(fields);
+      } catch (error) {
+        throw corrupt(`${c.data} is not valid JSON (${(error as Error).message})`, error);
+      }
+    }
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+      throw corrupt(`${c.data} is not a JSON object of strings`);
+    }
+    const user = row[c.user];
+    const candidate = {
+      fields,
+      createdAt: toNumber(row[c.created]),
+      expiresAt: toNumber(row[c.expires]),
+      userId: typeof user === 'number' || typeof user === 'bigint' ? String(user) : (user ?? null),
+    };
+    let record: SessionRecord;
+    try {
+      record = validateRecord(candidate, where);
+    } catch (error) {
+      throw corrupt((error as Error).message.slice(where.length + 2), error);
+    }
+    const version = toNumber(row[c.version]);
+    if (!Number.isInteger(version)) throw corrupt(`${c.version} is not an integer`);
+    return { record, version };
+  }
+
+  /**
+   * Runs writes of one key from this process one after another. They would only lose
+   * compare-and-set races to each other (hundreds of retries for a burst of requests on one
+   * session); the version check still settles races with other processes.
+   */
+  async #queued<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#writes.get(key);
+    const run = previous ? previous.then(work, work) : work();
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    this.#writes.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#writes.get(key) === tail) this.#writes.delete(key);
+    }
+  }
+
+  #connectionOf(): Promise<Connection> {
+    if (this.#closed) {
+      return Promise.reject(new SessionError('INVALID_STATE', 'the sql store is closed', { scope: SCOPE }));
+    }
+    this.#connection ??= this.#open().catch((error: unknown) => {
+      this.#connection = undefined;
+      throw error;
+    });
+    return this.#connection;
+  }
+
+  async #open(): Promise<Connection> {
+    const connection = await openConnection(this.#o, (error) => this.#report(error));
+    try {
+      await this.#prepareTable(connection);
+      return connection;
+    } catch (error) {
+      if (connection.owned) await connection.db.destroy().catch(() => {});
+      if (error instanceof SessionError) throw error;
+      throw toStoreError(error, SCOPE, `opening table "${this.table}" on ${describeTarget(this.#o)}`);
+    }
+  }
+
+  /** Creates the table when it is missing (and allowed to), then checks its columns. Never alters a table. */
+  async #prepareTable({ db, k }: Connection): Promise<void> {
+    let columns = await this.#columns(db, k);
+    if (columns.length === 0) {
+      if (!this.#o.createTable) {
+        throw new SessionError(
+          'INVALID_OPTIONS',
+          `table "${this.table}" does not exist and createTable is false; create it with sql/${this.dialect}.sql`,
+          { scope: SCOPE },
+        );
+      }
+      const statements = createTableStatements(this.dialect, this.table, this.#o.columns);
+      if (this.dialect === 'mysql') {
+        for (const statement of statements) await k.sql.raw(statement).execute(db);
+      } else {
+        await db.transaction().execute(async (trx) => {
+          // Two instances starting together race CREATE TABLE IF NOT EXISTS into a duplicate-key
+          // error in PostgreSQL's catalog: a transaction-level lock makes them take turns.
+          if (this.dialect === 'postgres') {
+            await k.sql`select pg_advisory_xact_lock(${lockKey('create', this.table)}::bigint)`.execute(trx);
+          }
+          for (const statement of statements) await k.sql.raw(statement).execute(trx);
+        });
+      }
+      columns = await this.#columns(db, k);
+    }
+    const fold = (name: string) => (this.dialect === 'postgres' ? name : name.toLowerCase());
+    const present = new Set(columns.map(fold));
+    const missing = Object.values(this.#o.columns).filter((name) => !present.has(fold(name)));
+    if (missing.length > 0) {
+      throw new SessionError(
+        'INVALID_OPTIONS',
+        `table "${this.table}" lacks the column(s) ${missing.map((m) => `"${m}"`).join(', ')} ` +
+          `(it has ${columns.map((m) => `"${m}"`).join(', ')}); the store never alters a table: ` +
+          `add them (see sql/${this.dialect}.sql) or point the *Column options at your names`,
+        { scope: SCOPE },
+      );
+    }
+    if (this.dialect === 'sqlite') {
+      try {
+        await k.sql`select rowid from ${k.sql.table(this.table)} limit 0`.execute(db);
+        this.#rowid = true;
+      } catch {
+        this.#rowid = false;
+      }
+    }
+  }
+
+  /** The table's column names; none when it does not exist. */
+  async #columns(db: Kysely<Db>, k: Connection['k']): Promise<string[]> {
+    const { sql } = k;
+    let query: ReturnType<typeof sql<{ name: string }>>;
+    if (this.dialect === 'sqlite') {
+      query = sql`select name from pragma_table_info(${this.table})`;
+    } else if (this.dialect === 'postgres') {
+      // to_regclass resolves the name through search_path exactly as the queries will.
+      query = sql`select attname as name from pg_attribute
+        where attrelid = to_regclass(${quote('postgres', this.table)}) and attnum > 0 and not attisdropped`;
+    } else {
+      const [schema, table] = this.table.includes('.') ? this.table.split('.') : [null, this.table];
+      query = sql`select column_name as name from information_schema.columns
+        where table_schema = coalesce(${schema}, database()) and table_name = ${table}`;
+    }
+    const { rows } = await query.execute(db);
+    return rows.map((row) => String(row.name));
+  }
+
+  async #run<T>(action: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw toStoreError(error, SCOPE, `${action} on table "${this.table}"`);
+    }
+  }
+
+  #schedulePrune(): void {
+    const delay = this.#o.pruneIntervalMs * (0.8 + Math.random() * 0.4);
+    this.#timer = setTimeout(() => {
+      this.#pruning = this.prune()
+        .then(
+          () => {},
+          (error: unknown) => this.#report(toStoreError(error, SCOPE, 'prune')),
+        )
+        .finally(() => {
+          this.#pruning = undefined;
+          if (!this.#closed) this.#schedulePrune();
+        });
+    }, delay);
+    this.#timer.unref();
+  }
+
+  /** Background errors go to onError, else the logger, else stderr: never nowhere. */
+  #report(error: SessionError): void {
+    try {
+      if (this.#o.onError) this.#o.onError(error);
+      else if (this.#o.logger)
+        this.#o.logger.error({ store: SCOPE, table: this.table, code: error.code }, error.message);
+      else console.error(error);
+    } catch (failure) {
+      console.error(error, failure);
+    }
+  }
+}
+
+/** Creates a {@link SqlStore}. */
+export function sqlStore(options: SqlStoreOptions): SqlStore {
+  return new SqlStore(options);
+}
