@@ -1,0 +1,66 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { SessionEngine } from '../core/engine.ts';
+import type { SessionOptions } from '../core/options.ts';
+import type { SessionData, Session as TesseraSession } from '../core/session.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The visitor's session (Tessera). Loaded from the store on first use. */
+    session: TesseraSession<SessionData>;
+  }
+}
+
+/** Options of the Fastify plugin: an engine you made, or the options to make one. */
+export type FastifyTesseraOptions = { engine: SessionEngine<object> } | SessionOptions;
+
+interface RequestState {
+  session: TesseraSession<object>;
+  committed: boolean;
+}
+
+/**
+ * Fastify plugin (`fastify-plugin`, name `tessera`). `request.session` is lazy: it is made on
+ * first access from the Cookie header (no `@fastify/cookie` needed; registering it does no
+ * harm), and a request that never touches it costs nothing. The session is committed in an
+ * `onSend` hook, before the reply is written, and `Set-Cookie` is appended to the cookies
+ * already set. Store failures are `SessionError`s with `status` 503, which Fastify's error
+ * handler answers with 503.
+ *
+ * ```ts
+ * await app.register(tessera, { store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] });
+ * app.get('/', async (request) => ({ user: await request.session.get('user') }));
+ * ```
+ */
+const plugin: FastifyPluginAsync<FastifyTesseraOptions> = async (fastify, options) => {
+  const engine =
+    'engine' in options && options.engine instanceof SessionEngine
+      ? options.engine
+      : new SessionEngine<object>(options as SessionOptions);
+  const states = new WeakMap<FastifyRequest, RequestState>();
+
+  fastify.decorateRequest('session', {
+    getter(this: FastifyRequest) {
+      let state = states.get(this);
+      if (!state) {
+        state = { session: engine.session(this.headers.cookie), committed: false };
+        states.set(this, state);
+      }
+      return state.session as unknown as TesseraSession<SessionData>;
+    },
+  });
+
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    const state = states.get(request);
+    // Commit once: an error reply (for instance after a failed commit) passes through onSend again.
+    if (!state || state.committed) return payload;
+    state.committed = true;
+    const { setCookie } = await engine.commit(state.session, { secure: request.protocol === 'https' });
+    if (setCookie) reply.header('set-cookie', setCookie);
+    return payload;
+  });
+};
+
+/** The Tessera session plugin for Fastify 4 and 5. */
+export const tessera = fp(plugin, { fastify: '4.x || 5.x', name: 'tessera' });
+export default tessera;

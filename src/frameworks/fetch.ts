@@ -1,0 +1,103 @@
+import type { SessionEngine } from '../core/engine.ts';
+import { isSessionError } from '../core/errors.ts';
+import type { Session, SessionData } from '../core/session.ts';
+
+const sessions = new WeakMap<object, WeakMap<Request, Session<object>>>();
+
+/**
+ * The session of a Web `Request` (Next.js route handlers and middleware, React Router/Remix
+ * loaders and actions, Bun, Deno, Cloudflare Workers). Lazy: no store I/O until it is used.
+ * Calling it again for the same request returns the same session.
+ */
+export function getSession<D extends object = SessionData>(engine: SessionEngine<D>, request: Request): Session<D> {
+  let byRequest = sessions.get(engine);
+  if (!byRequest) {
+    byRequest = new WeakMap();
+    sessions.set(engine, byRequest);
+  }
+  let session = byRequest.get(request) as Session<D> | undefined;
+  if (!session) {
+    session = engine.session(request.headers.get('cookie'));
+    byRequest.set(request, session as Session<object>);
+  }
+  return session;
+}
+
+/**
+ * Writes what the request changed and returns the headers to send: `Set-Cookie` when the
+ * cookie changes, none otherwise. Pass `request` so that `Secure` follows its URL's protocol.
+ *
+ * ```ts
+ * return redirect('/', { headers: await commitSession(engine, session, request) });
+ * ```
+ */
+export async function commitSession<D extends object = SessionData>(
+  engine: SessionEngine<D>,
+  session: Session<D>,
+  request?: Request,
+): Promise<Headers> {
+  const secure = request ? new URL(request.url).protocol === 'https:' : undefined;
+  const { setCookie } = await engine.commit(session, { secure });
+  const headers = new Headers();
+  if (setCookie) headers.append('Set-Cookie', setCookie);
+  return headers;
+}
+
+/** A Web handler that receives the session after the request (and any runtime arguments after it). */
+export type SessionFetchHandler<D extends object, A extends unknown[]> = (
+  request: Request,
+  session: Session<D>,
+  ...args: A
+) => Response | Promise<Response>;
+
+/**
+ * Wraps a `(request) => Response` handler: the session is committed after the handler returns
+ * and before the response is handed back, with `Set-Cookie` added (headers of immutable
+ * responses such as `Response.redirect()` are copied first). Store failures answer 503.
+ * Runtime arguments after the request (Next.js `context`, Bun's `server`) are passed through.
+ *
+ * ```ts
+ * export const POST = withSession(engine, async (request, session) => {
+ *   await session.regenerate();
+ *   await session.set('user', 'alice');
+ *   return Response.redirect(new URL('/', request.url), 303);
+ * });
+ * ```
+ */
+export function withSession<D extends object = SessionData, A extends unknown[] = []>(
+  engine: SessionEngine<D>,
+  handler: SessionFetchHandler<D, A>,
+): (request: Request, ...args: A) => Promise<Response> {
+  return async function tesseraSession(request, ...args) {
+    const session = getSession(engine, request);
+    try {
+      const response = await handler(request, session, ...args);
+      const cookies = (await commitSession(engine, session, request)).getSetCookie();
+      return withCookies(response, cookies);
+    } catch (error) {
+      if (!isSessionError(error)) throw error;
+      return new Response(statusText(error.status), {
+        status: error.status,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+      });
+    }
+  };
+}
+
+function withCookies(response: Response, cookies: string[]): Response {
+  const fresh = cookies.filter((line) => !response.headers.getSetCookie().includes(line));
+  if (fresh.length === 0) return response;
+  let target = response;
+  try {
+    for (const line of fresh) target.headers.append('Set-Cookie', line);
+  } catch {
+    // Immutable headers (Response.redirect(), a fetch() result): copy the response first.
+    target = new Response(response.body, response);
+    for (const line of fresh) target.headers.append('Set-Cookie', line);
+  }
+  return target;
+}
+
+function statusText(status: number): string {
+  return status === 503 ? 'Service Unavailable' : 'Internal Server Error';
+}

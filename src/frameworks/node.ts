@@ -1,0 +1,102 @@
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { SessionEngine } from '../core/engine.ts';
+import { isSessionError, SessionError } from '../core/errors.ts';
+import type { Session, SessionData } from '../core/session.ts';
+import { holdUntilCommitted } from './internal/hold.ts';
+
+const sessions = new WeakMap<IncomingMessage, Session<object>>();
+
+/**
+ * The session of a `node:http` request, from its Cookie header. Lazy: no store I/O until the
+ * session is used. Calling it again for the same request returns the same session.
+ */
+export function getSession<D extends object = SessionData>(engine: SessionEngine<D>, req: IncomingMessage): Session<D> {
+  let session = sessions.get(req) as Session<D> | undefined;
+  if (!session) {
+    session = engine.session(req.headers.cookie);
+    sessions.set(req, session as Session<object>);
+  }
+  return session;
+}
+
+/**
+ * Writes what the request changed and sets the session cookie on `res`. Call it before
+ * `res.writeHead()`/`write()`/`end()`; it throws `INVALID_STATE` once the head is sent.
+ * `Secure` follows the socket (`cookie.secure: true` behind a TLS-terminating proxy).
+ */
+export async function commitSession<D extends object = SessionData>(
+  engine: SessionEngine<D>,
+  session: Session<D>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  if (res.headersSent) {
+    throw new SessionError('INVALID_STATE', 'commitSession() after the response head was sent', { scope: 'node' });
+  }
+  const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
+  const { setCookie } = await engine.commit(session, { secure });
+  if (setCookie && !hasCookie(res, setCookie)) res.appendHeader('Set-Cookie', setCookie);
+}
+
+/** A request handler that receives the session as its third argument. */
+export type SessionRequestHandler<D extends object = SessionData> = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  session: Session<D>,
+) => unknown;
+
+/** Options of {@link withSession}. */
+export interface WithSessionOptions {
+  /**
+   * Answers a failed commit or a handler that threw or rejected. The session commit is over
+   * (or failed) when it runs, so writing the response is safe.
+   * @default a plain-text response with the error's `status` (503 for store failures) or 500
+   */
+  onError?: (error: unknown, req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/**
+ * Wraps a `node:http` handler: the session is committed before the response head goes out
+ * (the first `writeHead`/`write`/`end` waits for it), so a redirect right after login carries
+ * the cookie. Store failures become a 503.
+ *
+ * ```ts
+ * createServer(withSession(engine, async (req, res, session) => {
+ *   await session.set('count', ((await session.get('count')) ?? 0) + 1);
+ *   res.end('ok');
+ * }));
+ * ```
+ */
+export function withSession<D extends object = SessionData>(
+  engine: SessionEngine<D>,
+  handler: SessionRequestHandler<D>,
+  options: WithSessionOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const onError = options.onError ?? respondWithError;
+  return function tesseraSession(req, res) {
+    const session = getSession(engine, req);
+    const fail = (error: unknown) => onError(error, req, res);
+    holdUntilCommitted(res, () => commitSession(engine, session, req, res), fail);
+    try {
+      Promise.resolve(handler(req, res, session)).catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  };
+}
+
+function respondWithError(error: unknown, _req: IncomingMessage, res: ServerResponse): void {
+  if (res.headersSent) {
+    res.destroy(error instanceof Error ? error : undefined);
+    return;
+  }
+  const status = isSessionError(error) ? error.status : 500;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(STATUS_CODES[status]);
+}
+
+function hasCookie(res: ServerResponse, line: string): boolean {
+  const current = res.getHeader('set-cookie');
+  return Array.isArray(current) ? current.includes(line) : current === line;
+}

@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { SessionEngine } from '../../src/core/engine.ts';
+import type { Session } from '../../src/core/session.ts';
+import type { Store } from '../../src/core/store.ts';
+import { MemoryStore } from '../../src/stores/memory.ts';
+import { CountingStore } from '../../src/testing/counting-store.ts';
+import { Browser, close, listen } from '../support/browser.ts';
+
+declare module '../../src/core/session.ts' {
+  interface SessionData {
+    user: string;
+    count: number;
+  }
+}
+
+export const secrets = ['framework-suite-secret-0123456789abcdef'];
+export const COOKIE = 'tessera.sid';
+
+/**
+ * What every adapter's test app does, whatever the framework. Routes:
+ *
+ * | route | does |
+ * |---|---|
+ * | `GET /public` | answers `public` without touching the session |
+ * | `GET /state` | `{ user, count }` as JSON |
+ * | `POST /login?user=NAME` | {@link actions.login}, sets a `theme=dark` cookie the framework's way, 303 to `/state` |
+ * | `POST /increment` | {@link actions.increment}, `{ count }` as JSON |
+ * | `POST /logout` | {@link actions.logout}, 303 to `/` |
+ */
+export const actions = {
+  async state(session: Session): Promise<{ user: string | null; count: number }> {
+    return { user: (await session.get('user')) ?? null, count: (await session.get('count')) ?? 0 };
+  },
+  async login(session: Session, user: string): Promise<void> {
+    await session.regenerate();
+    await session.set('user', user);
+    await session.setUser(user);
+  },
+  async increment(session: Session): Promise<{ count: number }> {
+    const count = ((await session.get('count')) ?? 0) + 1;
+    await session.set('count', count);
+    return { count };
+  },
+  async logout(session: Session): Promise<void> {
+    await session.destroy();
+  },
+};
+
+/** The extra cookie `/login` sets through the framework, to show the session cookie is appended. */
+export const THEME_COOKIE = 'theme=dark; Path=/';
+
+/** Builds the test app around an engine, as a `node:http` server that is not listening yet. */
+export type MakeServer = (engine: SessionEngine) => Server | Promise<Server>;
+
+/** A memory store whose calls can be made to fail, like a store that went down. */
+export class FailingStore extends MemoryStore {
+  failReads = false;
+  failWrites = false;
+
+  override async get(key: string) {
+    if (this.failReads) throw new Error('connection refused');
+    return super.get(key);
+  }
+  override async set(key: string, record: Parameters<MemoryStore['set']>[1]) {
+    if (this.failWrites) throw new Error('connection refused');
+    return super.set(key, record);
+  }
+  override async patch(key: string, change: Parameters<MemoryStore['patch']>[1]) {
+    if (this.failWrites) throw new Error('connection refused');
+    return super.patch(key, change);
+  }
+}
+
+export interface BehaviourOptions {
+  /** The store under the engine. @default a MemoryStore */
+  store?: () => Store;
+}
+
+/**
+ * The behaviour every adapter must have, over real HTTP: lazy loading, no cookie for untouched
+ * visitors, commit before the response (a redirect after login carries the cookie), logout,
+ * forged cookies costing no store read, and 503 when the store fails.
+ */
+export function runBehaviourSuite(name: string, makeServer: MakeServer, options: BehaviourOptions = {}): void {
+  describe(`${name}: shared behaviour over HTTP`, () => {
+    const store = new CountingStore(options.store?.() ?? new MemoryStore());
+    const engine = new SessionEngine({ store, secrets });
+    let server: Server;
+    let base: string;
+
+    before(async () => {
+      server = await makeServer(engine);
+      base = await listen(server);
+    });
+    after(async () => {
+      await close(server);
+      await engine.close();
+    });
+
+    const post = (browser: Browser, path: string) => browser.request('POST', path);
+
+    it('gives an untouched visitor no cookie and costs no store call', async () => {
+      const browser = new Browser(base);
+      store.reset();
+      const pub = await browser.get('/public');
+      assert.equal(pub.status, 200);
+      assert.equal(pub.text, 'public');
+      const state = await browser.get('/state');
+      assert.deepEqual(JSON.parse(state.text), { user: null, count: 0 });
+      assert.deepEqual([...pub.setCookies, ...state.setCookies], []);
+      assert.equal(store.total, 0);
+    });
+
+    it('carries the session cookie on the redirect after login, beside the app’s own cookie', async () => {
+      const browser = new Browser(base);
+      const login = await post(browser, '/login?user=alice');
+      assert.equal(login.status, 303);
+      assert.equal(new URL(login.location ?? '', base).pathname, '/state');
+      const session = login.setCookies.find((line) => line.startsWith(`${COOKIE}=`));
+      assert.ok(session, 'the redirect sets the session cookie');
+      assert.match(session, /HttpOnly/);
+      assert.match(session, /SameSite=Lax/);
+      assert.doesNotMatch(session, /Secure/);
+      assert.ok(
+        login.setCookies.some((line) => line.startsWith('theme=dark')),
+        'the cookie the app set is kept',
+      );
+      const next = await browser.get(new URL(login.location ?? '', base).pathname);
+      assert.deepEqual(JSON.parse(next.text), { user: 'alice', count: 0 });
+    });
+
+    it('counts, one store read per request', async () => {
+      const browser = new Browser(base);
+      await post(browser, '/login?user=bob');
+      for (let i = 1; i <= 3; i++) {
+        store.reset();
+        const response = await post(browser, '/increment');
+        assert.equal(response.status, 200);
+        assert.deepEqual(JSON.parse(response.text), { count: i });
+        assert.equal(store.calls.get, 1);
+      }
+      assert.deepEqual(JSON.parse((await browser.get('/state')).text), { user: 'bob', count: 3 });
+    });
+
+    it('logs out: the cookie is cleared and the old cookie no longer works', async () => {
+      const browser = new Browser(base);
+      await post(browser, '/login?user=carol');
+      const stolen = browser.jar.get(COOKIE);
+      assert.ok(stolen);
+      const logout = await post(browser, '/logout');
+      assert.equal(logout.status, 303);
+      assert.match(logout.setCookies.find((line) => line.startsWith(`${COOKIE}=`)) ?? '', /Expires=Thu, 01 Jan 1970/);
+      assert.equal(browser.jar.has(COOKIE), false);
+      const replay = new Browser(base);
+      replay.jar.set(COOKIE, stolen);
+      assert.deepEqual(JSON.parse((await replay.get('/state')).text), { user: null, count: 0 });
+    });
+
+    it('gives forged cookies a fresh session with zero store reads', async () => {
+      const browser = new Browser(base);
+      await post(browser, '/login?user=mallory');
+      const value = browser.jar.get(COOKIE) ?? '';
+      const [id = '', tag = ''] = value.split('.');
+      const forgeries = [
+        `${id}.${tag.slice(0, -2)}AA`,
+        `${id}.`,
+        id,
+        `${'A'.repeat(43)}.${tag}`,
+        '%%%',
+        'x'.repeat(4000),
+      ];
+      for (const forged of forgeries) {
+        const attacker = new Browser(base);
+        attacker.jar.set(COOKIE, forged);
+        store.reset();
+        const response = await attacker.get('/state');
+        assert.equal(response.status, 200);
+        assert.deepEqual(JSON.parse(response.text), { user: null, count: 0 });
+        assert.equal(store.total, 0, `no store call for ${forged.slice(0, 16)}`);
+      }
+    });
+
+    it('answers 503 when the store fails to load or to write, and serves what needs no session', async () => {
+      const failing = new FailingStore();
+      const broken = new SessionEngine({ store: failing, secrets });
+      const brokenServer = await makeServer(broken);
+      const brokenBase = await listen(brokenServer);
+      try {
+        const browser = new Browser(brokenBase);
+        await post(browser, '/login?user=dave');
+        assert.ok(browser.jar.get(COOKIE));
+
+        failing.failReads = true;
+        assert.equal((await browser.get('/state')).status, 503);
+        assert.equal((await browser.get('/public')).status, 200);
+
+        failing.failReads = false;
+        failing.failWrites = true;
+        const newcomer = new Browser(brokenBase);
+        const write = await post(newcomer, '/increment');
+        assert.equal(write.status, 503);
+        assert.equal(newcomer.jar.has(COOKIE), false, 'no cookie for a session that was not stored');
+        assert.equal((await post(browser, '/increment')).status, 503);
+      } finally {
+        await close(brokenServer);
+        await broken.close();
+      }
+    });
+  });
+}
