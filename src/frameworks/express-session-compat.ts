@@ -36,10 +36,11 @@ export interface ExpressSessionStoreLike {
 export interface ExpressSessionStoreAdapter extends EventEmitter {
   /** The Tessera store underneath. */
   readonly store: Store;
-  get(
+  /** The stored session object, typed as the caller's session type (it is what the caller stored). */
+  get<S extends ExpressSessionData = ExpressSessionData>(
     sid: string,
-    callback?: (error: unknown, session?: ExpressSessionData | null) => void,
-  ): Promise<ExpressSessionData | null>;
+    callback?: (error: unknown, session?: S | null) => void,
+  ): Promise<S | null>;
   set(sid: string, session: ExpressSessionData, callback?: Callback): Promise<void>;
   destroy(sid: string, callback?: Callback): Promise<void>;
   touch(sid: string, session: ExpressSessionData, callback?: Callback): Promise<void>;
@@ -105,14 +106,17 @@ export function toExpressSessionStore<B extends StoreBaseClass = StoreBaseClass>
   class TesseraExpressSessionStore extends Base implements ExpressSessionStoreAdapter {
     readonly store = store;
 
-    get(sid: string, callback?: (error: unknown, session?: ExpressSessionData | null) => void) {
+    get<S extends ExpressSessionData = ExpressSessionData>(
+      sid: string,
+      callback?: (error: unknown, session?: S | null) => void,
+    ) {
       return settle(
         call('get', async () => {
           const record = await store.get(hashId(sid));
           if (!record) return null;
           const session: Record<string, unknown> = {};
           for (const [name, text] of Object.entries(record.fields)) session[name] = parseField(store.name, name, text);
-          return session as ExpressSessionData;
+          return session as S;
         }),
         callback,
       );
