@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
@@ -17,6 +18,7 @@ import {
   toExpressSessionStore,
 } from '../../src/frameworks/express-session-compat.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
+import { RedisStore } from '../../src/stores/redis/index.ts';
 import { runStoreConformance } from '../../src/testing/index.ts';
 import { Browser, close, listen } from '../support/browser.ts';
 import { FailingStore, runBehaviourSuite, secrets } from './behaviour.ts';
@@ -44,6 +46,10 @@ const promised = (run: (done: (error?: unknown) => void) => void) =>
   new Promise<void>((resolve, reject) => run((error) => (error ? reject(error) : resolve())));
 
 const ES_COOKIE = 'connect.sid';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** A Redis store of its own (a fresh key prefix), as the legacy apps below use. */
+const redisStore = () =>
+  new RedisStore({ url: REDIS_URL, prefix: `tessera-compat:${randomBytes(6).toString('hex')}:` });
 /** A session object with data beside `cookie`, as express-session passes it. */
 const data = (value: ExpressSessionData & Record<string, unknown>): ExpressSessionData => value;
 const sidOf = (cookieValue: string) => decodeURIComponent(cookieValue).replace(/^s:/, '').split('.')[0] ?? '';
@@ -201,11 +207,11 @@ async function legacyFlow(base: string, cookieName: string, tessera: Store, engi
 }
 
 describe('express-session on a Tessera store (toExpressSessionStore)', () => {
-  const tessera = new MemoryStore();
+  const tessera = redisStore();
   const engine = new SessionEngine({ store: tessera, secrets });
   after(() => engine.close());
 
-  it('logs in, counts and logs out over HTTP', async () => {
+  it('logs in, counts and logs out over HTTP, on the Redis store', async () => {
     const store = toExpressSessionStore(tessera, {
       Store: expressSession.Store,
       userId: (s) => (typeof s.user === 'string' ? s.user : null),
@@ -236,8 +242,8 @@ describe('express-session on a Tessera store (toExpressSessionStore)', () => {
 });
 
 describe('@fastify/session on a Tessera store (toExpressSessionStore)', () => {
-  it('logs in, counts and logs out over HTTP', async () => {
-    const tessera = new MemoryStore();
+  it('logs in, counts and logs out over HTTP, on the Redis store', async () => {
+    const tessera = redisStore();
     const engine = new SessionEngine({ store: tessera, secrets });
     const app = Fastify();
     await app.register(fastifyCookie);
