@@ -1,0 +1,63 @@
+/** The shape of results.json, shared by the table and the chart. */
+import type { MachineInfo } from './machine.ts';
+import type { WrkResult } from './wrk.ts';
+
+export interface StoreLoad {
+  /** Every call INFO commandstats counted per request, including the commands scripts ran. */
+  redisCommands?: number;
+  /** Commands clients sent per request (script calls count once). */
+  redisRoundTrips?: number;
+  /** Per-request calls by command name, as commandstats counts them. */
+  redisByCommand?: Record<string, number>;
+  /** PostgreSQL: index or sequential scans per request (statements that looked a row up). */
+  sqlScans?: number;
+  /** PostgreSQL: rows inserted, updated or deleted per request. */
+  sqlWrites?: number;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  status: 'ok' | 'failed';
+  reason?: string;
+  /** Medians of the measured runs. */
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  /** Requests of all measured runs, and errors among them. */
+  requests: number;
+  errors: number;
+  /** Median requests/s over the bare framework's median in the same scenario. */
+  ratio: number | null;
+  target: string | null;
+  store: StoreLoad;
+  runs: WrkResult[];
+}
+
+export interface VariantResult {
+  id: string;
+  label: string;
+  framework: string;
+  family: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+  scenarios: ScenarioResult[];
+}
+
+export interface BenchResults {
+  date: string;
+  command: string;
+  settings: Record<string, number>;
+  machine: MachineInfo;
+  tools: Record<string, string>;
+  totalSeconds: number;
+  /** One-minute load average before and after the run: well above 0 means other work competed. */
+  loadAverage: { start: number; end: number };
+  variants: VariantResult[];
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}

@@ -1,0 +1,104 @@
+/** results.md: the tables of a run, with the machine and the command. */
+import type { BenchResults, ScenarioResult, VariantResult } from './results.ts';
+import { SCENARIOS, targetFloor } from './variants.ts';
+
+const fixed = (value: number | undefined, digits: number) =>
+  value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits);
+const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
+
+function ratioCell(result: ScenarioResult): string {
+  if (result.ratio === null) return '–';
+  const floor = targetFloor(result.target ?? undefined);
+  const text = result.ratio.toFixed(2);
+  return floor !== null && result.ratio < floor ? `**${text}** (target ${result.target})` : text;
+}
+
+function storeCell(result: ScenarioResult): string {
+  const { store } = result;
+  if (store.redisCommands !== undefined) return fixed(store.redisCommands, 2);
+  if (store.sqlScans !== undefined)
+    return `SQL: ${fixed(store.sqlScans, 2)} scans, ${fixed(store.sqlWrites, 2)} row writes`;
+  return '–';
+}
+
+function tripsCell(result: ScenarioResult): string {
+  return fixed(result.store.redisRoundTrips, 2);
+}
+
+function scenarioTable(results: BenchResults, scenario: (typeof SCENARIOS)[number]): string[] {
+  const lines = [
+    `### ${scenario.label} (\`GET ${scenario.path}\`)`,
+    '',
+    '| variant | req/s | × bare | target | p50 ms | p99 ms | Redis cmds/req | round trips/req |',
+    '|---|---:|---:|---|---:|---:|---:|---:|',
+  ];
+  for (const variant of results.variants) {
+    const result = variant.scenarios.find((s) => s.scenario === scenario.id);
+    if (variant.status !== 'ok' || !result) {
+      if (variant.status !== 'ok') lines.push(`| ${variant.label} | ${variant.status} | | | | | | |`);
+      continue;
+    }
+    if (result.status !== 'ok') {
+      lines.push(`| ${variant.label} | failed: ${result.reason ?? ''} | | | | | | |`);
+      continue;
+    }
+    const errors = result.errors > 0 ? ` (${result.errors} errors)` : '';
+    lines.push(
+      `| ${variant.label} | ${thousands(result.requestsPerSecond)}${errors} | ${ratioCell(result)} | ${result.target ?? ''} | ${fixed(result.p50, 2)} | ${fixed(result.p99, 2)} | ${storeCell(result)} | ${tripsCell(result)} |`,
+    );
+  }
+  return lines;
+}
+
+function summary(variants: VariantResult[]): string[] {
+  const shown = SCENARIOS.map((s) => s.label);
+  const lines = [`| variant | ${shown.join(' | ')} |`, `|---|${shown.map(() => '---:').join('|')}|`];
+  for (const variant of variants) {
+    if (variant.status !== 'ok') {
+      lines.push(`| ${variant.label} | ${SCENARIOS.map(() => variant.status).join(' | ')} |`);
+      continue;
+    }
+    const cells = SCENARIOS.map((scenario) => {
+      const result = variant.scenarios.find((s) => s.scenario === scenario.id);
+      if (result?.status !== 'ok') return '–';
+      return variant.family === 'bare' ? `${thousands(result.requestsPerSecond)} req/s` : ratioCell(result);
+    });
+    lines.push(`| ${variant.label} | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
+export function markdown(results: BenchResults): string {
+  const { machine } = results;
+  const skipped = results.variants.filter((v) => v.status !== 'ok');
+  return [
+    '# Benchmark results',
+    '',
+    `${results.date}, ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB; Node ${machine.node}; Tessera ${machine.commit}.`,
+    `Command: \`${results.command}\`; total ${Math.round(results.totalSeconds)} s; load average ${results.loadAverage.start} before, ${results.loadAverage.end} after.`,
+    '',
+    `Libraries: ${Object.entries(machine.libraries)
+      .map(([name, version]) => `${name} ${version}`)
+      .join(', ')}. Tools: ${Object.entries(results.tools)
+      .map(([name, version]) => `${name} ${version}`)
+      .join(', ')}.`,
+    '',
+    '## Requests/s as a fraction of the bare framework',
+    '',
+    'Bare rows give the ceiling in requests/s; the others their median requests/s over it. Bold: below the target.',
+    '',
+    ...summary(results.variants),
+    '',
+    '![chart](chart.svg)',
+    '',
+    '## Per scenario',
+    '',
+    'Medians of the measured runs. "Redis cmds/req" is what INFO commandstats counts (the commands a Lua',
+    'script runs included); "round trips/req" counts what clients sent (a script call once).',
+    '',
+    ...SCENARIOS.flatMap((scenario) => [...scenarioTable(results, scenario), '']),
+    ...(skipped.length > 0
+      ? ['## Not run', '', ...skipped.map((v) => `- ${v.label}: ${v.status}: ${v.reason ?? ''}`), '']
+      : []),
+  ].join('\n');
+}
