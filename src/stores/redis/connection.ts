@@ -60,6 +60,7 @@ export async function ownedBackend(
   let everReady = false;
   let failure: Error | null = null;
   let connecting: Promise<void> | null = null;
+  let attempt: Promise<void> | null = null;
   let closed = false;
   // Without an 'error' listener node-redis would crash the process on the first network error.
   client.on('error', (error: Error) => {
@@ -67,12 +68,16 @@ export async function ownedBackend(
     onEvent('error', error);
   });
   client.on('ready', () => {
+    // A connection attempt that was under way when close() destroyed the client can still
+    // complete; it must not outlive the store.
+    if (closed) return client.destroy();
     everReady = true;
     failure = null;
     onEvent('ready');
   });
 
-  const firstOutcome = () =>
+  /** The outcome of the connection attempt under way: ready, or its error. */
+  const outcome = () =>
     new Promise<void>((resolve, reject) => {
       const ready = () => {
         client.off('error', error);
@@ -93,20 +98,19 @@ export async function ownedBackend(
       if (closed) throw new Error('the store is closed');
       if (!client.isOpen) {
         // First use, or (with reconnect off) the first call after the connection was lost.
-        const outcome = firstOutcome();
-        outcome.catch(() => {});
+        attempt = outcome();
+        attempt.catch(() => {});
         connecting = client.connect().then(
           () => {},
           () => {},
         );
-        await outcome;
-        return;
+        return attempt;
       }
       if (everReady || failure) {
         const reason = failure ? failure.message || failure.name : 'reconnecting';
         throw new Error(`not connected to ${target} (${reason})`);
       }
-      await firstOutcome();
+      return attempt ?? outcome();
     },
     send: (_key, args) => client.sendCommand(args),
     masters: async () => [(args) => client.sendCommand(args)],
@@ -114,8 +118,10 @@ export async function ownedBackend(
       if (closed) return;
       closed = true;
       if (!client.isOpen) return;
+      // Destroying a socket that is still being created leaves it open: let the attempt finish.
+      if (!client.isReady) await attempt?.catch(() => {});
       if (client.isReady) await client.close();
-      else client.destroy();
+      else if (client.isOpen) client.destroy();
       await connecting;
     },
   };

@@ -74,6 +74,21 @@ export class RedisStore extends BaseStore {
     this.prefix = this.#options.prefix;
     this.clientKind = this.#options.client?.kind ?? 'node-redis';
     this.#logger = this.#options.logger ?? (this.#options.debug ? stderrLogger : undefined);
+    if (this.#options.connection) {
+      // Loading node-redis and building its client takes a few hundred ms the first time: done
+      // now, in the background, so that the first request does not pay for it. No connection
+      // is opened until the first call (or `connect()`).
+      this.#backend = this.#open();
+      this.#backend.catch(() => {});
+    }
+  }
+
+  /**
+   * Opens the connection now (e.g. at startup, to fail early on a wrong address or password)
+   * instead of on the first call. Optional; with a client of your own it only checks readiness.
+   */
+  async connect(): Promise<void> {
+    await this.#ready('connect');
   }
 
   async get(key: string): Promise<SessionRecord | null> {
