@@ -5,17 +5,22 @@ import { isSessionError, SessionError } from '../core/errors.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { holdUntilCommitted } from './internal/hold.ts';
 
-const sessions = new WeakMap<IncomingMessage, Session<object>>();
+const sessions = new WeakMap<object, WeakMap<IncomingMessage, Session<object>>>();
 
 /**
  * The session of a `node:http` request, from its Cookie header. Lazy: no store I/O until the
  * session is used. Calling it again for the same request returns the same session.
  */
 export function getSession<D extends object = SessionData>(engine: SessionEngine<D>, req: IncomingMessage): Session<D> {
-  let session = sessions.get(req) as Session<D> | undefined;
+  let byRequest = sessions.get(engine);
+  if (!byRequest) {
+    byRequest = new WeakMap();
+    sessions.set(engine, byRequest);
+  }
+  let session = byRequest.get(req) as Session<D> | undefined;
   if (!session) {
     session = engine.session(req.headers.cookie);
-    sessions.set(req, session as Session<object>);
+    byRequest.set(req, session as Session<object>);
   }
   return session;
 }
