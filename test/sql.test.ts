@@ -10,8 +10,8 @@ import type { Store } from '../src/core/store.ts';
 import { SqlStore } from '../src/stores/sql/index.ts';
 import { runStoreConformance } from '../src/testing/index.ts';
 
-export const PG_URL = process.env.TESSERA_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const MYSQL_URL = process.env.TESSERA_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+const PG_URL = process.env.TESSERA_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const MYSQL_URL = process.env.TESSERA_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const test = { describe, it, beforeEach, afterEach };
 const randomTable = () => `tessera_test_${randomBytes(5).toString('hex')}`;
 const tableOf = (store: Store) => (store as SqlStore).table;

@@ -34,7 +34,7 @@ function toNumber(value: unknown): number {
 }
 
 /** A signed 64-bit advisory lock key for PostgreSQL, as a decimal string. */
-function lockKey(purpose: string, table: string): string {
+export function lockKey(purpose: string, table: string): string {
   return createHash('sha256').update(`tessera:sql:${purpose}:${table}`).digest().readBigInt64BE(0).toString();
 }
 
@@ -381,6 +381,9 @@ export class SqlStore extends BaseStore {
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
       throw corrupt(`${c.data} is not a JSON object of strings`);
     }
+    for (const [name, value] of Object.entries(fields)) {
+      if (typeof value !== 'string') throw corrupt(`${c.data}: field "${name}" is not a string`);
+    }
     const user = row[c.user];
     const candidate = {
       fields,
@@ -388,12 +391,10 @@ export class SqlStore extends BaseStore {
       expiresAt: toNumber(row[c.expires]),
       userId: typeof user === 'number' || typeof user === 'bigint' ? String(user) : (user ?? null),
     };
-    let record: SessionRecord;
-    try {
-      record = validateRecord(candidate, where);
-    } catch (error) {
-      throw corrupt((error as Error).message.slice(where.length + 2), error);
-    }
+    if (!Number.isFinite(candidate.createdAt)) throw corrupt(`${c.created} is not a number`);
+    if (!Number.isFinite(candidate.expiresAt)) throw corrupt(`${c.expires} is not a number`);
+    if (candidate.userId !== null && typeof candidate.userId !== 'string') throw corrupt(`${c.user} is not text`);
+    const record = validateRecord(candidate, where);
     const version = toNumber(row[c.version]);
     if (!Number.isInteger(version)) throw corrupt(`${c.version} is not an integer`);
     return { record, version };
@@ -454,17 +455,17 @@ export class SqlStore extends BaseStore {
         );
       }
       const statements = createTableStatements(this.dialect, this.table, this.#o.columns);
-      if (this.dialect === 'mysql') {
-        for (const statement of statements) await k.sql.raw(statement).execute(db);
-      } else {
+      if (this.dialect === 'postgres') {
         await db.transaction().execute(async (trx) => {
           // Two instances starting together race CREATE TABLE IF NOT EXISTS into a duplicate-key
           // error in PostgreSQL's catalog: a transaction-level lock makes them take turns.
-          if (this.dialect === 'postgres') {
-            await k.sql`select pg_advisory_xact_lock(${lockKey('create', this.table)}::bigint)`.execute(trx);
-          }
+          await k.sql`select pg_advisory_xact_lock(${lockKey('create', this.table)}::bigint)`.execute(trx);
           for (const statement of statements) await k.sql.raw(statement).execute(trx);
         });
+      } else {
+        // No transaction on SQLite: better-sqlite3 waits for a lock synchronously, so a second
+        // connection in this process would block the thread while ours holds it across an await.
+        for (const statement of statements) await k.sql.raw(statement).execute(db);
       }
       columns = await this.#columns(db, k);
     }
