@@ -27,14 +27,18 @@ export const SET = script(
   `local key = KEYS[1]
 local previous = redis.call('HGET', key, 'userId')
 redis.call('DEL', key)
+local fields = {'createdAt', ARGV[1], 'expiresAt', ARGV[2]}
 if ARGV[4] ~= '' then
-  redis.call('HSET', key, 'createdAt', ARGV[1], 'expiresAt', ARGV[2], 'userId', ARGV[4], 'indexedUntil', ARGV[5])
-else
-  redis.call('HSET', key, 'createdAt', ARGV[1], 'expiresAt', ARGV[2])
+  fields[5], fields[6], fields[7], fields[8] = 'userId', ARGV[4], 'indexedUntil', ARGV[5]
 end
-for i = 6, #ARGV, 200 do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 199, #ARGV)))
+for i = 6, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+  if #fields == 200 then
+    redis.call('HSET', key, unpack(fields))
+    fields = {}
+  end
 end
+if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
 redis.call('PEXPIREAT', key, ARGV[3])
 return previous`,
 );
@@ -71,11 +75,11 @@ end
 for i = setEnd + 1, #ARGV, 200 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 199, #ARGV)))
 end
-if user then
+if user and (user ~= previous or covered ~= meta[3]) then
   redis.call('HSET', key, 'expiresAt', ARGV[2], 'userId', user, 'indexedUntil', covered)
 else
   redis.call('HSET', key, 'expiresAt', ARGV[2])
-  redis.call('HDEL', key, 'userId', 'indexedUntil')
+  if previous and not user then redis.call('HDEL', key, 'userId', 'indexedUntil') end
 end
 redis.call('PEXPIREAT', key, ARGV[3])
 return {1, previous}`,
