@@ -372,6 +372,30 @@ describe('elasticsearch store: index setup, records and revocation', () => {
     );
   });
 
+  it('on Elasticsearch 7.7 (no composable templates) creates the index alone, with a warning', async () => {
+    const old = await startEsDouble({ version: '7.7.1', refreshIntervalMs: -1 });
+    const legacy = CLIENTS['@elastic/elasticsearch 7'](old.url);
+    const warnings: string[] = [];
+    const store = new ElasticsearchStore({
+      client: legacy,
+      index: freshIndex(),
+      logger: { warn: (_o, m) => warnings.push(m ?? ''), error: () => {} },
+    });
+    try {
+      const key = newKey();
+      await store.set(key, record({ a: '"1"' }, 'u'));
+      assert.deepEqual((await store.get(key))?.fields, { a: '"1"' });
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] ?? '', /could not create index template/);
+      const mapping = (await raw(legacy, 'GET', `/${store.index}/_mapping`)).body[store.index].mappings;
+      assert.deepEqual(mapping.properties.fields, { type: 'object', enabled: false });
+    } finally {
+      await store.close();
+      await legacy.close();
+      await old.stop();
+    }
+  });
+
   it('adds its fields to an existing empty index, and refuses one mapped by a stray write', async () => {
     const empty = freshIndex();
     await raw(srv.admin, 'PUT', `/${empty}`, { settings: { number_of_replicas: 0 } });

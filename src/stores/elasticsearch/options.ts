@@ -88,7 +88,7 @@ export interface ElasticsearchStoreOptions {
   /**
    * Run `prune()` in this process every so many seconds (each run jittered by up to ±20%, the
    * timer unref'd). Failures go to `logger.error` (or a process warning). One pruner per cluster
-   * is enough; a cron job calling `prune()` (or `tessera prune`) does the same.
+   * is enough; a scheduled job calling `prune()` does the same.
    * @default undefined (off)
    */
   pruneIntervalSeconds?: number;
