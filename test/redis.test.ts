@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { isSessionError } from '../src/core/errors.ts';
@@ -236,6 +242,52 @@ describe('redis store connections', () => {
     } finally {
       await check.close().catch(() => {});
       await server.stop();
+    }
+  });
+
+  it('connects over TLS, verifying the certificate unless tlsVerify is none (redis_ssl, redis_ssl_verify_mode)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tessera-tls-'));
+    const [cert, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    const request = 'req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1';
+    await promisify(execFile)('openssl', [...request.split(' '), '-keyout', keyFile, '-out', cert]);
+    const tlsPort = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const server = await startRedis({
+      args: [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        cert,
+        '--tls-key-file',
+        keyFile,
+        '--tls-auth-clients',
+        'no',
+      ],
+    });
+    try {
+      const ca = await readFile(cert);
+      const server_ = `127.0.0.1:${tlsPort}`;
+      for (const options of [
+        { url: `rediss://127.0.0.1:${tlsPort}`, tls: { ca } },
+        { url: `rediss://127.0.0.1:${tlsPort}`, tlsVerify: 'none' as const },
+        fromSeedConfig({ redis_server: server_, redis_ssl: 1, redis_ssl_verify_mode: 'SSL_VERIFY_NONE' }).store,
+      ]) {
+        const store = new RedisStore(options);
+        const key = hashId(generateId());
+        await store.set(key, record());
+        assert.ok(await store.get(key), JSON.stringify(Object.keys(options)));
+        await store.close();
+      }
+      const unverified = new RedisStore({ server: server_, tls: true });
+      await assert.rejects(unverified.get(hashId(generateId())), (e) => isSessionError(e, 'STORE_UNAVAILABLE'));
+      await unverified.close();
+    } finally {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -121,8 +121,11 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
       return {
         ...base,
         send: (_key, args) => c.call(args[0] as string, args.slice(1)),
-        masters: async () =>
-          c.nodes('master').map((node) => (args: string[]) => node.call(args[0] as string, args.slice(1))),
+        async masters() {
+          // Until the cluster is ready its node list is empty; a first command waits for it.
+          if (c.status !== 'ready') await c.call('PING', []);
+          return c.nodes('master').map((node) => (args: string[]) => node.call(args[0] as string, args.slice(1)));
+        },
       };
     }
   }
