@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import mysql from 'mysql2';
@@ -140,13 +140,23 @@ for (const dialect of DIALECTS) {
         row,
       );
 
+    let unreachable: unknown;
     before(async () => {
-      admin = await openAdmin(dialect, dir);
+      try {
+        admin = await openAdmin(dialect, dir);
+      } catch (error) {
+        unreachable = error;
+      }
+    });
+    // A database that is down fails every test here (never a skip): npm test starts them.
+    beforeEach(() => {
+      if (unreachable) throw unreachable;
     });
     after(async () => {
+      rmSync(dir, { recursive: true, force: true });
+      if (unreachable) return;
       for (const table of tables) await admin.query(`DROP TABLE IF EXISTS ${admin.q(table)}`);
       await admin.close();
-      rmSync(dir, { recursive: true, force: true });
     });
 
     it('creates the table with the seed defaults and its indexes', async () => {
@@ -441,13 +451,22 @@ describe('sql store: PostgreSQL specifics', () => {
   let admin: Admin;
   const dir = mkdtempSync(join(tmpdir(), 'tessera-sql-pg-'));
   const cleanup: string[] = [];
+  let unreachable: unknown;
   before(async () => {
-    admin = await openAdmin('postgres', dir);
+    try {
+      admin = await openAdmin('postgres', dir);
+    } catch (error) {
+      unreachable = error;
+    }
+  });
+  beforeEach(() => {
+    if (unreachable) throw unreachable;
   });
   after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (unreachable) return;
     for (const statement of cleanup) await admin.query(statement);
     await admin.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   /** Whether some connection holds the prune lock of `table` (classid = high half, objid = low half). */

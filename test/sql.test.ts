@@ -69,10 +69,12 @@ describe('sql store: SQLite :memory: (your own better-sqlite3 Database)', () => 
 
 describe('sql store: PostgreSQL', () => {
   let admin: pg.Pool;
+  let unreachable: Error | undefined;
   before(async () => {
     admin = new pg.Pool({ connectionString: PG_URL, max: 2, connectionTimeoutMillis: 5000 });
+    // Unreachable is a failure of every test, never a skip (npm test starts the services).
     await admin.query('select 1').catch((error: Error) => {
-      throw new Error(
+      unreachable = new Error(
         `PostgreSQL is not reachable at ${PG_URL} (${error.message}); start it with scripts/ensure-services.sh postgres`,
       );
     });
@@ -80,7 +82,10 @@ describe('sql store: PostgreSQL', () => {
   after(() => admin.end());
   runStoreConformance(test, {
     name: 'sql (PostgreSQL)',
-    createStore: () => new SqlStore({ url: PG_URL, table: randomTable() }),
+    createStore() {
+      if (unreachable) throw unreachable;
+      return new SqlStore({ url: PG_URL, table: randomTable() });
+    },
     cleanup: async (store) => void (await admin.query(`DROP TABLE IF EXISTS "${tableOf(store)}"`)),
     async writeCorruptRecord(store, key) {
       await (store as SqlStore).ready();
@@ -94,10 +99,12 @@ describe('sql store: PostgreSQL', () => {
 
 describe('sql store: MariaDB', () => {
   let admin: mysql.Pool;
+  let unreachable: Error | undefined;
   before(async () => {
     admin = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 2, connectTimeout: 5000 });
+    // Unreachable is a failure of every test, never a skip (npm test starts the services).
     await admin.query('select 1').catch((error: Error) => {
-      throw new Error(
+      unreachable = new Error(
         `MariaDB is not reachable at ${MYSQL_URL} (${error.message}); start it with scripts/ensure-services.sh mariadb`,
       );
     });
@@ -105,7 +112,10 @@ describe('sql store: MariaDB', () => {
   after(() => admin.end());
   runStoreConformance(test, {
     name: 'sql (MariaDB)',
-    createStore: () => new SqlStore({ url: MYSQL_URL, table: randomTable() }),
+    createStore() {
+      if (unreachable) throw unreachable;
+      return new SqlStore({ url: MYSQL_URL, table: randomTable() });
+    },
     cleanup: async (store) => void (await admin.query(`DROP TABLE IF EXISTS \`${tableOf(store)}\``)),
     async writeCorruptRecord(store, key) {
       await (store as SqlStore).ready();
