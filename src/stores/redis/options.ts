@@ -33,8 +33,10 @@ export interface RedisStoreOptions {
   /** Database number, SELECTed on every (re)connection (`database`, `redis_db`). @default 0 */
   database?: number;
   /**
-   * Seconds between PINGs on an idle connection, which keeps it from being closed by the server or
-   * a proxy and finds a dead one (the seed's `ping`; node-redis `pingInterval`). `0` turns it off.
+   * Seconds between PINGs on an idle connection (the seed's `ping`; node-redis `pingInterval`):
+   * keeps it from being closed as idle by the server's `timeout` or a proxy, and notices one that
+   * was closed, which starts a reconnect. A peer that vanished without closing is noticed by TCP
+   * keepalive; calls meanwhile fail by the engine's `storeTimeoutMs`. `0` turns it off.
    * @default 5
    */
   ping?: number;
