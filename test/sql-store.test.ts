@@ -539,6 +539,23 @@ describe('sql store: PostgreSQL specifics', () => {
     await store.close();
   });
 
+  it('reads and writes a table of your own with a JSONB data column', async () => {
+    const table = randomName('tessera_jsonb');
+    cleanup.push(`DROP TABLE IF EXISTS "${table}"`);
+    await admin.query(
+      `CREATE TABLE "${table}" (sessions_id TEXT PRIMARY KEY, session_data JSONB NOT NULL, expires_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, user_id TEXT, version INTEGER NOT NULL DEFAULT 1)`,
+    );
+    const store = new SqlStore({ url: PG_URL, table, createTable: false });
+    const key = newKey();
+    await store.set(key, record({ a: '"x"', n: '{"deep":[1]}' }));
+    assert.equal(await store.patch(key, { set: { b: '2' }, unset: ['a'], expiresAt: Date.now() + 60_000 }), true);
+    assert.deepEqual((await store.get(key))?.fields, { n: '{"deep":[1]}', b: '2' });
+    const [row] = await admin.query(`SELECT jsonb_typeof(session_data) AS t FROM "${table}"`);
+    assert.equal(row?.t, 'object');
+    await store.close();
+  });
+
   it('takes user and password apart from the URL', async () => {
     const table = randomName();
     cleanup.push(`DROP TABLE IF EXISTS "${table}"`);

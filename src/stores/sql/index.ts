@@ -3,6 +3,7 @@ export type {
   KyselyLike,
   MysqlPoolLike,
   PgPoolLike,
+  SqlColumns,
   SqlDatabase,
   SqlDialect,
   SqliteDatabaseLike,
