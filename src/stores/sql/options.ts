@@ -417,8 +417,12 @@ export function resolveSqlOptions(options: SqlStoreOptions): ResolvedSqlOptions 
       throw invalid(`${name} must be a function`);
     }
   }
-  if (options.logger !== undefined && (!isObject(options.logger) || typeof options.logger.error !== 'function')) {
-    throw invalid('logger must have debug, warn and error methods');
+  const { logger } = options;
+  if (
+    logger !== undefined &&
+    (!isObject(logger) || typeof logger.debug !== 'function' || typeof logger.error !== 'function')
+  ) {
+    throw invalid('logger must have debug, warn and error methods (pino, console...)');
   }
 
   return {
