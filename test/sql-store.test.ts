@@ -424,6 +424,33 @@ for (const dialect of DIALECTS) {
       await Promise.all(stores.map((s) => s.close()));
     });
 
+    it('applies concurrent patches and touches of one session in the order they were made', async () => {
+      const store = storeFor();
+      const key = newKey();
+      const t = Date.now() + 60_000;
+      await store.set(key, record({ a: '0' }));
+      const results = await Promise.all([
+        store.patch(key, { set: { a: '1' }, unset: [], expiresAt: t + 1 }),
+        store.patch(key, { set: { a: '2', b: '1' }, unset: [], expiresAt: t + 2 }),
+        store.patch(key, { set: {}, unset: ['a'], expiresAt: t + 3, userId: 'owner' }),
+        store.touch(key, t + 4),
+        store.patch(key, { set: { c: '1' }, unset: [], expiresAt: t + 5 }),
+        store.touch(key, t + 6),
+      ]);
+      assert.deepEqual(results, [true, true, true, true, true, true]);
+      const read = await store.get(key);
+      assert.deepEqual(read?.fields, { b: '1', c: '1' });
+      assert.equal(read?.expiresAt, t + 6);
+      assert.equal(read?.userId, 'owner');
+      await store.destroy(key);
+      assert.deepEqual(
+        await Promise.all([store.patch(key, { set: { d: '1' }, unset: [], expiresAt: t }), store.touch(key, t)]),
+        [false, false],
+      );
+      assert.equal(await store.get(key), null);
+      await store.close();
+    });
+
     it('touch bumps the version and the updated column', async () => {
       const store = storeFor();
       const key = newKey();

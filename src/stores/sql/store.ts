@@ -20,6 +20,12 @@ const SCOPE = 'sql';
 /** Rows per multi-row INSERT in `setMany`: 7 parameters each stays far below every dialect's limit. */
 const INSERT_CHUNK = 500;
 
+interface PendingPatch {
+  change: ChangeSet;
+  resolve(ok: boolean): void;
+  reject(error: unknown): void;
+}
+
 interface Loaded {
   record: SessionRecord;
   version: number;
@@ -66,6 +72,8 @@ export class SqlStore extends BaseStore {
   #pruning: Promise<void> | undefined;
   /** The last queued write per key (see #queued). */
   readonly #writes = new Map<string, Promise<void>>();
+  /** Patches per key waiting for the write in flight, to be applied together. */
+  readonly #batches = new Map<string, PendingPatch[]>();
   /** SQLite prunes by rowid, unless the table was made WITHOUT ROWID. */
   #rowid = false;
 
@@ -116,36 +124,63 @@ export class SqlStore extends BaseStore {
    * Reads the row and its version, applies the change set, and writes it back only if the
    * version is unchanged and the row unexpired; when another write got in between, it re-reads
    * and replays (at most `maxPatchAttempts` times). A row that is gone stays gone.
+   *
+   * Patches of one key from this process never race each other: they wait for the write in
+   * flight, and those that arrived meanwhile are applied together, in order, in one write.
    */
   override async patch(key: string, change: ChangeSet): Promise<boolean> {
     const { db } = await this.#connectionOf();
-    return this.#run('patch', () =>
-      this.#queued(key, async () => {
-        for (let attempt = 1; ; attempt++) {
-          // Read and write on one connection: through the pool queue, other writers would
-          // almost always get in between. On SQLite this also makes the pair exclusive in-process.
-          const outcome = await db.connection().execute((conn) => this.#tryPatch(conn, key, change));
-          if (outcome !== 'conflict') return outcome;
-          if (attempt >= this.#o.maxPatchAttempts) {
-            throw new SessionError(
-              'STORE_UNAVAILABLE',
-              `patch of ${shortKey(key)} in table "${this.table}" lost the race ${attempt} times in a row`,
-              { scope: SCOPE },
-            );
-          }
-          // Jitter, so that writers of other processes still racing do not meet again in lockstep.
-          if (attempt > 1) await sleep(Math.random() * Math.min(2 ** attempt, 20));
+    return new Promise<boolean>((resolve, reject) => {
+      const open = this.#batches.get(key);
+      if (open) {
+        open.push({ change, resolve, reject });
+        return;
+      }
+      const batch: PendingPatch[] = [{ change, resolve, reject }];
+      this.#batches.set(key, batch);
+      void this.#queued(key, async () => {
+        // From here on, new patches start the next batch.
+        if (this.#batches.get(key) === batch) this.#batches.delete(key);
+        try {
+          const ok = await this.#run('patch', () =>
+            this.#patchRow(
+              db,
+              key,
+              batch.map((p) => p.change),
+            ),
+          );
+          for (const p of batch) p.resolve(ok);
+        } catch (error) {
+          for (const p of batch) p.reject(error);
         }
-      }),
-    );
+      });
+    });
   }
 
-  async #tryPatch(db: Kysely<Db>, key: string, change: ChangeSet): Promise<boolean | 'conflict'> {
+  async #patchRow(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      // Read and write on one connection: through the pool queue, other writers would
+      // almost always get in between. On SQLite this also makes the pair exclusive in-process.
+      const outcome = await db.connection().execute((conn) => this.#tryPatch(conn, key, changes));
+      if (outcome !== 'conflict') return outcome;
+      if (attempt >= this.#o.maxPatchAttempts) {
+        throw new SessionError(
+          'STORE_UNAVAILABLE',
+          `patch of ${shortKey(key)} in table "${this.table}" lost the race ${attempt} times in a row`,
+          { scope: SCOPE },
+        );
+      }
+      // Jitter, so that writers of other processes still racing do not meet again in lockstep.
+      if (attempt > 1) await sleep(Math.random() * Math.min(2 ** attempt, 20));
+    }
+  }
+
+  async #tryPatch(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<boolean | 'conflict'> {
     const c = this.#o.columns;
     const { sql } = (await this.#connectionOf()).k;
     const current = await this.#load(db, key);
     if (!current) return false;
-    const next = applyChangeSet(current.record, change);
+    const next = changes.reduce(applyChangeSet, current.record);
     const now = this.#o.now();
     const result = await db
       .updateTable(this.table)
@@ -174,6 +209,8 @@ export class SqlStore extends BaseStore {
       k: { sql },
     } = await this.#connectionOf();
     const c = this.#o.columns;
+    // Patches arriving after this touch must not be applied before it.
+    this.#batches.delete(key);
     return this.#run('touch', () =>
       this.#queued(key, async () => {
         const now = this.#o.now();
@@ -403,7 +440,7 @@ export class SqlStore extends BaseStore {
   /**
    * Runs writes of one key from this process one after another. They would only lose
    * compare-and-set races to each other (hundreds of retries for a burst of requests on one
-   * session); the version check still settles races with other processes.
+   * session); the version check settles races with other processes.
    */
   async #queued<T>(key: string, work: () => Promise<T>): Promise<T> {
     const previous = this.#writes.get(key);
