@@ -74,29 +74,35 @@ function skipReason(variant: Variant, ctx: Context): string | null {
   return null;
 }
 
-async function storeSnapshot(variant: Variant, ctx: Context): Promise<Map<string, number> | TableCounters | null> {
-  if (variant.backend === 'redis') return commandStats(ctx.redis);
+interface RedisSnapshot {
+  calls: Map<string, number>;
+  cpuSeconds: number;
+}
+
+async function storeSnapshot(variant: Variant, ctx: Context): Promise<RedisSnapshot | TableCounters | null> {
+  if (variant.backend === 'redis') return { calls: await commandStats(ctx.redis), cpuSeconds: ctx.redis.cpuSeconds() };
   if (variant.backend === 'postgres' && typeof ctx.postgres !== 'string') return ctx.postgres.counters();
   return null;
 }
 
 function storeLoad(
-  before: Map<string, number> | TableCounters | null,
-  after: Map<string, number> | TableCounters | null,
+  before: RedisSnapshot | TableCounters | null,
+  after: RedisSnapshot | TableCounters | null,
   origins: Origins,
   requests: number,
 ): StoreLoad {
-  if (before instanceof Map && after instanceof Map) {
-    const calls = commandDelta(before, after);
+  if (before && after && 'calls' in before && 'calls' in after) {
+    const calls = commandDelta(before.calls, after.calls);
     const total = [...calls.values()].reduce((a, b) => a + b, 0);
     return {
       redisCommands: round(total / requests, 3),
       redisRoundTrips:
         total === 0 ? 0 : origins.size === 0 ? undefined : round(roundTrips(calls, origins) / requests, 3),
+      redisCpuMicros: round(((after.cpuSeconds - before.cpuSeconds) * 1e6) / requests, 1),
       redisByCommand: Object.fromEntries([...calls].map(([name, count]) => [name, round(count / requests, 3)])),
     };
   }
-  if (before && after && !(before instanceof Map) && !(after instanceof Map)) {
+  if (before && after && 'scans' in before && 'scans' in after) {
     return {
       sqlScans: round((after.scans - before.scans) / requests, 3),
       sqlWrites: round((after.writes - before.writes) / requests, 3),
@@ -134,8 +140,10 @@ async function runScenario(
   await sleep(200); // the warm-up's last requests finish
   const before = await storeSnapshot(variant, ctx);
   if (profileFile) await server.startProfile();
+  const cpuBefore = server.cpuSeconds();
   const runs: WrkResult[] = [];
   for (let i = 0; i < config.runs; i++) runs.push(await runWrk({ ...wrk, seconds: config.durationSeconds }));
+  const cpuUsed = server.cpuSeconds() - cpuBefore;
   if (profileFile) await server.stopProfile(profileFile);
   await sleep(200);
   const after = await storeSnapshot(variant, ctx);
@@ -152,6 +160,7 @@ async function runScenario(
     p99: round(median(runs.map((r) => r.p99)), 3),
     requests,
     errors,
+    serverCpu: round(cpuUsed / runs.reduce((sum, run) => sum + run.durationSeconds, 0), 2),
     ratio: null,
     target: TARGETS[variant.id]?.[scenario.id] ?? null,
     store: storeLoad(before, after, origins, Math.max(served, 1)),
@@ -163,12 +172,12 @@ function describe(variant: Variant, result: ScenarioResult): string {
   const { store } = result;
   const load =
     store.redisCommands !== undefined
-      ? `  redis ${store.redisCommands} cmds/req, ${store.redisRoundTrips} round trips/req`
+      ? `  redis ${store.redisCommands} cmds/req, ${store.redisRoundTrips} round trips/req, ${store.redisCpuMicros} µs/req`
       : store.sqlScans !== undefined
         ? `  sql ${store.sqlScans} scans/req, ${store.sqlWrites} row writes/req`
         : '';
   const errors = result.errors > 0 ? `  ${result.errors} ERRORS` : '';
-  return `  ${variant.id.padEnd(30)} ${result.scenario.padEnd(5)} ${String(Math.round(result.requestsPerSecond)).padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${load}${errors}`;
+  return `  ${variant.id.padEnd(30)} ${result.scenario.padEnd(5)} ${String(Math.round(result.requestsPerSecond)).padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  cpu ${result.serverCpu}${load}${errors}`;
 }
 
 async function runVariant(variant: Variant, scenarios: Scenario[], ctx: Context): Promise<VariantResult> {
@@ -210,7 +219,14 @@ function pick(variant: Variant): Pick<VariantResult, 'id' | 'label' | 'framework
 }
 
 function failedScenario(scenario: Scenario, reason: string): ScenarioResult {
-  const nothing = { requestsPerSecond: Number.NaN, p50: Number.NaN, p99: Number.NaN, requests: 0, errors: 0 };
+  const nothing = {
+    requestsPerSecond: Number.NaN,
+    p50: Number.NaN,
+    p99: Number.NaN,
+    requests: 0,
+    errors: 0,
+    serverCpu: 0,
+  };
   return {
     scenario: scenario.id,
     status: 'failed',

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 
 const children = new Set<ChildProcess>();
 let hooked = false;
@@ -83,4 +84,16 @@ export function capture(child: ChildProcess, limit = 20000): { stdout: () => str
     err = (err + chunk).slice(-limit);
   });
   return { stdout: () => out, stderr: () => err };
+}
+
+/** utime + stime of a process from /proc/<pid>/stat, in seconds (clock ticks are 1/100 s on Linux); NaN elsewhere. */
+export function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces; the fields after it are space-separated.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }

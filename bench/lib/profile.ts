@@ -60,6 +60,26 @@ function label(node: ProfileNode): string {
   return url ? `${name} ${where(url)}${lineNumber > 0 ? `:${lineNumber + 1}` : ''}` : name;
 }
 
+/** Samples taken while the profiler itself was stopping (bench/servers/profiling.ts) are not the server's work. */
+function profilerNodes(profile: CpuProfile): Set<number> {
+  const own = new Set<number>();
+  const visit = (node: ProfileNode, inside: boolean) => {
+    const here = inside || node.callFrame.url.endsWith('/bench/servers/profiling.ts');
+    if (here) own.add(node.id);
+    for (const child of node.children ?? []) visit(byIdOf(profile).get(child) as ProfileNode, here);
+  };
+  const root = profile.nodes[0];
+  if (root) visit(root, false);
+  return own;
+}
+
+const byIdCache = new WeakMap<CpuProfile, Map<number, ProfileNode>>();
+function byIdOf(profile: CpuProfile): Map<number, ProfileNode> {
+  let map = byIdCache.get(profile);
+  if (!map) byIdCache.set(profile, (map = new Map(profile.nodes.map((node) => [node.id, node]))));
+  return map;
+}
+
 function top(map: Map<string, number>, total: number, count: number): Frame[] {
   return [...map]
     .sort((a, b) => b[1] - a[1])
@@ -69,7 +89,8 @@ function top(map: Map<string, number>, total: number, count: number): Frame[] {
 
 export async function summarizeProfile(file: string, count = 25): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const byId = byIdOf(profile);
+  const skip = profilerNodes(profile);
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const self = new Map<string, number>();
@@ -80,7 +101,7 @@ export async function summarizeProfile(file: string, count = 25): Promise<Profil
   profile.samples.forEach((id, i) => {
     const dt = Math.max(profile.timeDeltas[i] ?? 0, 0);
     const node = byId.get(id);
-    if (!node) return;
+    if (!node || skip.has(id)) return;
     if (node.callFrame.functionName === '(idle)') {
       idle += dt;
       return;
@@ -107,6 +128,34 @@ export async function summarizeProfile(file: string, count = 25): Promise<Profil
     tessera: top(inclusive, total, count),
     areas: top(areas, total, count),
   };
+}
+
+/**
+ * Who calls the frames named `name` (self time of those frames, by the chain of `depth` callers
+ * above them), for a frame that is hot but says nothing by itself (`nextTick`, `digest`).
+ */
+export async function callersOf(file: string, name: string, depth = 4, count = 15): Promise<Frame[]> {
+  const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
+  const byId = byIdOf(profile);
+  const skip = profilerNodes(profile);
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const chains = new Map<string, number>();
+  let busy = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = Math.max(profile.timeDeltas[i] ?? 0, 0);
+    const node = byId.get(id);
+    if (!node || skip.has(id) || node.callFrame.functionName === '(idle)') return;
+    busy += dt;
+    if (node.callFrame.functionName !== name) return;
+    const chain: string[] = [];
+    for (let at = parent.get(id); at !== undefined && chain.length < depth; at = parent.get(at)) {
+      chain.push(label(byId.get(at) as ProfileNode));
+    }
+    const key = chain.join(' < ');
+    chains.set(key, (chains.get(key) ?? 0) + dt);
+  });
+  return top(chains, Math.max(busy, 1), count);
 }
 
 export function formatSummary(file: string, summary: ProfileSummary): string {

@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { capture, start, stop } from './processes.ts';
+import { capture, cpuSecondsOf, start, stop } from './processes.ts';
 import { freePort, retryUntil } from './net.ts';
 
 export interface BenchRedis {
@@ -14,6 +14,8 @@ export interface BenchRedis {
   version: string;
   /** Sends one command and returns its reply as text (bulk and simple strings, integers). */
   command(...args: string[]): Promise<string>;
+  /** CPU time redis-server has used so far, in seconds. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function startRedis(core: number | null): Promise<BenchRedis> {
     url: `redis://127.0.0.1:${port}`,
     version: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     command: (...args) => command(port, args),
+    cpuSeconds: () => cpuSecondsOf(child.pid),
     stop: () => stop(child),
   };
 }

@@ -7,6 +7,8 @@ export interface StoreLoad {
   redisCommands?: number;
   /** Commands clients sent per request (script calls count once). */
   redisRoundTrips?: number;
+  /** Microseconds of redis-server CPU per request. */
+  redisCpuMicros?: number;
   /** Per-request calls by command name, as commandstats counts them. */
   redisByCommand?: Record<string, number>;
   /** PostgreSQL: index or sequential scans per request (statements that looked a row up). */
@@ -26,6 +28,11 @@ export interface ScenarioResult {
   /** Requests of all measured runs, and errors among them. */
   requests: number;
   errors: number;
+  /**
+   * Cores the server process used during the measured runs (1 = one core busy all the time).
+   * Well below 1 means something else (wrk, Redis, PostgreSQL, another process) was the limit.
+   */
+  serverCpu: number;
   /** Median requests/s over the bare framework's median in the same scenario. */
   ratio: number | null;
   target: string | null;

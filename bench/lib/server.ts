@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { capture, start, stop } from './processes.ts';
+import { capture, cpuSecondsOf, start, stop } from './processes.ts';
 import { freePort } from './net.ts';
 import type { Variant } from './variants.ts';
 
@@ -13,6 +13,8 @@ export interface RunningServer {
   port: number;
   baseUrl: string;
   stderr(): string;
+  /** CPU time the server process has used so far, in seconds (NaN where /proc is missing). */
+  cpuSeconds(): number;
   /** With profiling on: starts the CPU profiler (SIGUSR2). */
   startProfile(): Promise<void>;
   /** Stops the CPU profiler (SIGUSR2 again) and moves the profile to `file`. */
@@ -87,6 +89,7 @@ export async function startServer(variant: Variant, options: ServerOptions): Pro
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     stderr: output.stderr,
+    cpuSeconds: () => cpuSecondsOf(child.pid),
     startProfile: async () => {
       await signal('profile started');
     },
