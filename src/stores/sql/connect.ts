@@ -65,7 +65,12 @@ export async function openConnection(
     try {
       database = new Database(target.filename, { timeout: options.connectTimeoutMs });
       // WAL lets other processes read while one writes; a memory database has no journal file.
-      if (target.filename !== ':memory:') database.pragma('journal_mode = WAL');
+      // With WAL, synchronous=NORMAL syncs at checkpoints instead of every commit: a power cut may
+      // lose the last writes (sessions, not ledgers) but never corrupts the file.
+      if (target.filename !== ':memory:') {
+        database.pragma('journal_mode = WAL');
+        database.pragma('synchronous = NORMAL');
+      }
     } catch (error) {
       throw fail(error);
     }
