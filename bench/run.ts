@@ -161,6 +161,7 @@ async function runScenario(
     requests,
     errors,
     serverCpu: round(cpuUsed / runs.reduce((sum, run) => sum + run.durationSeconds, 0), 2),
+    serverMicros: round((cpuUsed * 1e6) / Math.max(served, 1), 1),
     ratio: null,
     target: TARGETS[variant.id]?.[scenario.id] ?? null,
     store: storeLoad(before, after, origins, Math.max(served, 1)),
@@ -177,7 +178,7 @@ function describe(variant: Variant, result: ScenarioResult): string {
         ? `  sql ${store.sqlScans} scans/req, ${store.sqlWrites} row writes/req`
         : '';
   const errors = result.errors > 0 ? `  ${result.errors} ERRORS` : '';
-  return `  ${variant.id.padEnd(30)} ${result.scenario.padEnd(5)} ${String(Math.round(result.requestsPerSecond)).padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  cpu ${result.serverCpu}${load}${errors}`;
+  return `  ${variant.id.padEnd(30)} ${result.scenario.padEnd(5)} ${String(Math.round(result.requestsPerSecond)).padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  cpu ${result.serverCpu} (${result.serverMicros} µs/req)${load}${errors}`;
 }
 
 async function runVariant(variant: Variant, scenarios: Scenario[], ctx: Context): Promise<VariantResult> {
@@ -226,6 +227,7 @@ function failedScenario(scenario: Scenario, reason: string): ScenarioResult {
     requests: 0,
     errors: 0,
     serverCpu: 0,
+    serverMicros: 0,
   };
   return {
     scenario: scenario.id,

@@ -33,6 +33,8 @@ export interface ScenarioResult {
    * Well below 1 means something else (wrk, Redis, PostgreSQL, another process) was the limit.
    */
   serverCpu: number;
+  /** Server CPU time per request served, in microseconds: less sensitive to other load than req/s. */
+  serverMicros: number;
   /** Median requests/s over the bare framework's median in the same scenario. */
   ratio: number | null;
   target: string | null;
