@@ -40,6 +40,22 @@ export interface SessionEvents {
   storeError: [error: SessionError];
 }
 
+/** How long the first connection of a store may take (loading a client library included). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Settles like `promise`, or rejects with `timeoutError()` after `ms`. The promise that lost the
+ * race gets a handler, so its later rejection is not reported as unhandled.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeoutError()), ms);
+  });
+  promise.catch(() => {});
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 type Listener<E extends keyof SessionEvents> = (...args: SessionEvents[E]) => void | Promise<void>;
 
 /**
@@ -110,6 +126,7 @@ export class SessionEngine<D extends object = SessionData> {
       }
     }
     const result: CommitResult = { setCookie: this.#setCookie(session, request), write };
+    session.cookieSent();
     await this.#emit('commit', s, result);
     return result;
   }
@@ -183,36 +200,60 @@ export class SessionEngine<D extends object = SessionData> {
     for (const listener of [...list]) await (listener as Listener<E>)(...args);
   }
 
+  /**
+   * Connects the store (loads its client library, opens connections). Store calls do this by
+   * themselves the first time; call it at boot to fail early on a wrong address or password.
+   */
+  ready(): Promise<void> {
+    if (!this.store.connect) return Promise.resolve();
+    this.#connecting ??= withTimeout(
+      this.store.connect(),
+      CONNECT_TIMEOUT_MS,
+      () =>
+        new SessionError('STORE_TIMEOUT', `connecting took longer than ${CONNECT_TIMEOUT_MS} ms`, {
+          scope: this.store.name,
+        }),
+    ).catch((error: unknown) => {
+      this.#connecting = null;
+      throw toStoreError(error, this.store.name, 'connect');
+    });
+    return this.#connecting;
+  }
+
+  #connecting: Promise<void> | null = null;
+
   /** Runs one store call with the timeout, debug logging and error wrapping. */
   async #call<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
+    // The first call waits for the store to be connected, outside the per-call timeout.
+    if (this.#connecting === null && this.store.connect) {
+      try {
+        await this.ready();
+      } catch (error) {
+        await this.#emit('storeError', error as SessionError);
+        throw error;
+      }
+    } else if (this.#connecting) await this.#connecting.catch(() => {});
     const { storeTimeoutMs, logger, debug } = this.options;
     const started = debug ? performance.now() : 0;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(
+    try {
+      const result = await withTimeout(
+        run(),
+        storeTimeoutMs,
+        () =>
           new SessionError('STORE_TIMEOUT', `${action} took longer than ${storeTimeoutMs} ms`, {
             scope: this.store.name,
           }),
-        );
-      }, storeTimeoutMs);
-    });
-    const call = run();
-    try {
-      const result = await Promise.race([call, timeout]);
+      );
       if (debug && logger) {
         const ms = Math.round((performance.now() - started) * 100) / 100;
         logger.debug({ store: this.store.name, action, key: shortKey(key), ms }, 'store call');
       }
       return result;
     } catch (error) {
-      call.catch(() => {});
       const failure = error instanceof SessionError ? error : toStoreError(error, this.store.name, action);
       logger?.error({ store: this.store.name, action, key: shortKey(key), code: failure.code }, failure.message);
       await this.#emit('storeError', failure);
       throw failure;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -298,6 +298,12 @@ export class Session<D extends object = SessionData> {
     return now - lastTouch >= touchAfterMs ? next : null;
   }
 
+  /** @internal The cookie was handed to the adapter: a second commit sends nothing again. */
+  cookieSent(): void {
+    this.#cookieChanged = false;
+    this.#clearCookie = false;
+  }
+
   /** @internal Records a successful touch. */
   touched(expiresAt: number): void {
     this.#expiresAt = expiresAt;

@@ -1,3 +1,5 @@
+import { SessionError } from './errors.ts';
+
 /**
  * The store contract. Small on purpose: four required methods, everything else an optional
  * capability that the engine and the conformance suite (`tessera/testing`) detect.
@@ -86,6 +88,13 @@ export interface Store {
   close(): Promise<void>;
 
   /**
+   * Gets ready to answer: loads the client library and opens connections. The engine calls it
+   * once before the first store call, outside the per-call timeout, so a slow cold start is not
+   * mistaken for an outage; apps may call `engine.ready()` at boot to fail early on bad settings.
+   */
+  connect?(): Promise<void>;
+
+  /**
    * Applies a change set to an existing, unexpired record. Returns `false` (and writes nothing)
    * when the record no longer exists: a destroyed session is never resurrected.
    */
@@ -168,10 +177,13 @@ export function applyChangeSet(record: SessionRecord, change: ChangeSet): Sessio
   };
 }
 
-/** Checks a value read back from a store, so a damaged record fails loudly and names the problem. */
-export function validateRecord(value: unknown, where: string): SessionRecord {
+/**
+ * Checks a value read back from a store, so a damaged record fails loudly: a `CORRUPT_RECORD`
+ * `SessionError` that names where it was found and the problem.
+ */
+export function validateRecord(value: unknown, where: string, scope?: string): SessionRecord {
   const problem = recordProblem(value);
-  if (problem) throw new TypeError(`${where}: ${problem}`);
+  if (problem) throw new SessionError('CORRUPT_RECORD', `${where}: ${problem}`, { scope });
   return value as SessionRecord;
 }
 

@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { SessionEngine } from '../core/engine.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
+import { holdUntilCommitted } from './internal/hold.ts';
 
 declare global {
   namespace Express {
@@ -18,8 +19,9 @@ const commits = new WeakMap<Request, Commit>();
 /**
  * Express middleware. `req.session` is lazy: a request that never touches it costs no store
  * call. Changes are committed before the response headers go out (the adapter holds
- * `res.write`/`res.end` until the write is done), so a redirect right after login carries a
- * session the next request sees. Store failures go to `next(err)` with `err.status` 503.
+ * the response until the write is done), so a redirect right after login carries a
+ * session the next request sees (`writeHead`, `write`, `end` and `flushHeaders` are held).
+ * Store failures go to `next(err)` with `err.status` 503.
  *
  * ```ts
  * app.use(session({ store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] }));
@@ -57,42 +59,4 @@ export async function commitSession(req: Request): Promise<void> {
   const commit = commits.get(req);
   if (!commit) throw new Error('[tessera] [express] commitSession() needs the session middleware on this route');
   await commit();
-}
-
-/** Defers the first write/end until the session is committed; on failure hands the error to Express. */
-function holdUntilCommitted(res: Response, commit: Commit, next: NextFunction): void {
-  const write = res.write;
-  const end = res.end;
-  let state: 'open' | 'holding' | 'released' = 'open';
-  const queue: Array<() => void> = [];
-  const release = () => {
-    res.write = write;
-    res.end = end;
-    state = 'released';
-  };
-  const hold = (replay: () => void): void => {
-    queue.push(replay);
-    if (state !== 'open') return;
-    state = 'holding';
-    commit().then(
-      () => {
-        release();
-        for (const run of queue) run();
-      },
-      (error: unknown) => {
-        release();
-        next(error);
-      },
-    );
-  };
-  res.write = function (this: Response, ...args: unknown[]): boolean {
-    if (state === 'released') return (write as (...a: unknown[]) => boolean).apply(res, args);
-    hold(() => (write as (...a: unknown[]) => boolean).apply(res, args));
-    return true;
-  } as Response['write'];
-  res.end = function (this: Response, ...args: unknown[]): Response {
-    if (state === 'released') return (end as (...a: unknown[]) => Response).apply(res, args);
-    hold(() => (end as (...a: unknown[]) => Response).apply(res, args));
-    return res;
-  } as Response['end'];
 }

@@ -81,6 +81,9 @@ export class CountingStore implements Store {
     this.calls.count++;
     return this.inner.count();
   }
+  async connect(): Promise<void> {
+    await this.inner.connect?.();
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

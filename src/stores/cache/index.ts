@@ -96,6 +96,7 @@ export class CachedStore implements Store {
   readonly #pending = new Map<string, Set<Pending>>();
   #resetEpoch = 0;
   #started: Promise<void> | null = null;
+  #startError: unknown = null;
   readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0 };
 
   constructor(options: CachedStoreOptions) {
@@ -128,12 +129,20 @@ export class CachedStore implements Store {
     return this.#started;
   }
 
+  /** Connects the backing store and starts the invalidation source. */
+  async connect(): Promise<void> {
+    await this.inner.connect?.();
+    await this.start();
+  }
+
   stats(): CacheStats {
     return { ...this.#stats, evictions: this.#lru.evictions, entries: this.#lru.size, bytes: this.#lru.bytes };
   }
 
   async get(key: string): Promise<SessionRecord | null> {
-    await this.start();
+    // Reads never wait for the invalidation connection: until it is live they go to the store.
+    if (!this.#started) this.start().catch((error: unknown) => (this.#startError = error));
+    if (this.#startError) throw this.#startError;
     const caching = this.#invalidation === null || this.#invalidation.live;
     const now = this.#now();
     if (caching) {
@@ -213,6 +222,8 @@ export class CachedStore implements Store {
 
   async close(): Promise<void> {
     this.#lru.clear();
+    // Let a start under way finish first, so no connection it opens outlives the close.
+    await this.#started?.catch(() => {});
     await this.#invalidation?.close();
     if (this.#closeStore) await this.inner.close();
   }

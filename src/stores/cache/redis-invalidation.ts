@@ -17,7 +17,7 @@ type CreateClient = (options: RedisClientOptions) => Connection;
 /** Options of {@link redisTracking} and {@link redisPubSub}. */
 export interface RedisInvalidationOptions {
   /**
-   * The Redis server (`redis://`, `rediss://`, `unix://`). For a Redis Cluster give any node:
+   * The Redis server (`redis://`, `rediss://`, `unix:///path/to.sock`). For a Redis Cluster give any node:
    * the masters are discovered and each gets its own listener.
    * @default 'redis://127.0.0.1:6379'
    */
@@ -88,16 +88,26 @@ abstract class RedisListener implements InvalidationSource {
   ): Promise<void>;
 
   protected connection(url: string): Promise<Connection> {
+    // node-redis takes no unix:// URL: a socket path goes in socket.path.
+    const socketPath = url.startsWith('unix://') ? decodeURIComponent(new URL(url).pathname) : undefined;
     const client = (this.#createClient as CreateClient)({
       ...this.clientOptions,
-      url,
+      ...(socketPath ? {} : { url }),
       // Reconnecting is done here, as a whole, so that tracking is set up again each time.
-      socket: { ...this.clientOptions.socket, reconnectStrategy: false },
+      socket: { ...this.clientOptions.socket, ...(socketPath ? { path: socketPath } : {}), reconnectStrategy: false },
     } as RedisClientOptions);
     this.#connections.push(client);
     client.on('error', () => this.#lost());
     client.on('end', () => this.#lost());
-    return client.connect().then(() => client);
+    return client.connect().then(() => {
+      // close() may have run while this connection was being opened.
+      if (this.#closed) {
+        this.#teardown();
+        client.destroy();
+        throw new Error('closed');
+      }
+      return client;
+    });
   }
 
   async #connect(): Promise<void> {
@@ -110,7 +120,8 @@ abstract class RedisListener implements InvalidationSource {
       this.#live = true;
       this.#delay = this.#firstDelay;
     } catch {
-      this.#lost();
+      if (this.#closed) this.#teardown();
+      else this.#lost();
     }
   }
 
