@@ -12,6 +12,8 @@ step() {
 step bash scripts/ensure-services.sh
 step npx --no-install biome check .
 step npx --no-install tsc -p tsconfig.json --noEmit
+step npx --no-install tsc -p test/types/tsconfig.json
+step npx --no-install tsc -p test/types/compat/tsconfig.json
 step npm run build
 step node scripts/check-exports.mjs
 if [ -x node_modules/.bin/publint ]; then
