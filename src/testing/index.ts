@@ -56,30 +56,37 @@ function newKey(): string {
  * depends on the capabilities the store declares.
  */
 export function runStoreConformance(t: TestApi, options: ConformanceOptions): void {
-  let store: Store;
+  let current: Store | undefined;
   const settle = async () => {
-    await options.settle?.(store);
+    await options.settle?.(store());
+  };
+  const store = (): Store => {
+    if (!current) throw new Error('createStore() did not give a store');
+    return current;
   };
 
   t.describe(`store conformance: ${options.name}`, () => {
     t.beforeEach(async () => {
-      store = await options.createStore();
+      current = undefined;
+      current = await options.createStore();
     });
     t.afterEach(async () => {
-      await store.close();
-      await options.cleanup?.(store);
+      // Nothing to close when createStore itself failed: its error is the one to see.
+      if (!current) return;
+      await current.close();
+      await options.cleanup?.(current);
     });
 
     t.it('returns null for a key it never stored', async () => {
-      assert.equal(await store.get(newKey()), null);
+      assert.equal(await store().get(newKey()), null);
     });
 
     t.it('round-trips a record exactly', async () => {
       const key = newKey();
       const written = record({ plain: '"x"', unicode: '"żółw 🐢"', nested: '{"a":[1,2,{"b":null}]}', empty: '""' });
       written.userId = 'user-1';
-      await store.set(key, written);
-      const read = await store.get(key);
+      await store().set(key, written);
+      const read = await store().get(key);
       assert.ok(read, 'the record is found');
       assert.deepEqual(read.fields, written.fields);
       assert.equal(read.createdAt, written.createdAt);
@@ -89,8 +96,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
 
     t.it('keeps a record with no fields and no user', async () => {
       const key = newKey();
-      await store.set(key, record({}));
-      const read = await store.get(key);
+      await store().set(key, record({}));
+      const read = await store().get(key);
       assert.ok(read);
       assert.deepEqual(read.fields, {});
       assert.equal(read.userId, null);
@@ -101,67 +108,91 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       const fields: Record<string, string> = {};
       for (let i = 0; i < 100; i++) fields[`field_${i}`] = JSON.stringify(`value ${i}`);
       fields.big = JSON.stringify('x'.repeat(60 * 1024));
-      await store.set(key, record(fields));
-      assert.deepEqual((await store.get(key))?.fields, fields);
+      await store().set(key, record(fields));
+      assert.deepEqual((await store().get(key))?.fields, fields);
     });
 
     t.it('set replaces the whole record', async () => {
       const key = newKey();
-      await store.set(key, record({ a: '1', b: '2' }, 60_000, 'u1'));
-      await store.set(key, record({ c: '3' }));
-      const read = await store.get(key);
+      await store().set(key, record({ a: '1', b: '2' }, 60_000, 'u1'));
+      await store().set(key, record({ c: '3' }));
+      const read = await store().get(key);
       assert.deepEqual(read?.fields, { c: '3' });
       assert.equal(read?.userId, null);
     });
 
     t.it('destroy removes a record, and destroying a missing one is not an error', async () => {
       const key = newKey();
-      await store.set(key, record({ a: '1' }));
-      await store.destroy(key);
-      assert.equal(await store.get(key), null);
-      await store.destroy(key);
-      await store.destroy(newKey());
+      await store().set(key, record({ a: '1' }));
+      await store().destroy(key);
+      assert.equal(await store().get(key), null);
+      await store().destroy(key);
+      await store().destroy(newKey());
     });
 
     t.it('never returns a record whose expiry has passed', async () => {
       const key = newKey();
-      await store.set(key, record({ a: '1' }, -1000));
-      assert.equal(await store.get(key), null);
+      await store().set(key, record({ a: '1' }, -1000));
+      assert.equal(await store().get(key), null);
     });
 
     if (options.waitForExpiry ?? true) {
       t.it('expires a record once its time has passed', async () => {
         const key = newKey();
-        await store.set(key, record({ a: '1' }, 700));
-        assert.ok(await store.get(key), 'present before expiry');
+        await store().set(key, record({ a: '1' }, 700));
+        assert.ok(await store().get(key), 'present before expiry');
         // Waiting for the expiry time itself is the point of this test, not a readiness check.
         await new Promise((resolve) => setTimeout(resolve, 1200));
-        assert.equal(await store.get(key), null);
+        assert.equal(await store().get(key), null);
+      });
+
+      t.it('keeps listing a session whose expiry was moved past its first one (if userIndex)', async () => {
+        if (!store().capabilities.userIndex) return;
+        const user = `dave-${generateId().slice(0, 8)}`;
+        const key = newKey();
+        await store().set(key, record({ a: '1' }, 700, user));
+        assert.equal(await store().touch(key, Date.now() + 60_000), true);
+        // Waiting past the first expiry is the point of this test, not a readiness check.
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+        await settle();
+        assert.deepEqual(
+          (await store().listByUser(user)).map((e) => e.key),
+          [key],
+        );
+        assert.equal(await store().destroyByUser(user), 1);
+        assert.equal(await store().get(key), null);
       });
     }
+
+    t.it('touch never revives an expired record', async () => {
+      const key = newKey();
+      await store().set(key, record({ a: '1' }, -1000));
+      assert.equal(await store().touch(key, Date.now() + 60_000), false);
+      assert.equal(await store().get(key), null);
+    });
 
     t.it('touch moves the expiry without changing data, and never recreates', async () => {
       const key = newKey();
       const first = record({ a: '1' }, 60_000, 'u');
-      await store.set(key, first);
+      await store().set(key, first);
       const later = first.expiresAt + 120_000;
-      assert.equal(await store.touch(key, later), true);
-      const read = await store.get(key);
+      assert.equal(await store().touch(key, later), true);
+      const read = await store().get(key);
       assert.equal(read?.expiresAt, later);
       assert.deepEqual(read?.fields, { a: '1' });
       assert.equal(read?.userId, 'u');
       const missing = newKey();
-      assert.equal(await store.touch(missing, later), false);
-      assert.equal(await store.get(missing), null);
+      assert.equal(await store().touch(missing, later), false);
+      assert.equal(await store().get(missing), null);
     });
 
     t.it('patch writes and removes only the named fields', async () => {
       const key = newKey();
       const first = record({ keep: '1', change: '2', drop: '3' });
-      await store.set(key, first);
+      await store().set(key, first);
       const expiresAt = first.expiresAt + 5000;
-      assert.equal(await store.patch(key, { set: { change: '22', add: '4' }, unset: ['drop'], expiresAt }), true);
-      const read = await store.get(key);
+      assert.equal(await store().patch(key, { set: { change: '22', add: '4' }, unset: ['drop'], expiresAt }), true);
+      const read = await store().get(key);
       assert.deepEqual(read?.fields, { keep: '1', change: '22', add: '4' });
       assert.equal(read?.expiresAt, expiresAt);
       assert.equal(read?.createdAt, first.createdAt);
@@ -170,141 +201,142 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
     t.it('patch sets and clears the user, and leaves it when not named', async () => {
       const key = newKey();
       const first = record({ a: '1' });
-      await store.set(key, first);
-      await store.patch(key, { set: {}, unset: [], expiresAt: first.expiresAt, userId: 'alice' });
-      assert.equal((await store.get(key))?.userId, 'alice');
-      await store.patch(key, { set: { b: '2' }, unset: [], expiresAt: first.expiresAt });
-      assert.equal((await store.get(key))?.userId, 'alice');
-      await store.patch(key, { set: {}, unset: [], expiresAt: first.expiresAt, userId: null });
-      assert.equal((await store.get(key))?.userId, null);
+      await store().set(key, first);
+      await store().patch(key, { set: {}, unset: [], expiresAt: first.expiresAt, userId: 'alice' });
+      assert.equal((await store().get(key))?.userId, 'alice');
+      await store().patch(key, { set: { b: '2' }, unset: [], expiresAt: first.expiresAt });
+      assert.equal((await store().get(key))?.userId, 'alice');
+      await store().patch(key, { set: {}, unset: [], expiresAt: first.expiresAt, userId: null });
+      assert.equal((await store().get(key))?.userId, null);
     });
 
     t.it('patch never recreates a missing or expired record', async () => {
       const missing = newKey();
       const change = { set: { a: '1' }, unset: [], expiresAt: Date.now() + 60_000 };
-      assert.equal(await store.patch(missing, change), false);
-      assert.equal(await store.get(missing), null);
+      assert.equal(await store().patch(missing, change), false);
+      assert.equal(await store().get(missing), null);
       const expired = newKey();
-      await store.set(expired, record({ a: '0' }, -1000));
-      assert.equal(await store.patch(expired, change), false);
-      assert.equal(await store.get(expired), null);
+      await store().set(expired, record({ a: '0' }, -1000));
+      assert.equal(await store().patch(expired, change), false);
+      assert.equal(await store().get(expired), null);
     });
 
     t.it('a destroyed record stays destroyed when a patch arrives after', async () => {
       const key = newKey();
-      await store.set(key, record({ a: '1' }));
-      await store.destroy(key);
-      assert.equal(await store.patch(key, { set: { b: '2' }, unset: [], expiresAt: Date.now() + 60_000 }), false);
-      assert.equal(await store.get(key), null);
+      await store().set(key, record({ a: '1' }));
+      await store().destroy(key);
+      assert.equal(await store().patch(key, { set: { b: '2' }, unset: [], expiresAt: Date.now() + 60_000 }), false);
+      assert.equal(await store().get(key), null);
     });
 
     t.it('keeps every field of 50 concurrent patches (if atomicPatch)', async () => {
-      if (!store.capabilities.atomicPatch) return;
+      if (!store().capabilities.atomicPatch) return;
       const key = newKey();
       const first = record({ base: '0' });
-      await store.set(key, first);
+      await store().set(key, first);
       await Promise.all(
         Array.from({ length: 50 }, (_, i) =>
-          store.patch(key, { set: { [`k${i}`]: String(i) }, unset: [], expiresAt: first.expiresAt }),
+          store().patch(key, { set: { [`k${i}`]: String(i) }, unset: [], expiresAt: first.expiresAt }),
         ),
       );
-      const read = await store.get(key);
+      const read = await store().get(key);
       assert.equal(Object.keys(read?.fields ?? {}).length, 51);
       for (let i = 0; i < 50; i++) assert.equal(read?.fields[`k${i}`], String(i));
     });
 
     t.it('concurrent patches racing a destroy never resurrect it (if atomicPatch)', async () => {
-      if (!store.capabilities.atomicPatch) return;
+      if (!store().capabilities.atomicPatch) return;
       const key = newKey();
       const first = record({ base: '0' });
-      await store.set(key, first);
+      await store().set(key, first);
       const results = await Promise.all([
-        store.destroy(key),
+        store().destroy(key),
         ...Array.from({ length: 20 }, (_, i) =>
-          store.patch(key, { set: { [`k${i}`]: '1' }, unset: [], expiresAt: first.expiresAt }),
+          store().patch(key, { set: { [`k${i}`]: '1' }, unset: [], expiresAt: first.expiresAt }),
         ),
       ]);
-      assert.equal(await store.get(key), null);
+      assert.equal(await store().get(key), null);
       assert.ok(results.length === 21);
     });
 
     t.it('lists and revokes the sessions of one user (if userIndex)', async () => {
-      if (!store.capabilities.userIndex) return;
+      if (!store().capabilities.userIndex) return;
       const alice = `alice-${generateId().slice(0, 8)}`;
       const bob = `bob-${generateId().slice(0, 8)}`;
       const aliceKeys = [newKey(), newKey(), newKey()];
-      for (const key of aliceKeys) await store.set(key, record({ a: '1' }, 60_000, alice));
+      for (const key of aliceKeys) await store().set(key, record({ a: '1' }, 60_000, alice));
       const bobKey = newKey();
-      await store.set(bobKey, record({ b: '1' }, 60_000, bob));
+      await store().set(bobKey, record({ b: '1' }, 60_000, bob));
       await settle();
-      const listed = await store.listByUser(alice);
+      const listed = await store().listByUser(alice);
       assert.deepEqual(listed.map((e) => e.key).sort(), [...aliceKeys].sort());
       for (const entry of listed) {
         assert.equal(entry.userId, alice);
         assert.ok(entry.expiresAt > Date.now());
       }
-      assert.equal(await store.destroyByUser(alice), 3);
+      assert.equal(await store().destroyByUser(alice), 3);
       await settle();
-      for (const key of aliceKeys) assert.equal(await store.get(key), null);
-      assert.deepEqual(await store.listByUser(alice), []);
-      assert.ok(await store.get(bobKey), "another user's session is untouched");
-      assert.equal((await store.listByUser(bob)).length, 1);
+      for (const key of aliceKeys) assert.equal(await store().get(key), null);
+      assert.deepEqual(await store().listByUser(alice), []);
+      assert.ok(await store().get(bobKey), "another user's session is untouched");
+      assert.equal((await store().listByUser(bob)).length, 1);
     });
 
     t.it('keeps the user index right through patch, destroy and expiry (if userIndex)', async () => {
-      if (!store.capabilities.userIndex) return;
+      if (!store().capabilities.userIndex) return;
       const user = `carol-${generateId().slice(0, 8)}`;
       const moved = newKey();
       const destroyed = newKey();
       const expired = newKey();
       const later = newKey();
-      await store.set(moved, record({ a: '1' }));
-      await store.patch(moved, { set: {}, unset: [], expiresAt: Date.now() + 60_000, userId: user });
-      await store.set(destroyed, record({ a: '1' }, 60_000, user));
-      await store.destroy(destroyed);
-      await store.set(expired, record({ a: '1' }, -1000, user));
-      await store.set(later, record({ a: '1' }, 60_000, user));
-      await store.patch(later, { set: {}, unset: [], expiresAt: Date.now() + 60_000, userId: null });
+      await store().set(moved, record({ a: '1' }));
+      await store().patch(moved, { set: {}, unset: [], expiresAt: Date.now() + 60_000, userId: user });
+      await store().set(destroyed, record({ a: '1' }, 60_000, user));
+      await store().destroy(destroyed);
+      await store().set(expired, record({ a: '1' }, -1000, user));
+      await store().set(later, record({ a: '1' }, 60_000, user));
+      await store().patch(later, { set: {}, unset: [], expiresAt: Date.now() + 60_000, userId: null });
       await settle();
       assert.deepEqual(
-        (await store.listByUser(user)).map((e) => e.key),
+        (await store().listByUser(user)).map((e) => e.key),
         [moved],
       );
     });
 
     t.it('counts live records (if scan)', async () => {
-      if (!store.capabilities.scan) return;
-      for (let i = 0; i < 3; i++) await store.set(newKey(), record({ i: String(i) }));
-      await store.set(newKey(), record({ gone: '1' }, -1000));
+      if (!store().capabilities.scan) return;
+      for (let i = 0; i < 3; i++) await store().set(newKey(), record({ i: String(i) }));
+      await store().set(newKey(), record({ gone: '1' }, -1000));
       await settle();
-      assert.equal(await store.count(), 3);
+      assert.equal(await store().count(), 3);
     });
 
     t.it('prune deletes expired records and keeps live ones (if prune)', async () => {
-      if (!store.capabilities.prune) return;
+      if (!store().capabilities.prune) return;
       const live = newKey();
-      await store.set(live, record({ a: '1' }));
-      for (let i = 0; i < 5; i++) await store.set(newKey(), record({ i: String(i) }, -1000));
+      await store().set(live, record({ a: '1' }));
+      for (let i = 0; i < 5; i++) await store().set(newKey(), record({ i: String(i) }, -1000));
       await settle();
-      assert.equal(await store.prune(), 5);
-      assert.ok(await store.get(live));
+      assert.equal(await store().prune(), 5);
+      assert.ok(await store().get(live));
       await settle();
-      assert.equal(await store.prune(), 0);
+      assert.equal(await store().prune(), 0);
     });
 
     if (options.writeCorruptRecord) {
       const writeCorrupt = options.writeCorruptRecord;
       t.it('reports an undecodable record as CORRUPT_RECORD and keeps it', async () => {
         const key = newKey();
-        await writeCorrupt(store, key);
-        await assert.rejects(store.get(key), (error) => isSessionError(error, 'CORRUPT_RECORD'));
+        await writeCorrupt(store(), key);
+        await assert.rejects(store().get(key), (error) => isSessionError(error, 'CORRUPT_RECORD'));
         // Reading it did not delete it: a second read fails the same way.
-        await assert.rejects(store.get(key), (error) => isSessionError(error, 'CORRUPT_RECORD'));
+        await assert.rejects(store().get(key), (error) => isSessionError(error, 'CORRUPT_RECORD'));
       });
     }
 
-    t.it('close() can be called twice', async () => {
+    t.it('close() can be called twice, after use', async () => {
       const extra = await options.createStore();
+      assert.equal(await extra.get(newKey()), null);
       await extra.close();
       await extra.close();
       await options.cleanup?.(extra);
@@ -315,8 +347,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       const cookieOf = (setCookie: string | null) => (setCookie ? setCookie.split(';')[0] : undefined);
 
       t.it('keeps every key of 200 concurrent requests on one session (if atomicPatch)', async () => {
-        if (!store.capabilities.atomicPatch) return;
-        const engine = new SessionEngine<Record<string, unknown>>({ store, secrets, storeTimeoutMs: 10_000 });
+        if (!store().capabilities.atomicPatch) return;
+        const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets, storeTimeoutMs: 10_000 });
         const first = engine.session(undefined);
         await first.set('start', true);
         const cookie = cookieOf((await engine.commit(first)).setCookie);
@@ -334,7 +366,7 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       });
 
       t.it('a slow request finishing after a logout does not bring the session back', async () => {
-        const engine = new SessionEngine<Record<string, unknown>>({ store, secrets });
+        const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets });
         const login = engine.session(undefined);
         await login.set('user', 'alice');
         const cookie = cookieOf((await engine.commit(login)).setCookie);
@@ -351,7 +383,7 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
         const after = engine.session(cookie);
         assert.equal(await after.get('user'), undefined);
         assert.equal(after.isNew, true);
-        assert.equal(await store.get(engine.keyOf(cookie?.split('=')[1]?.split('.')[0] ?? '')), null);
+        assert.equal(await store().get(engine.keyOf(cookie?.split('=')[1]?.split('.')[0] ?? '')), null);
       });
     });
   });
