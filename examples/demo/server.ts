@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SessionEngine } from '../../src/core/engine.ts';
-import { MemoryStore } from '../../src/stores/memory.ts';
+import { SqlStore } from '../../src/stores/sql/index.ts';
 import { createDemoApp } from './app.ts';
 
 const dataDir = process.env.TESSERA_DATA_DIR ?? join(process.cwd(), 'data');
@@ -21,7 +21,10 @@ function demoSecret(): string {
   }
 }
 
-const engine = new SessionEngine({ store: new MemoryStore(), secrets: [demoSecret()] });
+// The embedded default: a SQLite file beside the secret, so sessions survive a restart.
+const store = new SqlStore({ url: `sqlite:${join(dataDir, 'sessions.db')}`, pruneIntervalSeconds: 300 });
+const engine = new SessionEngine({ store, secrets: [demoSecret()] });
+await engine.ready();
 const port = Number(process.env.PORT ?? 3000);
 const server = createDemoApp(engine).listen(port, '127.0.0.1', () => {
   const address = server.address();

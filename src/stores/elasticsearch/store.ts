@@ -245,6 +245,15 @@ export class ElasticsearchStore extends BaseStore {
     return isObject(res.body) ? Number(res.body.count ?? 0) : 0;
   }
 
+  /**
+   * Makes the client and creates (or checks) the index template and index. Every call does this
+   * on first use; the engine calls it before the first store call, and an app may call it at
+   * startup to fail early. A failure is retried on the next call.
+   */
+  async connect(): Promise<void> {
+    await this.#ready();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -94,6 +94,11 @@ export class SqlStore extends BaseStore {
     await this.#connectionOf();
   }
 
+  /** The store contract's name for {@link ready}; the engine calls it before the first store call. */
+  connect(): Promise<void> {
+    return this.ready();
+  }
+
   async get(key: string): Promise<SessionRecord | null> {
     const { db } = await this.#connectionOf();
     return this.#run('get', async () => (await this.#load(db, key))?.record ?? null);
