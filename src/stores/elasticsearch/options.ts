@@ -66,7 +66,7 @@ export interface ElasticsearchStoreOptions {
    * Create what the index needs when it is missing: an index template named
    * `tessera-<index>` (so a deleted index comes back with the right mapping) and the index with
    * its mapping. Where the user may not manage templates, only the index is created (with a
-   * warning). `false`: the index must exist already (see docs/elasticsearch.md for its mapping).
+   * warning). `false`: the index must exist already (its mapping is `SESSION_INDEX_MAPPINGS`, shown in the README).
    * An existing index's mapping is checked either way.
    * @default true
    */

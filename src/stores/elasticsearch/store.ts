@@ -489,7 +489,7 @@ export class ElasticsearchStore extends BaseStore {
     if (!this.#options.createIndex) {
       throw new SessionError(
         'INVALID_OPTIONS',
-        `index "${this.index}" does not exist and createIndex is false: create it with the mapping in docs/elasticsearch.md`,
+        `index "${this.index}" does not exist and createIndex is false: create it with SESSION_INDEX_MAPPINGS (see the README)`,
         { scope: 'elasticsearch' },
       );
     }
@@ -565,7 +565,7 @@ export class ElasticsearchStore extends BaseStore {
     if (!this.#options.createIndex) {
       throw new SessionError(
         'INVALID_OPTIONS',
-        `index "${this.index}" does not map ${[...missing].join(', ')} and createIndex is false: add them (docs/elasticsearch.md)`,
+        `index "${this.index}" does not map ${[...missing].join(', ')} and createIndex is false: add them (SESSION_INDEX_MAPPINGS, see the README)`,
         { scope: 'elasticsearch' },
       );
     }

@@ -11,7 +11,7 @@ export interface RedisLogger {
 /**
  * Options of {@link RedisStore}. Give either connection settings (`url`, or `server`/`socketPath`
  * with the others), from which the store creates and owns a node-redis client, or your own
- * `client`. Every setting of the Perl seeds has a place here; see docs/redis.md for the mapping.
+ * `client`. Every setting of the Perl seeds has a place here; the README maps them.
  */
 export interface RedisStoreOptions {
   /**
