@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { engineFromEnv, loadConfig, resolveConfig, storeTypeOf } from '../src/config/index.ts';
+import { isSessionError } from '../src/core/errors.ts';
+import { generateId, hashId } from '../src/core/ids.ts';
+import { CachedStore } from '../src/stores/cache/index.ts';
+import { RedisStore } from '../src/stores/redis/index.ts';
+import { SqlStore } from '../src/stores/sql/index.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const secret = 'config-test-secret-0123456789abcdefghij';
+const dir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('configuration', () => {
+  it('knows the store kind of every URL scheme, and names a bad one', () => {
+    assert.equal(storeTypeOf('redis://h:6379/1'), 'redis');
+    assert.equal(storeTypeOf('unix:///run/redis.sock'), 'redis');
+    assert.equal(storeTypeOf('sqlite:data/s.db'), 'sql');
+    assert.equal(storeTypeOf('postgres://u@h/db'), 'sql');
+    assert.equal(storeTypeOf('mariadb://root@h/test'), 'sql');
+    assert.equal(storeTypeOf('elasticsearch+https://es:9200'), 'elasticsearch');
+    assert.equal(storeTypeOf('opensearch+http://os:9200'), 'opensearch');
+    assert.throws(
+      () => storeTypeOf('mongodb://x:secret@h/db'),
+      (e) => {
+        assert.ok(isSessionError(e, 'INVALID_OPTIONS'));
+        assert.doesNotMatch((e as Error).message, /secret/, 'credentials are not echoed');
+        return true;
+      },
+    );
+  });
+
+  it('reads a YAML file with ${VAR} from the environment, and switches stores with no code change', async () => {
+    const file = join(dir, 'tessera.yml');
+    writeFileSync(
+      file,
+      `store:\n  url: sqlite:${join(dir, 's.db')}\n  table: cfg_sessions\nsession:\n  secrets: ["\${SECRET}"]\n  idleTimeoutSeconds: 60\n`,
+    );
+    const resolved = await loadConfig(file, { SECRET: secret });
+    assert.ok(resolved.store instanceof SqlStore);
+    assert.equal(resolved.session.idleTimeoutSeconds, 60);
+    assert.deepEqual(resolved.session.secrets, [secret]);
+    await resolved.store.close();
+
+    const engine = await engineFromEnv({ TESSERA_STORE_URL: REDIS_URL, TESSERA_SECRETS: secret });
+    assert.ok(engine.store instanceof RedisStore);
+    await engine.close();
+  });
+
+  it('puts the read tier in front when asked', async () => {
+    const resolved = await resolveConfig({
+      store: { url: REDIS_URL, prefix: `cfg:${randomUUID()}:` },
+      cache: { maxEntries: 10 },
+    });
+    assert.ok(resolved.store instanceof CachedStore);
+    await resolved.store.close();
+  });
+
+  it('reads the seeds’ own configurations', async () => {
+    const dancer = await resolveConfig({
+      session: 'Redis',
+      redis_session: { server: '127.0.0.1:6379', database: 1, expire: 3600 },
+    });
+    assert.equal(dancer.kind, 'redis');
+    assert.equal(dancer.session.idleTimeoutSeconds, 3600);
+    await dancer.store.close();
+    const dbic = await resolveConfig({
+      engines: { session: { DBIC: { dsn: `DBI:SQLite:dbname=${join(dir, 'dbic.db')}`, resultset: 'Session' } } },
+    });
+    assert.equal(dbic.kind, 'sql');
+    await dbic.store.close();
+    const es = await resolveConfig({
+      session: 'ElasticSearch',
+      session_options: {
+        connection: { nodes: ['http://127.0.0.1:9200'] },
+        index: 'sess',
+        signing: { secret, length: 16 },
+        is_lazy: 1,
+      },
+    });
+    assert.equal(es.kind, 'elasticsearch');
+    assert.equal(es.session.flush, 'manual');
+    assert.equal(es.session.tagBytes, 16);
+    await es.store.close();
+  });
+
+  it('refuses bad configurations with a clear INVALID_OPTIONS', async () => {
+    const bad: unknown[] = [
+      null,
+      { stores: 'redis://x' },
+      { store: 'redis://127.0.0.1', extra: 1 },
+      { store: { kind: 'mongo' } },
+      { store: 'redis://127.0.0.1', cache: { size: 1 } },
+      { store: 'sqlite::memory:', cache: {} },
+    ];
+    for (const config of bad) {
+      await assert.rejects(resolveConfig(config), (e) => isSessionError(e, 'INVALID_OPTIONS'), JSON.stringify(config));
+    }
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{ "store": ');
+    await assert.rejects(loadConfig(broken), (e) => isSessionError(e, 'INVALID_OPTIONS'));
+    await assert.rejects(loadConfig(join(dir, 'missing.json')), (e) => isSessionError(e, 'INVALID_OPTIONS'));
+    const unset = join(dir, 'unset.json');
+    writeFileSync(unset, '{ "store": "${NOT_SET_ANYWHERE}" }');
+    await assert.rejects(loadConfig(unset, {}), /NOT_SET_ANYWHERE/);
+  });
+});
+
+const run = promisify(execFile);
+const cli = (...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { ...process.env, TESSERA_SECRETS: secret },
+  });
+
+describe('the tessera command', () => {
+  const url = `sqlite:${join(dir, 'cli.db')}`;
+
+  it('doctor round-trips a probe record and reports capabilities', async () => {
+    const { stdout } = await cli('--url', url, '--json', 'doctor');
+    const report = JSON.parse(stdout);
+    assert.equal(report.kind, 'sql');
+    assert.equal(report.capabilities.atomicPatch, true);
+    assert.equal(report.secrets, 'configured');
+  });
+
+  it('lists, inspects and revokes a user’s sessions', async () => {
+    const store = new SqlStore({ url });
+    const keys = [hashId(generateId()), hashId(generateId())];
+    const now = Date.now();
+    for (const key of keys) {
+      await store.set(key, { fields: { cart: '["book"]' }, createdAt: now, expiresAt: now + 60_000, userId: 'erin' });
+    }
+    await store.close();
+    const listed = JSON.parse((await cli('--url', url, '--json', 'list', '--user', 'erin')).stdout);
+    assert.deepEqual(listed.sessions.map((s: { key: string }) => s.key).sort(), [...keys].sort());
+    const inspected = JSON.parse((await cli('--url', url, '--json', 'inspect', keys[0] as string)).stdout);
+    assert.deepEqual(inspected.fields, { cart: '8 bytes' });
+    assert.equal(inspected.userId, 'erin');
+    const revoked = JSON.parse((await cli('--url', url, '--json', 'revoke', '--user', 'erin')).stdout);
+    assert.equal(revoked.destroyed, 2);
+    assert.equal(JSON.parse((await cli('--url', url, '--json', 'count')).stdout).sessions, 0);
+  });
+
+  it('names bad arguments and exits non-zero', async () => {
+    await assert.rejects(cli('--url', url, 'inspect', 'not-a-key'), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr ?? '', /43 base64url characters/);
+      return true;
+    });
+    await assert.rejects(cli('--url', 'mongodb://h/db', 'count'), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr ?? '', /INVALID_OPTIONS/);
+      return true;
+    });
+    await assert.rejects(cli('--url', url, 'revoke'), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr ?? '', /exactly one of --key or --user/);
+      return true;
+    });
+  });
+});
