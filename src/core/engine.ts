@@ -25,6 +25,8 @@ export interface RequestContext {
  * `before*` listener that throws aborts the action.
  */
 export interface SessionEvents {
+  /** Before a stored session is read (only for requests with a validly signed cookie). */
+  beforeLoad: [session: Session<object>];
   load: [session: Session<object>];
   beforeCreate: [session: Session<object>];
   create: [session: Session<object>];

@@ -27,7 +27,10 @@ export interface SessionContext {
   writeNew(session: Session<object>, key: string, record: SessionRecord, replaces: string | null): Promise<void>;
   writePatch(session: Session<object>, key: string, change: ChangeSet): Promise<boolean>;
   destroyKey(session: Session<object>, key: string): Promise<void>;
-  emit(event: 'load' | 'beforeDestroy' | 'destroy' | 'beforeRegenerate', session: Session<object>): Promise<void>;
+  emit(
+    event: 'beforeLoad' | 'load' | 'beforeDestroy' | 'destroy' | 'beforeRegenerate',
+    session: Session<object>,
+  ): Promise<void>;
   emitRegenerate(session: Session<object>, oldKey: string | null): Promise<void>;
   emitCorrupt(error: SessionError, key: string): Promise<void>;
   storeFailed(error: SessionError, action: string): boolean;
@@ -330,6 +333,7 @@ export class Session<D extends object = SessionData> {
       return;
     }
     const key = hashId(this.#cookieId);
+    await ctx.emit('beforeLoad', this as Session<object>);
     let record: SessionRecord | null;
     try {
       record = await ctx.readStore(key);
