@@ -1,44 +1,35 @@
 /**
  * `npm run bench`: Tessera against the anchors (express-session + connect-redis, @fastify/session)
  * and against the bare frameworks, with wrk. Writes bench/results/{results.md,results.json,chart.svg}.
- * Settings: see bench/lib/config.ts and docs/bench.md.
+ * Settings: bench/lib/config.ts and docs/bench.md.
+ *
+ * Every variant's server is started first. Then, per scenario, each server is warmed up and the
+ * measured runs go round the servers in turns (a different starting server each round), so a
+ * drift in the machine's other load lands on every variant alike.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { renderChart } from './lib/chart.ts';
 import { type BenchConfig, describeConfig, readConfig } from './lib/config.ts';
 import { machineInfo } from './lib/machine.ts';
-import { type BenchPostgres, openPostgres, type TableCounters } from './lib/postgres.ts';
+import { Cell } from './lib/measure.ts';
+import { type BenchPostgres, openPostgres } from './lib/postgres.ts';
 import { canPin, stopAll } from './lib/processes.ts';
-import {
-  type BenchRedis,
-  commandDelta,
-  commandStats,
-  type Origins,
-  roundTrips,
-  sampleOrigins,
-  startRedis,
-} from './lib/redis.ts';
-import type { BenchResults, ScenarioResult, StoreLoad, VariantResult } from './lib/results.ts';
-import { median } from './lib/results.ts';
+import { type BenchRedis, startRedis } from './lib/redis.ts';
+import type { BenchResults, ScenarioResult, VariantResult } from './lib/results.ts';
 import { ROOT, type RunningServer, startServer } from './lib/server.ts';
 import { makeSessions, probe } from './lib/sessions.ts';
 import { markdown } from './lib/table.ts';
 import { ceilingOf, SCENARIOS, type Scenario, TARGETS, type Variant, VARIANTS } from './lib/variants.ts';
-import { runWrk, type WrkResult, writeScripts, wrkVersion } from './lib/wrk.ts';
+import { writeScripts, wrkVersion } from './lib/wrk.ts';
 
-interface Context {
-  config: BenchConfig;
-  /** Core of wrk and Redis, and core of the server under test (`null`: not pinned). */
-  loadCore: number | null;
-  serverCore: number | null;
-  redis: BenchRedis;
-  postgres: BenchPostgres | string;
-  scripts: { plain: string; cookies: string };
-  tmp: string;
+interface Prepared {
+  variant: Variant;
+  server: RunningServer;
+  cookieFile: string;
+  result: VariantResult;
 }
 
 const log = (message: string) => console.log(message);
@@ -49,9 +40,8 @@ function selectVariants(config: BenchConfig): Variant[] {
   if (config.variants.length === 0) return [...VARIANTS];
   const unknown = config.variants.filter((id) => !VARIANTS.some((v) => v.id === id));
   if (unknown.length > 0) {
-    throw new Error(
-      `[bench] unknown BENCH_VARIANTS ${unknown.join(', ')}; known: ${VARIANTS.map((v) => v.id).join(', ')}`,
-    );
+    const known = VARIANTS.map((v) => v.id).join(', ');
+    throw new Error(`[bench] unknown BENCH_VARIANTS ${unknown.join(', ')}; known: ${known}`);
   }
   const wanted = new Set(config.variants);
   for (const id of config.variants) wanted.add(ceilingOf(VARIANTS.find((v) => v.id === id) as Variant));
@@ -61,115 +51,26 @@ function selectVariants(config: BenchConfig): Variant[] {
 function selectScenarios(config: BenchConfig): Scenario[] {
   if (config.scenarios.length === 0) return [...SCENARIOS];
   const unknown = config.scenarios.filter((id) => !SCENARIOS.some((s) => s.id === id));
-  if (unknown.length > 0)
+  if (unknown.length > 0) {
     throw new Error(`[bench] unknown BENCH_SCENARIOS ${unknown.join(', ')} (rmw, read, new, anon)`);
+  }
   return SCENARIOS.filter((s) => config.scenarios.includes(s.id));
 }
 
 /** Why a variant cannot run here, or `null`. */
-function skipReason(variant: Variant, ctx: Context): string | null {
+function skipReason(variant: Variant, postgres: BenchPostgres | string): string | null {
   const missing = variant.requires.find((file) => !existsSync(join(ROOT, file)));
   if (missing) return `${missing} not found`;
-  if (variant.backend === 'postgres' && typeof ctx.postgres === 'string') return ctx.postgres;
+  if (variant.backend === 'postgres' && typeof postgres === 'string') return postgres;
   return null;
 }
 
-interface RedisSnapshot {
-  calls: Map<string, number>;
-  cpuSeconds: number;
-}
-
-async function storeSnapshot(variant: Variant, ctx: Context): Promise<RedisSnapshot | TableCounters | null> {
-  if (variant.backend === 'redis') return { calls: await commandStats(ctx.redis), cpuSeconds: ctx.redis.cpuSeconds() };
-  if (variant.backend === 'postgres' && typeof ctx.postgres !== 'string') return ctx.postgres.counters();
-  return null;
-}
-
-function storeLoad(
-  before: RedisSnapshot | TableCounters | null,
-  after: RedisSnapshot | TableCounters | null,
-  origins: Origins,
-  requests: number,
-): StoreLoad {
-  if (before && after && 'calls' in before && 'calls' in after) {
-    const calls = commandDelta(before.calls, after.calls);
-    const total = [...calls.values()].reduce((a, b) => a + b, 0);
-    return {
-      redisCommands: round(total / requests, 3),
-      redisRoundTrips:
-        total === 0 ? 0 : origins.size === 0 ? undefined : round(roundTrips(calls, origins) / requests, 3),
-      redisCpuMicros: round(((after.cpuSeconds - before.cpuSeconds) * 1e6) / requests, 1),
-      redisByCommand: Object.fromEntries([...calls].map(([name, count]) => [name, round(count / requests, 3)])),
-    };
-  }
-  if (before && after && 'scans' in before && 'scans' in after) {
-    return {
-      sqlScans: round((after.scans - before.scans) / requests, 3),
-      sqlWrites: round((after.writes - before.writes) / requests, 3),
-    };
-  }
-  return {};
-}
-
-async function runScenario(
-  variant: Variant,
-  scenario: Scenario,
-  server: RunningServer,
-  cookieFile: string,
-  ctx: Context,
-  profileFile: string | null,
-): Promise<ScenarioResult> {
-  const { config } = ctx;
-  const withCookies = scenario.existing && variant.cookie !== null;
-  const wrk = {
-    url: server.baseUrl + scenario.path,
-    connections: config.connections,
-    script: withCookies ? ctx.scripts.cookies : ctx.scripts.plain,
-    cookieFile: withCookies ? cookieFile : undefined,
-    core: ctx.loadCore,
-  };
-  // Warm-up (at least 1 s): JIT, connection pools, the local read tier; MONITOR samples it.
-  const warmup = Math.max(config.warmupSeconds, 1);
-  // MONITOR samples the second half of the warm-up, when the server is past its first requests.
-  const sampling =
-    variant.backend === 'redis'
-      ? sleep(warmup * 500).then(() => sampleOrigins(ctx.redis, Math.min(500, warmup * 400)))
-      : null;
-  await runWrk({ ...wrk, seconds: warmup });
-  const origins = (await sampling) ?? new Map();
-  await sleep(200); // the warm-up's last requests finish
-  const before = await storeSnapshot(variant, ctx);
-  if (profileFile) await server.startProfile();
-  const cpuBefore = server.cpuSeconds();
-  const runs: WrkResult[] = [];
-  for (let i = 0; i < config.runs; i++) runs.push(await runWrk({ ...wrk, seconds: config.durationSeconds }));
-  const cpuUsed = server.cpuSeconds() - cpuBefore;
-  if (profileFile) await server.stopProfile(profileFile);
-  await sleep(200);
-  const after = await storeSnapshot(variant, ctx);
-  const requests = runs.reduce((sum, run) => sum + run.requests, 0);
-  const errors = runs.reduce((sum, run) => sum + run.errors, 0);
-  // Each connection has a request in flight when wrk stops; the server still serves it (and
-  // talks to the store), so it counts in the store's per-request figures.
-  const served = requests + config.connections * config.runs;
-  return {
-    scenario: scenario.id,
-    status: 'ok',
-    requestsPerSecond: round(median(runs.map((r) => r.requestsPerSecond)), 1),
-    p50: round(median(runs.map((r) => r.p50)), 3),
-    p99: round(median(runs.map((r) => r.p99)), 3),
-    requests,
-    errors,
-    serverCpu: round(cpuUsed / runs.reduce((sum, run) => sum + run.durationSeconds, 0), 2),
-    serverMicros: round((cpuUsed * 1e6) / Math.max(served, 1), 1),
-    ratio: null,
-    target: TARGETS[variant.id]?.[scenario.id] ?? null,
-    store: storeLoad(before, after, origins, Math.max(served, 1)),
-    runs,
-  };
+function pick(variant: Variant): Pick<VariantResult, 'id' | 'label' | 'framework' | 'family'> {
+  return { id: variant.id, label: variant.label, framework: variant.framework, family: variant.family };
 }
 
 function describe(variant: Variant, result: ScenarioResult): string {
+  if (result.status !== 'ok') return `  ${variant.id.padEnd(30)} FAILED ${result.reason ?? ''}`;
   const { store } = result;
   const load =
     store.redisCommands !== undefined
@@ -178,67 +79,94 @@ function describe(variant: Variant, result: ScenarioResult): string {
         ? `  sql ${store.sqlScans} scans/req, ${store.sqlWrites} row writes/req`
         : '';
   const errors = result.errors > 0 ? `  ${result.errors} ERRORS` : '';
-  return `  ${variant.id.padEnd(30)} ${result.scenario.padEnd(5)} ${String(Math.round(result.requestsPerSecond)).padStart(7)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  cpu ${result.serverCpu} (${result.serverMicros} µs/req)${load}${errors}`;
+  const rps = String(Math.round(result.requestsPerSecond)).padStart(7);
+  return `  ${variant.id.padEnd(30)} ${rps} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  cpu ${result.serverCpu} (${result.serverMicros} µs/req)${load}${errors}`;
 }
 
-async function runVariant(variant: Variant, scenarios: Scenario[], ctx: Context): Promise<VariantResult> {
-  const { config } = ctx;
-  const env: Record<string, string> = { BENCH_REDIS_URL: ctx.redis.url, BENCH_PG_URL: config.pgUrl };
-  if (typeof ctx.postgres !== 'string') env.BENCH_PG_TABLE = ctx.postgres.table;
-  const serverOptions = { core: ctx.serverCore, env };
-  if (config.profileDir) await mkdir(config.profileDir, { recursive: true });
-  const cookieFile = join(ctx.tmp, `${variant.id}.cookies`);
-  const result: VariantResult = { ...pick(variant), status: 'ok', scenarios: [] };
-  await ctx.redis.command('FLUSHALL');
-
-  const profileFile = (scenario: Scenario) =>
-    config.profileDir ? join(config.profileDir, `${variant.id}-${scenario.id}.cpuprofile`) : null;
-  const server = await startServer(variant, { ...serverOptions, profileDir: config.profileDir });
+/** Starts a variant's server, checks its routes and makes its sessions. */
+async function prepare(
+  variant: Variant,
+  config: BenchConfig,
+  redis: BenchRedis,
+  postgres: BenchPostgres | string,
+  tmp: string,
+  core: number | null,
+): Promise<Prepared> {
+  const env: Record<string, string> = {
+    BENCH_REDIS_URL: redis.url,
+    BENCH_PG_URL: config.pgUrl,
+    BENCH_PREFIX: `bench:${variant.id}:`,
+  };
+  if (typeof postgres !== 'string') env.BENCH_PG_TABLE = postgres.table;
+  const server = await startServer(variant, { core, env, profileDir: config.profileDir });
   try {
     await probe(variant, server.baseUrl);
+    const cookieFile = join(tmp, `${variant.id}.cookies`);
     const made = await makeSessions(variant, server.baseUrl, config.sessions, cookieFile);
-    if (made > 0) log(`  ${variant.id}: ${made} sessions made`);
-    for (const scenario of scenarios) {
-      try {
-        const measured = await runScenario(variant, scenario, server, cookieFile, ctx, profileFile(scenario));
-        result.scenarios.push(measured);
-        log(describe(variant, measured));
-      } catch (error) {
-        const reason = (error as Error).message.split('\n')[0] ?? 'failed';
-        result.scenarios.push(failedScenario(scenario, reason));
-        log(`  ${variant.id} ${scenario.id}: FAILED ${reason}`);
-      }
-    }
-  } finally {
+    if (variant.backend === 'postgres' && typeof postgres !== 'string') postgres.touched();
+    log(`${variant.id}: ready${made > 0 ? `, ${made} sessions made` : ''}`);
+    return { variant, server, cookieFile, result: { ...pick(variant), status: 'ok', scenarios: [] } };
+  } catch (error) {
     await server.stop();
+    throw error;
   }
-  return result;
 }
 
-function pick(variant: Variant): Pick<VariantResult, 'id' | 'label' | 'framework' | 'family'> {
-  return { id: variant.id, label: variant.label, framework: variant.framework, family: variant.family };
-}
-
-function failedScenario(scenario: Scenario, reason: string): ScenarioResult {
-  const nothing = {
-    requestsPerSecond: Number.NaN,
-    p50: Number.NaN,
-    p99: Number.NaN,
-    requests: 0,
-    errors: 0,
-    serverCpu: 0,
-    serverMicros: 0,
+/** One scenario on every prepared server: warm-ups, then the measured runs in turns. */
+async function runScenario(
+  scenario: Scenario,
+  prepared: Prepared[],
+  config: BenchConfig,
+  redis: BenchRedis,
+  postgres: BenchPostgres | null,
+  scripts: { plain: string; cookies: string },
+  core: number | null,
+): Promise<void> {
+  log(`${scenario.label} (GET ${scenario.path}):`);
+  const cells = prepared.map(({ variant, server, cookieFile }) => {
+    const withCookies = scenario.existing && variant.cookie !== null;
+    return new Cell(variant, scenario, server, {
+      redis,
+      postgres,
+      wrk: {
+        url: server.baseUrl + scenario.path,
+        connections: config.connections,
+        script: withCookies ? scripts.cookies : scripts.plain,
+        cookieFile: withCookies ? cookieFile : undefined,
+        core,
+      },
+      warmupSeconds: config.warmupSeconds,
+      durationSeconds: config.durationSeconds,
+      connections: config.connections,
+      target: TARGETS[variant.id]?.[scenario.id] ?? null,
+    });
+  });
+  const attempt = async (cell: Cell, step: () => Promise<void>) => {
+    if (cell.failure !== null) return;
+    try {
+      await step();
+    } catch (error) {
+      cell.failure = (error as Error).message.split('\n')[0] ?? 'failed';
+    }
   };
-  return {
-    scenario: scenario.id,
-    status: 'failed',
-    reason,
-    ...nothing,
-    ratio: null,
-    target: null,
-    store: {},
-    runs: [],
-  };
+  for (const cell of cells) await attempt(cell, () => cell.warmUp());
+  if (config.profileDir) for (const cell of cells) await attempt(cell, () => cell.server.startProfile());
+  for (let turn = 0; turn < config.runs; turn++) {
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells[(i + turn) % cells.length] as Cell;
+      await attempt(cell, () => cell.measure());
+    }
+  }
+  for (const cell of cells) {
+    if (config.profileDir) {
+      const file = join(config.profileDir, `${cell.variant.id}-${scenario.id}.cpuprofile`);
+      await attempt(cell, () => cell.server.stopProfile(file));
+    }
+    await attempt(cell, () => cell.finishTable());
+    const result = cell.result();
+    prepared.find((p) => p.variant === cell.variant)?.result.scenarios.push(result);
+    log(describe(cell.variant, result));
+  }
 }
 
 /** Fills in each result's ratio to its bare framework in the same scenario. */
@@ -247,8 +175,9 @@ function addRatios(variants: VariantResult[]): void {
     const bare = variants.find((v) => v.id === variant.framework && v.status === 'ok');
     for (const result of variant.scenarios) {
       const ceiling = bare?.scenarios.find((s) => s.scenario === result.scenario && s.status === 'ok');
-      if (ceiling && result.status === 'ok')
+      if (ceiling && result.status === 'ok') {
         result.ratio = round(result.requestsPerSecond / ceiling.requestsPerSecond, 3);
+      }
     }
   }
 }
@@ -273,41 +202,39 @@ async function main(): Promise<void> {
   const variants = selectVariants(config);
   const scenarios = selectScenarios(config);
   const pinned = config.pin && canPin();
+  const loadCore = pinned ? 0 : null;
+  const serverCore = pinned ? 1 : null;
   const tmp = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
-  const perScenario = Math.max(config.warmupSeconds, 1) + config.runs * config.durationSeconds + 0.5;
+  const perCell = Math.max(config.warmupSeconds, 1) + config.runs * config.durationSeconds + 1;
+  const minutes = Math.round((variants.length * (scenarios.length * perCell + 3)) / 60);
   log(
-    `tessera bench: ${variants.length} variants x ${scenarios.length} scenarios, ${describeConfig(config)}` +
-      ` (about ${Math.round((variants.length * (scenarios.length * perScenario + 3)) / 60)} min)` +
+    `tessera bench: ${variants.length} variants x ${scenarios.length} scenarios, ${describeConfig(config)} (about ${minutes} min)` +
       (pinned ? '; wrk and Redis on core 0, servers on core 1' : '; not pinned (no taskset)'),
   );
-  if (loadAtStart > 0.5)
+  if (loadAtStart > 0.5) {
     log(`warning: load average ${loadAtStart.toFixed(2)}: something else is running, the numbers will be noisy`);
+  }
   let redis: BenchRedis | null = null;
   let postgres: BenchPostgres | string = 'PostgreSQL not needed';
+  const prepared: Prepared[] = [];
   try {
-    redis = await startRedis(pinned ? 0 : null);
+    redis = await startRedis(loadCore);
     log(`redis ${redis.version} on ${redis.url}`);
+    if (config.profileDir) await mkdir(config.profileDir, { recursive: true });
     if (variants.some((v) => v.backend === 'postgres')) postgres = await openPostgres(config.pgUrl);
-    const ctx: Context = {
-      config,
-      loadCore: pinned ? 0 : null,
-      serverCore: pinned ? 1 : null,
-      redis,
-      postgres,
-      scripts: await writeScripts(tmp),
-      tmp,
-    };
+    const scripts = await writeScripts(tmp);
     const results: VariantResult[] = [];
     for (const variant of variants) {
-      const reason = skipReason(variant, ctx);
+      const reason = skipReason(variant, postgres);
       if (reason) {
         log(`${variant.id}: skipped: ${reason}`);
         results.push({ ...pick(variant), status: 'skipped', reason, scenarios: [] });
         continue;
       }
-      log(`${variant.id}: ${variant.label}`);
       try {
-        results.push(await runVariant(variant, scenarios, ctx));
+        const ready = await prepare(variant, config, redis, postgres, tmp, serverCore);
+        prepared.push(ready);
+        results.push(ready.result);
       } catch (error) {
         const reason = (error as Error).message;
         log(`${variant.id}: FAILED ${reason}`);
@@ -315,8 +242,11 @@ async function main(): Promise<void> {
         process.exitCode = 1;
       }
     }
+    const pg = typeof postgres === 'string' ? null : postgres;
+    for (const scenario of scenarios) {
+      await runScenario(scenario, prepared, config, redis, pg, scripts, loadCore);
+    }
     addRatios(results);
-    const totalSeconds = (performance.now() - started) / 1000;
     const output: BenchResults = {
       date: new Date().toISOString().slice(0, 10),
       command: `${describeConfig(config)} npm run bench`,
@@ -331,10 +261,10 @@ async function main(): Promise<void> {
       tools: {
         wrk: await wrkVersion(),
         'redis-server': redis.version,
-        ...(typeof postgres !== 'string' ? { postgresql: postgres.version } : {}),
-        pinning: pinned ? 'taskset: wrk + Redis on core 0, server on core 1' : 'none',
+        ...(pg ? { postgresql: pg.version } : {}),
+        pinning: pinned ? 'taskset: wrk + Redis on core 0, servers on core 1' : 'none',
       },
-      totalSeconds: Math.round(totalSeconds),
+      totalSeconds: Math.round((performance.now() - started) / 1000),
       loadAverage: { start: round(loadAtStart), end: round(loadavg()[0] as number) },
       variants: results,
     };
@@ -342,6 +272,7 @@ async function main(): Promise<void> {
     await writeResults(output, config.profileDir ?? config.outDir);
     if (config.profileDir) log(`profiles: ${config.profileDir} (summarize: node --import tsx bench/profile.ts <dir>)`);
   } finally {
+    await Promise.all(prepared.map(({ server }) => server.stop()));
     await stopAll();
     await redis?.stop();
     if (typeof postgres !== 'string') await postgres.close().catch((e: Error) => console.error(`[bench] ${e.message}`));

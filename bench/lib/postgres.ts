@@ -16,6 +16,9 @@ export interface TableCounters {
 export interface BenchPostgres {
   table: string;
   version: string;
+  /** Marks that traffic reached PostgreSQL just now. */
+  touched(): void;
+  /** The table's counters, once every backend has reported what it did (see below). */
   counters(): Promise<TableCounters>;
   /** Drops the table and closes the connection. */
   close(): Promise<void>;
@@ -32,12 +35,17 @@ export async function openPostgres(url: string): Promise<BenchPostgres | string>
   }
   const table = `bench_sessions_${randomBytes(5).toString('hex')}`;
   const version = String((await client.query('SHOW server_version')).rows[0]?.server_version ?? 'unknown');
+  let lastTraffic = 0;
   return {
     table,
     version,
+    touched() {
+      lastTraffic = Date.now();
+    },
     async counters() {
-      // Backends report table statistics at most once a second, when they go idle.
-      await sleep(1100);
+      // A backend reports its table statistics when it goes idle, at most once a second; one that
+      // could not, reports 10 s later (PGSTAT_IDLE_INTERVAL). So wait 11 s after the last traffic.
+      await sleep(Math.max(0, lastTraffic + 11000 - Date.now()));
       const { rows } = await client.query(
         `SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) AS scans,
                 n_tup_ins + n_tup_upd + n_tup_del AS writes

@@ -27,7 +27,7 @@ if (env.redisClient === 'ioredis') {
 const app = express();
 app.use(
   session({
-    store: new RedisStore({ client, prefix: 'bench:es:' }),
+    store: new RedisStore({ client, prefix: env.prefix }),
     resave: false,
     saveUninitialized: false,
     secret: SECRET,

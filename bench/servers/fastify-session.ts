@@ -19,7 +19,7 @@ const app = Fastify({ logger: false });
 await app.register(fastifyCookie);
 await app.register(fastifySession, {
   secret: SECRET,
-  store: new RedisStore({ client: redis, prefix: 'bench:fs:' }) as never,
+  store: new RedisStore({ client: redis, prefix: env.prefix }) as never,
   saveUninitialized: false,
   cookie: { secure: false },
 });

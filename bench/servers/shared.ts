@@ -32,6 +32,8 @@ export interface ServerEnv {
   redisClient: string;
   pgUrl: string;
   pgTable: string;
+  /** Prefix of the Redis keys, one per variant, so no server sees another's keys or invalidations. */
+  prefix: string;
 }
 
 /** Reads the environment (and `--port N` from argv, which wins). */
@@ -46,6 +48,7 @@ export function serverEnv(): ServerEnv {
     redisClient: process.env.BENCH_REDIS_CLIENT ?? 'node-redis',
     pgUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     pgTable: process.env.BENCH_PG_TABLE ?? 'bench_sessions',
+    prefix: process.env.BENCH_PREFIX ?? 'bench:',
   };
 }
 

@@ -3,20 +3,18 @@ import { SessionEngine } from '../../src/core/engine.ts';
 import type { Store } from '../../src/core/store.ts';
 import { type BenchData, SECRET, type ServerEnv } from './shared.ts';
 
-const PREFIX = 'bench:tessera:';
-
 async function createStore(env: ServerEnv): Promise<Store> {
   switch (env.store) {
     case 'redis': {
       const { redisStore } = await import('../../src/stores/redis/index.ts');
-      return redisStore({ url: env.redisUrl, prefix: PREFIX });
+      return redisStore({ url: env.redisUrl, prefix: env.prefix });
     }
     case 'redis-cached': {
       const { redisStore } = await import('../../src/stores/redis/index.ts');
       const { CachedStore, redisTracking } = await import('../../src/stores/cache/index.ts');
       const store = new CachedStore({
-        store: redisStore({ url: env.redisUrl, prefix: PREFIX }),
-        invalidation: redisTracking({ url: env.redisUrl, prefix: PREFIX }),
+        store: redisStore({ url: env.redisUrl, prefix: env.prefix }),
+        invalidation: redisTracking({ url: env.redisUrl, prefix: env.prefix }),
       });
       await store.start();
       return store;
