@@ -9,6 +9,7 @@ import { SqlStore } from '../src/stores/sql/index.ts';
 import { CountingStore } from '../src/testing/counting-store.ts';
 import { runStoreConformance } from '../src/testing/index.ts';
 import { type RedisClusterHandle, type RedisServer, startRedis, startRedisCluster } from './support/redis-servers.ts';
+import { until } from './support/until.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const t = { describe, it, beforeEach, afterEach };
@@ -63,14 +64,14 @@ describe('cache (redis tracking) + redis cluster', () => {
   });
 });
 
-/** Polls until `check` holds; returns the time it took. */
-async function until(check: () => Promise<boolean>, ms = 5000): Promise<number> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > ms) throw new Error(`not seen within ${ms} ms`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return performance.now() - started;
+/** Waits until a read right after a read of `cookie` costs the store nothing: caching is on. */
+function cachedSoon(engine: SessionEngine<Record<string, unknown>>, backing: CountingStore, cookie: string) {
+  return until(async () => {
+    await engine.session(cookie).get('n');
+    backing.reset();
+    await engine.session(cookie).get('n');
+    return backing.calls.get === 0;
+  }, 10_000);
 }
 
 describe('cache coherence across processes', () => {
@@ -148,12 +149,7 @@ describe('cache over a unix socket', () => {
       await s.set('n', 1);
       const cookie = (await engine.commit(s)).setCookie?.split(';')[0] ?? '';
       // Our own write's invalidation may land during the first read, which then is not cached.
-      await until(async () => {
-        await engine.session(cookie).get('n');
-        backing.reset();
-        await engine.session(cookie).get('n');
-        return backing.calls.get === 0;
-      });
+      await cachedSoon(engine, backing, cookie);
       backing.reset();
       for (let i = 0; i < 10; i++) assert.equal(await engine.session(cookie).get('n'), 1);
       assert.equal(backing.calls.get, 0, 'ten reads of a cached session cost no Redis call');
@@ -191,12 +187,7 @@ describe('cache over a unix socket', () => {
       }, 10_000);
       const cookie = (await engine.commit(s)).setCookie?.split(';')[0] ?? '';
       // Caching is back once a read right after a read costs no Redis call.
-      await until(async () => {
-        await engine.session(cookie).get('n');
-        backing.reset();
-        await engine.session(cookie).get('n');
-        return backing.calls.get === 0;
-      }, 10_000);
+      await cachedSoon(engine, backing, cookie);
     } finally {
       await engine.close();
     }

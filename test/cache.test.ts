@@ -6,6 +6,7 @@ import { CachedStore, redisPubSub } from '../src/stores/cache/index.ts';
 import { MemoryStore } from '../src/stores/memory.ts';
 import { CountingStore } from '../src/testing/counting-store.ts';
 import { runStoreConformance } from '../src/testing/index.ts';
+import { until } from './support/until.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const t = { describe, it, beforeEach, afterEach };
@@ -30,16 +31,6 @@ const record = (fields: Record<string, string>, userId: string | null = null) =>
   expiresAt: Date.now() + 60_000,
   userId,
 });
-
-/** Polls until `check` holds, failing after `ms`; returns how long it took. */
-async function until(check: () => Promise<boolean>, ms = 5000): Promise<number> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > ms) throw new Error(`not seen within ${ms} ms`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return performance.now() - started;
-}
 
 describe('cache tier', () => {
   it('serves repeated reads from memory, and writes go through', async () => {

@@ -126,27 +126,6 @@ export interface ParsedRedisUrl {
   tls: boolean;
 }
 
-const KNOWN = new Set<string>([
-  'url',
-  'server',
-  'socketPath',
-  'username',
-  'password',
-  'database',
-  'ping',
-  'tls',
-  'tlsVerify',
-  'name',
-  'reconnect',
-  'conservativeReconnect',
-  'connectTimeoutMs',
-  'prefix',
-  'userIndexTtlSeconds',
-  'debug',
-  'logger',
-  'client',
-]);
-
 /** Options that configure a connection, so they cannot go with a `client`. */
 const CONNECTION = [
   'url',
@@ -163,6 +142,8 @@ const CONNECTION = [
   'conservativeReconnect',
   'connectTimeoutMs',
 ] as const;
+
+const KNOWN = new Set<string>([...CONNECTION, 'prefix', 'userIndexTtlSeconds', 'debug', 'logger', 'client']);
 
 function invalid(message: string): SessionError {
   return new SessionError('INVALID_OPTIONS', message, { scope: 'redis' });
