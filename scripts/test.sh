@@ -19,6 +19,8 @@ step node scripts/check-exports.mjs
 if [ -x node_modules/.bin/publint ]; then
   step npx --no-install publint --strict
 fi
+# The emitted .d.ts files resolve and type-check for every subpath, as an ESM-only package.
+step npx --no-install attw --pack . --profile esm-only --quiet
 
 mapfile -t tests < <(find test -type f -name '*.test.ts' -not -path '*/node_modules/*' | LC_ALL=C sort)
 if [ "${#tests[@]}" -eq 0 ]; then
