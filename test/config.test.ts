@@ -37,7 +37,7 @@ describe('configuration', () => {
     );
   });
 
-  it('reads a YAML file with ${VAR} from the environment, and switches stores with no code change', async () => {
+  it('reads a YAML file with variables from the environment, and switches stores with no code change', async () => {
     const file = join(dir, 'tessera.yml');
     writeFileSync(
       file,
@@ -108,6 +108,7 @@ describe('configuration', () => {
     await assert.rejects(loadConfig(broken), (e) => isSessionError(e, 'INVALID_OPTIONS'));
     await assert.rejects(loadConfig(join(dir, 'missing.json')), (e) => isSessionError(e, 'INVALID_OPTIONS'));
     const unset = join(dir, 'unset.json');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's own ${VAR} syntax
     writeFileSync(unset, '{ "store": "${NOT_SET_ANYWHERE}" }');
     await assert.rejects(loadConfig(unset, {}), /NOT_SET_ANYWHERE/);
   });
