@@ -22,7 +22,7 @@ import type { BenchResults, ScenarioResult, VariantResult } from './lib/results.
 import { ROOT, type RunningServer, startServer } from './lib/server.ts';
 import { makeSessions, probe } from './lib/sessions.ts';
 import { markdown } from './lib/table.ts';
-import { ceilingOf, SCENARIOS, type Scenario, TARGETS, type Variant, VARIANTS } from './lib/variants.ts';
+import { ceilingOf, SCENARIOS, type Scenario, TARGETS, VARIANTS, type Variant } from './lib/variants.ts';
 import { writeScripts, wrkVersion } from './lib/wrk.ts';
 
 interface Prepared {
@@ -177,6 +177,7 @@ function addRatios(variants: VariantResult[]): void {
       const ceiling = bare?.scenarios.find((s) => s.scenario === result.scenario && s.status === 'ok');
       if (ceiling && result.status === 'ok') {
         result.ratio = round(result.requestsPerSecond / ceiling.requestsPerSecond, 3);
+        result.cpuRatio = round(ceiling.serverMicros / result.serverMicros, 3);
       }
     }
   }

@@ -89,6 +89,7 @@ export class Cell {
       scenario: this.scenario.id,
       target: this.setup.target,
       ratio: null,
+      cpuRatio: null,
       runs: this.runs,
     };
     if (this.failure !== null || this.runs.length === 0) {
@@ -129,12 +130,7 @@ export class Cell {
       const total = [...this.#calls.values()].reduce((a, b) => a + b, 0);
       return {
         redisCommands: round(total / served, 3),
-        redisRoundTrips:
-          total === 0
-            ? 0
-            : this.#origins.size === 0
-              ? undefined
-              : round(roundTrips(this.#calls, this.#origins) / served, 3),
+        redisRoundTrips: round(roundTrips(this.#calls, this.#origins) / served, 3),
         redisCpuMicros: round((this.#redisCpu * 1e6) / served, 1),
         redisByCommand: Object.fromEntries([...this.#calls].map(([name, count]) => [name, round(count / served, 3)])),
       };

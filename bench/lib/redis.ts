@@ -5,8 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { capture, cpuSecondsOf, start, stop } from './processes.ts';
 import { freePort, retryUntil } from './net.ts';
+import { capture, cpuSecondsOf, start, stop } from './processes.ts';
 
 export interface BenchRedis {
   port: number;
@@ -140,7 +140,10 @@ export function sampleOrigins(redis: BenchRedis, ms: number): Promise<Origins> {
   });
 }
 
-/** Round trips among `calls`: each command's calls times the share of them a client sent. */
+/**
+ * Round trips among `calls`: each command's calls times the share of them a client sent. A
+ * command the sample never saw counts as sent by a client (scripts show up in the sample).
+ */
 export function roundTrips(calls: Map<string, number>, origins: Origins): number {
   let total = 0;
   for (const [name, count] of calls) {

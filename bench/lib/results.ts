@@ -37,6 +37,11 @@ export interface ScenarioResult {
   serverMicros: number;
   /** Median requests/s over the bare framework's median in the same scenario. */
   ratio: number | null;
+  /**
+   * The bare framework's server CPU per request over this variant's: the ratio the server alone
+   * would reach if it were the only limit. Steadier than `ratio` on a busy machine.
+   */
+  cpuRatio: number | null;
   target: string | null;
   store: StoreLoad;
   runs: WrkResult[];

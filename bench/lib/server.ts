@@ -3,8 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { capture, cpuSecondsOf, start, stop } from './processes.ts';
 import { freePort } from './net.ts';
+import { capture, cpuSecondsOf, start, stop } from './processes.ts';
 import type { Variant } from './variants.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');

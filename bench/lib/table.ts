@@ -29,28 +29,29 @@ function scenarioTable(results: BenchResults, scenario: (typeof SCENARIOS)[numbe
   const lines = [
     `### ${scenario.label} (\`GET ${scenario.path}\`)`,
     '',
-    '| variant | req/s | × bare | target | p50 ms | p99 ms | server CPU | server µs/req | Redis cmds/req | round trips/req | Redis µs/req |',
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| variant | req/s | × bare | target | p50 ms | p99 ms | server CPU | server µs/req | × bare (CPU) | Redis cmds/req | round trips/req | Redis µs/req |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const variant of results.variants) {
     const result = variant.scenarios.find((s) => s.scenario === scenario.id);
     if (variant.status !== 'ok' || !result) {
-      if (variant.status !== 'ok') lines.push(`| ${variant.label} | ${variant.status} | | | | | | | | | |`);
+      if (variant.status !== 'ok') lines.push(`| ${variant.label} | ${variant.status} | | | | | | | | | | |`);
       continue;
     }
     if (result.status !== 'ok') {
-      lines.push(`| ${variant.label} | failed: ${result.reason ?? ''} | | | | | | | | | |`);
+      lines.push(`| ${variant.label} | failed: ${result.reason ?? ''} | | | | | | | | | | |`);
       continue;
     }
     const errors = result.errors > 0 ? ` (${result.errors} errors)` : '';
     lines.push(
-      `| ${variant.label} | ${thousands(result.requestsPerSecond)}${errors} | ${ratioCell(result)} | ${result.target ?? ''} | ${fixed(result.p50, 2)} | ${fixed(result.p99, 2)} | ${fixed(result.serverCpu, 2)} | ${fixed(result.serverMicros, 0)} | ${storeCell(result)} | ${tripsCell(result)} |`,
+      `| ${variant.label} | ${thousands(result.requestsPerSecond)}${errors} | ${ratioCell(result)} | ${result.target ?? ''} | ${fixed(result.p50, 2)} | ${fixed(result.p99, 2)} | ${fixed(result.serverCpu, 2)} | ${fixed(result.serverMicros, 0)} | ${fixed(result.cpuRatio ?? undefined, 2)} | ${storeCell(result)} | ${tripsCell(result)} |`,
     );
   }
   return lines;
 }
 
-function summary(variants: VariantResult[]): string[] {
+/** A variant × scenario matrix: the bare rows show their own figure, the others a ratio to it. */
+function summary(variants: VariantResult[], cpu: boolean): string[] {
   const shown = SCENARIOS.map((s) => s.label);
   const lines = [`| variant | ${shown.join(' | ')} |`, `|---|${shown.map(() => '---:').join('|')}|`];
   for (const variant of variants) {
@@ -61,7 +62,10 @@ function summary(variants: VariantResult[]): string[] {
     const cells = SCENARIOS.map((scenario) => {
       const result = variant.scenarios.find((s) => s.scenario === scenario.id);
       if (result?.status !== 'ok') return '–';
-      return variant.family === 'bare' ? `${thousands(result.requestsPerSecond)} req/s` : ratioCell(result);
+      if (variant.family === 'bare') {
+        return cpu ? `${fixed(result.serverMicros, 0)} µs/req` : `${thousands(result.requestsPerSecond)} req/s`;
+      }
+      return cpu ? fixed(result.cpuRatio ?? undefined, 2) : ratioCell(result);
     });
     lines.push(`| ${variant.label} | ${cells.join(' | ')} |`);
   }
@@ -87,9 +91,16 @@ export function markdown(results: BenchResults): string {
     '',
     'Bare rows give the ceiling in requests/s; the others their median requests/s over it. Bold: below the target.',
     '',
-    ...summary(results.variants),
+    ...summary(results.variants, false),
     '',
     '![chart](chart.svg)',
+    '',
+    '## Server CPU per request, as a fraction of the bare framework',
+    '',
+    "Bare rows: the server's CPU time per request; the others: the bare figure over theirs (the ratio the",
+    'server would reach if its core were the only limit; steadier than requests/s when the machine is busy).',
+    '',
+    ...summary(results.variants, true),
     '',
     '## Per scenario',
     '',
@@ -97,7 +108,8 @@ export function markdown(results: BenchResults): string {
     'script runs included); "round trips/req" counts what clients sent (a script call once). "server CPU":',
     'cores the server process used (1.00 = its core was saturated; lower means wrk, the store or another',
     'process was the limit). "server µs/req" and "Redis µs/req": CPU time of the server process and of',
-    'redis-server per request, the figures least disturbed by other load on the machine.',
+    'redis-server per request, the figures least disturbed by other load on the machine; "× bare (CPU)":',
+    "the bare framework's server µs/req over this variant's, the ratio if the server's core were the only limit.",
     '',
     ...SCENARIOS.flatMap((scenario) => [...scenarioTable(results, scenario), '']),
     ...(skipped.length > 0

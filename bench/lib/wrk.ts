@@ -125,10 +125,11 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
   };
 }
 
-/** wrk's version line, e.g. `wrk 4.1.0 [epoll]`. */
+/** wrk's version, e.g. `4.1.0` from `wrk 4.1.0 [epoll] ...`. */
 export async function wrkVersion(): Promise<string> {
   const child = start('wrk', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   await new Promise((resolve) => child.once('exit', resolve));
-  return (output.stdout() + output.stderr()).split('\n')[0]?.trim() ?? 'wrk';
+  const line = (output.stdout() + output.stderr()).split('\n')[0] ?? '';
+  return /^wrk (\S+)/.exec(line)?.[1] ?? line.trim();
 }
