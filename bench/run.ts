@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderChart } from './lib/chart.ts';
 import { type BenchConfig, describeConfig, readConfig } from './lib/config.ts';
+import { type CompiledTree, compileServers } from './lib/compile.ts';
 import { machineInfo } from './lib/machine.ts';
 import { Cell } from './lib/measure.ts';
 import { type BenchPostgres, openPostgres } from './lib/postgres.ts';
@@ -91,6 +92,7 @@ async function prepare(
   postgres: BenchPostgres | string,
   tmp: string,
   core: number | null,
+  compiledDir: string | null,
 ): Promise<Prepared> {
   const env: Record<string, string> = {
     BENCH_REDIS_URL: redis.url,
@@ -98,7 +100,7 @@ async function prepare(
     BENCH_PREFIX: `bench:${variant.id}:`,
   };
   if (typeof postgres !== 'string') env.BENCH_PG_TABLE = postgres.table;
-  const server = await startServer(variant, { core, env, profileDir: config.profileDir });
+  const server = await startServer(variant, { core, env, profileDir: config.profileDir, compiledDir });
   try {
     await probe(variant, server.baseUrl);
     const cookieFile = join(tmp, `${variant.id}.cookies`);
@@ -217,8 +219,13 @@ async function main(): Promise<void> {
   }
   let redis: BenchRedis | null = null;
   let postgres: BenchPostgres | string = 'PostgreSQL not needed';
+  let compiled: CompiledTree | null = null;
   const prepared: Prepared[] = [];
   try {
+    if (!config.tsx) {
+      compiled = await compileServers(ROOT);
+      log(`compiled ${compiled.files} files of src/ and bench/servers/ to ${compiled.dir}`);
+    }
     redis = await startRedis(loadCore);
     log(`redis ${redis.version} on ${redis.url}`);
     if (config.profileDir) await mkdir(config.profileDir, { recursive: true });
@@ -233,7 +240,7 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        const ready = await prepare(variant, config, redis, postgres, tmp, serverCore);
+        const ready = await prepare(variant, config, redis, postgres, tmp, serverCore, compiled?.dir ?? null);
         prepared.push(ready);
         results.push(ready.result);
       } catch (error) {
@@ -264,6 +271,7 @@ async function main(): Promise<void> {
         'redis-server': redis.version,
         ...(pg ? { postgresql: pg.version } : {}),
         pinning: pinned ? 'taskset: wrk + Redis on core 0, servers on core 1' : 'none',
+        servers: config.tsx ? 'TypeScript through tsx' : 'compiled to JavaScript (TypeScript transpileModule)',
       },
       totalSeconds: Math.round((performance.now() - started) / 1000),
       loadAverage: { start: round(loadAtStart), end: round(loadavg()[0] as number) },
@@ -278,6 +286,7 @@ async function main(): Promise<void> {
     await redis?.stop();
     if (typeof postgres !== 'string') await postgres.close().catch((e: Error) => console.error(`[bench] ${e.message}`));
     await rm(tmp, { recursive: true, force: true });
+    await compiled?.remove();
     const total = (performance.now() - started) / 1000;
     log(`total time: ${Math.floor(total / 60)} min ${Math.round(total % 60)} s`);
   }

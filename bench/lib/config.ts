@@ -26,6 +26,8 @@ export interface BenchConfig {
   outDir: string;
   /** Pin the servers and wrk to cores (`BENCH_PIN=0` turns it off). */
   pin: boolean;
+  /** Run the servers' TypeScript through tsx instead of compiling them first (`BENCH_TSX=1`). */
+  tsx: boolean;
   /** PostgreSQL for the SQL variant (`BENCH_PG_URL`). */
   pgUrl: string;
 }
@@ -59,6 +61,7 @@ export function readConfig(): BenchConfig {
     profileDir: profile ? (profile === '1' ? join(tmpdir(), 'tessera-bench-profiles') : profile) : null,
     outDir: process.env.BENCH_OUT ?? join(import.meta.dirname, '..', 'results'),
     pin: process.env.BENCH_PIN !== '0',
+    tsx: process.env.BENCH_TSX === '1',
     pgUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
 }

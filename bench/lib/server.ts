@@ -26,6 +26,8 @@ export interface ServerOptions {
   core: number | null;
   /** Extra environment (Redis URL, PostgreSQL table...). */
   env: Record<string, string>;
+  /** Folder of the compiled servers (lib/compile.ts); `null` runs the TypeScript sources through tsx. */
+  compiledDir: string | null;
   /** Turns profiling on: the server writes its profiles into this folder. */
   profileDir?: string | null;
   timeoutMs?: number;
@@ -35,7 +37,9 @@ export async function startServer(variant: Variant, options: ServerOptions): Pro
   const port = await freePort();
   const child: ChildProcess = start(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench', 'servers', variant.server)],
+    options.compiledDir
+      ? [join(options.compiledDir, 'bench', 'servers', variant.server.replace(/\.ts$/, '.js'))]
+      : ['--import', 'tsx', join(ROOT, 'bench', 'servers', variant.server)],
     {
       core: options.core,
       cwd: ROOT,
