@@ -33,7 +33,8 @@ export interface ProfileSummary {
 
 function where(url: string): string {
   if (url === '') return '';
-  const path = url.replace(/^file:\/\//, '');
+  // Compiled servers (lib/compile.ts) live in node_modules/.cache/tessera-bench/<pid>/.
+  const path = url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\/\.cache\/tessera-bench\/\d+\//, '/');
   const modules = path.lastIndexOf('/node_modules/');
   if (modules >= 0) return path.slice(modules + '/node_modules/'.length);
   const src = path.lastIndexOf('/src/');
