@@ -439,7 +439,10 @@ describe('events and logging', () => {
     const s2 = engine.session(cookiePair((await engine.commit(s)).setCookie) || pair);
     await s2.destroy();
     assert.deepEqual(seen.slice(0, 4), ['beforeCommit', 'beforeCreate', 'create', 'commit']);
-    assert.ok(seen.includes('beforeLoad') && seen.indexOf('beforeLoad') < seen.indexOf('load'), 'beforeLoad comes first');
+    assert.ok(
+      seen.includes('beforeLoad') && seen.indexOf('beforeLoad') < seen.indexOf('load'),
+      'beforeLoad comes first',
+    );
     assert.ok(seen.includes('load') && seen.includes('regenerate') && seen.includes('destroy'));
     const off = engine.on('beforeDestroy', () => {
       throw new Error('not allowed');
