@@ -98,6 +98,20 @@ describe('cookies and identity', () => {
     assert.equal(await dropped.session(pair).get('user'), undefined);
   });
 
+  it('still refuses a near-copy of a cookie it has already verified', async () => {
+    const { engine, store } = setup();
+    const pair = await login(engine);
+    assert.equal(await engine.session(pair).get('user'), 'alice');
+    assert.equal(await engine.session(pair).get('user'), 'alice', 'a returning cookie is accepted again');
+    // Every other last character: a different tag, or another spelling of the same bytes.
+    for (const last of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.replace(pair.at(-1) ?? '', '')) {
+      store.reset();
+      const forged = engine.session(pair.slice(0, -1) + last);
+      assert.equal(await forged.get('user'), undefined, `tag ending in ${last}`);
+      assert.equal(store.calls.get, 0, 'no store read for the near-copy');
+    }
+  });
+
   it('sets secure cookie defaults and Secure only over HTTPS', async () => {
     const { engine } = setup();
     const s = engine.session(undefined);

@@ -42,6 +42,9 @@ export interface SessionEvents {
   storeError: [error: SessionError];
 }
 
+/** Verified cookie values remembered per engine (about 200 bytes each). */
+const VERIFIED_CACHE_ENTRIES = 10_000;
+
 /** How long the first connection of a store may take (loading a client library included). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -100,9 +103,21 @@ export class SessionEngine<D extends object = SessionData> {
   /** The session for a raw cookie value (already taken out of the header). */
   sessionFromValue(value: string | undefined): Session<D> {
     if (value === undefined || value === '') return new Session<D>(this.#ctx, null, false);
+    const known = this.#verified.get(value);
+    if (known) return new Session<D>(this.#ctx, known.id, true, known.key);
     const id = this.#signer ? this.#signer.verify(value) : parseUnsignedId(value);
-    return new Session<D>(this.#ctx, id, true);
+    if (id === null) return new Session<D>(this.#ctx, null, true);
+    // Returning visitors skip the HMAC and the SHA-256: only values that verified are kept, and
+    // the secrets never change for the life of an engine.
+    const key = hashId(id);
+    if (this.#verified.size >= VERIFIED_CACHE_ENTRIES)
+      this.#verified.delete(this.#verified.keys().next().value as string);
+    this.#verified.set(value, { id, key });
+    return new Session<D>(this.#ctx, id, true, key);
   }
+
+  /** Cookie values that verified, with their ID and store key (bounded, oldest dropped first). */
+  readonly #verified = new Map<string, { id: string; key: string }>();
 
   /**
    * Writes what the request changed and says which cookie to send. Adapters call it before the

@@ -47,7 +47,8 @@ export class CookieSigner {
     const tagText = value.slice(dot + 1);
     if (!ID_PATTERN.test(id) || !TAG_PATTERN.test(tagText)) return null;
     const tag = Buffer.from(tagText, 'base64url');
-    if (tag.length !== this.#tagBytes) return null;
+    // Only the canonical encoding: other spellings of the same bytes (padding bits) are refused.
+    if (tag.length !== this.#tagBytes || tag.toString('base64url') !== tagText) return null;
     let ok = false;
     // Every key is tried even after a match, so timing does not reveal which key signed it.
     for (const key of this.#keys) {

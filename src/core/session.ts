@@ -46,6 +46,8 @@ export class Session<D extends object = SessionData> {
   readonly #ctx: SessionContext;
   /** The ID from a verified cookie, before loading. */
   readonly #cookieId: string | null;
+  /** The store key of #cookieId. */
+  readonly #cookieKey: string | null;
   #state: State = 'idle';
   #loading: Promise<void> | null = null;
   /** The raw ID of the stored record (or the one to store), never logged. */
@@ -73,9 +75,10 @@ export class Session<D extends object = SessionData> {
   #cookieChanged = false;
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
-  constructor(ctx: SessionContext, cookieId: string | null, hadCookie: boolean) {
+  constructor(ctx: SessionContext, cookieId: string | null, hadCookie: boolean, cookieKey?: string) {
     this.#ctx = ctx;
     this.#cookieId = cookieId;
+    this.#cookieKey = cookieKey ?? (cookieId === null ? null : hashId(cookieId));
     if (hadCookie && cookieId === null) this.#clearCookie = true;
   }
 
@@ -222,7 +225,7 @@ export class Session<D extends object = SessionData> {
     if (this.#state === 'destroyed') return;
     await this.#ctx.emit('beforeDestroy', this as Session<object>);
     const keys = [this.#stored ? this.#key : null, this.#replaces].filter((k): k is string => k !== null);
-    if (keys.length === 0 && this.#cookieId) keys.push(hashId(this.#cookieId));
+    if (keys.length === 0 && this.#cookieKey) keys.push(this.#cookieKey);
     for (const key of keys) await this.#ctx.destroyKey(this as Session<object>, key);
     const hadCookie = this.#stored || this.#cookieId !== null;
     this.#state = 'destroyed';
@@ -332,7 +335,7 @@ export class Session<D extends object = SessionData> {
       this.#startNew();
       return;
     }
-    const key = hashId(this.#cookieId);
+    const key = this.#cookieKey as string;
     await ctx.emit('beforeLoad', this as Session<object>);
     let record: SessionRecord | null;
     try {
