@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { withTimeout } from '../core/engine.ts';
 import { SessionError, toStoreError } from '../core/errors.ts';
 import { hashId } from '../core/ids.ts';
 import { BaseStore, type SessionRecord, type Store, type StoreCapabilities, validateRecord } from '../core/store.ts';
@@ -96,7 +97,13 @@ export function toExpressSessionStore<B extends StoreBaseClass = StoreBaseClass>
   const Base = (options.Store ?? expressSessionStoreClass()) as unknown as new () => EventEmitter;
 
   const call = <T>(action: string, run: () => Promise<T>): Promise<T> =>
-    withTimeout(store.name, action, timeoutMs, run);
+    withTimeout(
+      run(),
+      timeoutMs,
+      () => new SessionError('STORE_TIMEOUT', `${action} took longer than ${timeoutMs} ms`, { scope: store.name }),
+    ).catch((error: unknown) => {
+      throw toStoreError(error, store.name, action);
+    });
   const expiresAt = (session: ExpressSessionData): number => {
     const expires = session.cookie?.expires;
     const at = expires ? new Date(expires).getTime() : Number.NaN;
@@ -263,25 +270,6 @@ function settle<T>(promise: Promise<T>, done?: (error: unknown, value?: T) => vo
     (error: unknown) => done(error),
   );
   return promise.catch(() => undefined as T);
-}
-
-async function withTimeout<T>(scope: string, action: string, ms: number, run: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new SessionError('STORE_TIMEOUT', `${action} took longer than ${ms} ms`, { scope })),
-      ms,
-    );
-  });
-  const work = run();
-  try {
-    return await Promise.race([work, timeout]);
-  } catch (error) {
-    work.catch(() => {});
-    throw toStoreError(error, scope, action);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function parseField(scope: string, name: string, text: string): unknown {
