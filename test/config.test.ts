@@ -150,6 +150,21 @@ describe('the tessera command', () => {
     assert.equal(JSON.parse((await cli('--url', url, '--json', 'count')).stdout).sessions, 0);
   });
 
+  it('refuses a session block the app would refuse (doctor and count), with the app’s INVALID_OPTIONS', async () => {
+    const sessions = [{ idleTimeoutSeconds: -5 }, { expire: 900 }, { cookie: { sameSite: 'none', secure: false } }];
+    for (const [i, session] of sessions.entries()) {
+      const file = join(dir, `refused-${i}.json`);
+      writeFileSync(file, JSON.stringify({ store: url, session }));
+      for (const command of ['doctor', 'count']) {
+        await assert.rejects(cli('--config', file, command), (e: { code?: number; stderr?: string }) => {
+          assert.equal(e.code, 1, `${command} ${JSON.stringify(session)}`);
+          assert.match(e.stderr ?? '', /INVALID_OPTIONS/);
+          return true;
+        });
+      }
+    }
+  });
+
   it('names bad arguments and exits non-zero', async () => {
     await assert.rejects(cli('--url', url, 'inspect', 'not-a-key'), (e: { code?: number; stderr?: string }) => {
       assert.equal(e.code, 2);

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type ResolvedConfig, resolveConfig } from '../config/index.ts';
 import { isSessionError } from '../core/errors.ts';
 import { CookieSigner, generateId, hashId, shortKey } from '../core/ids.ts';
+import { type ResolvedOptions, resolveOptions } from '../core/options.ts';
 import type { Store } from '../core/store.ts';
 
 interface Global {
@@ -29,14 +30,28 @@ async function open(global: Global): Promise<ResolvedConfig> {
   return resolveConfig({ store: url });
 }
 
+/**
+ * The engine options the app would get from this configuration, validated as the app validates
+ * them (`SessionEngine` calls the same `resolveOptions`), so a `session:` block the app refuses is
+ * refused here too. Without secrets (a bare `--url`) signing is left out of the check.
+ */
+function checkSession(resolved: ResolvedConfig): ResolvedOptions {
+  const { session, store } = resolved;
+  const unsigned = session.secrets === undefined && session.signed !== false && !('secrets' in session);
+  return resolveOptions({ ...session, store, ...(unsigned ? { signed: false } : {}) });
+}
+
 /** Runs an action on the configured store, prints its result, and always closes the store. */
-function run(action: (store: Store, resolved: ResolvedConfig, global: Global) => Promise<unknown>) {
+function run(
+  action: (store: Store, resolved: ResolvedConfig, global: Global, options: ResolvedOptions) => Promise<unknown>,
+) {
   return async function (this: Command): Promise<void> {
     const global = this.optsWithGlobals<Global>();
     const resolved = await open(global);
     try {
+      const options = checkSession(resolved);
       await resolved.store.connect?.();
-      const result = await action(resolved.store, resolved, global);
+      const result = await action(resolved.store, resolved, global, options);
       print(result, global.json === true);
     } finally {
       await resolved.store.close();
@@ -137,16 +152,14 @@ export function program(): Command {
     .option('--cookie <value>', 'a cookie value (id.tag): verified with the configured secrets, then hashed')
     .option('--values', 'print the stored values too (encrypted ones stay sealed)')
     .action(
-      run(async (store, resolved) => {
+      run(async (store, _resolved, _global, options) => {
         const command = cli.commands.find((c) => c.name() === 'inspect') as Command;
         const { cookie, values } = command.opts<{ cookie?: string; values?: boolean }>();
         let key = command.processedArgs[0] as string | undefined;
         if (cookie) {
-          const secrets = resolved.session.secrets;
-          if (!secrets)
+          if (options.secrets.length === 0)
             throw new InvalidArgumentError('--cookie needs the secrets (session.secrets or TESSERA_SECRETS)');
-          const list = typeof secrets === 'string' ? [secrets] : [...secrets];
-          const id = new CookieSigner(list, resolved.session.tagBytes ?? 32).verify(decodeURIComponent(cookie));
+          const id = new CookieSigner(options.secrets, options.tagBytes).verify(decodeURIComponent(cookie));
           if (!id) throw new InvalidArgumentError('the cookie is malformed or not signed by any configured secret');
           key = hashId(id);
         }

@@ -54,9 +54,13 @@ export interface SessionOptions {
   store: Store;
   /**
    * Secrets for signing cookies; the first signs, all verify (rotation). Required unless
-   * `signed` is `false`. Each must be at least 32 characters.
+   * `signed` is `false`. Each must be at least 32 characters; one with little variety (a
+   * repeated character or word) is accepted with a warning (the `logger`, else a process
+   * warning `TESSERA_WEAK_SECRET`). `undefined` entries are accepted by the type, so that
+   * `[process.env.SESSION_SECRET]` compiles, and refused at construction with a message saying
+   * the variable is probably unset.
    */
-  secrets?: string | readonly string[];
+  secrets?: string | readonly (string | undefined)[] | undefined;
   /**
    * Sign cookie values. Turning it off is only for IDs that are signed elsewhere.
    * @default true
@@ -158,6 +162,34 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   return value as T;
 }
 
+/**
+ * A secret with little variety: fewer than 8 distinct characters, or under 72 bits by its own
+ * character frequencies (Shannon). A random 32-character hex or base64 secret passes; `'a'.repeat(32)`
+ * and a word repeated do not. It is a heuristic for obvious mistakes, not a strength meter.
+ */
+function isWeakSecret(secret: string): boolean {
+  const counts = new Map<string, number>();
+  for (const char of secret) counts.set(char, (counts.get(char) ?? 0) + 1);
+  if (counts.size < 8) return true;
+  const length = [...secret].length;
+  let bits = 0;
+  for (const count of counts.values()) bits -= count * Math.log2(count / length);
+  return bits < 72;
+}
+
+let weakSecretWarned = false;
+
+function warnWeakSecret(index: number, logger: Logger | undefined): void {
+  const message = `options.secrets[${index}] has little variety (few distinct characters); use a random secret, e.g. openssl rand -base64 32`;
+  if (logger) {
+    logger.warn({ code: 'TESSERA_WEAK_SECRET', secret: index }, `[tessera] ${message}`);
+    return;
+  }
+  if (weakSecretWarned) return;
+  weakSecretWarned = true;
+  process.emitWarning(`[tessera] ${message}`, { code: 'TESSERA_WEAK_SECRET' });
+}
+
 const KNOWN = new Set([
   'store',
   'secrets',
@@ -193,17 +225,31 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   }
 
   const signed = options.signed ?? true;
-  const secrets = typeof options.secrets === 'string' ? [options.secrets] : [...(options.secrets ?? [])];
+  const given = typeof options.secrets === 'string' ? [options.secrets] : [...(options.secrets ?? [])];
   if (signed) {
-    if (secrets.length === 0) {
+    if ('secrets' in options && options.secrets === undefined) {
+      throw invalid(
+        'options.secrets is undefined: is the environment variable it comes from (e.g. SESSION_SECRET) set?',
+      );
+    }
+    if (given.length === 0) {
       throw invalid('options.secrets is required to sign cookies (or set signed: false if IDs are signed elsewhere)');
     }
-    secrets.forEach((secret, i) => {
+    given.forEach((secret, i) => {
+      if (secret === undefined) {
+        throw invalid(
+          `options.secrets[${i}] is undefined: is the environment variable it comes from (e.g. SESSION_SECRET) set?`,
+        );
+      }
       if (typeof secret !== 'string' || secret.length < 32) {
         throw invalid(`options.secrets[${i}] must be a string of at least 32 characters`);
       }
     });
+    given.forEach((secret, i) => {
+      if (isWeakSecret(secret as string)) warnWeakSecret(i, options.logger);
+    });
   }
+  const secrets = given.filter((secret): secret is string => typeof secret === 'string');
   const tagBytes = positive('tagBytes', options.tagBytes, 32);
   if (!Number.isInteger(tagBytes) || tagBytes < 16 || tagBytes > 32) {
     throw invalid(`tagBytes must be a whole number from 16 (128 bits) to 32, got ${tagBytes}`);
@@ -244,8 +290,14 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   if (cookie.name.startsWith('__Secure-') && cookie.secure === false) {
     throw invalid('a __Secure- cookie cannot have secure: false');
   }
-  if (cookie.sameSite === 'none' && cookie.secure === false) {
-    throw invalid("cookie.sameSite 'none' needs a secure cookie (browsers drop it otherwise)");
+  // Browsers drop SameSite=None cookies without Secure, and 'auto' leaves Secure off on plain HTTP
+  // (a proxy that does not say it terminated TLS): the user would silently never be logged in.
+  const prefixed = cookie.name.startsWith('__Host-') || cookie.name.startsWith('__Secure-');
+  if (cookie.sameSite === 'none' && cookie.secure !== true && !prefixed) {
+    throw invalid(
+      `cookie.sameSite 'none' needs cookie.secure: true (got ${JSON.stringify(cookie.secure)}), or a cookie name ` +
+        'starting with __Host- or __Secure-: browsers drop SameSite=None cookies that are not Secure',
+    );
   }
 
   const serializer = options.serializer ?? JSON;
