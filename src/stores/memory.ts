@@ -18,6 +18,12 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
+const KNOWN_OPTIONS: readonly string[] = [
+  'maxEntries',
+  'sweepIntervalMs',
+  'now',
+] satisfies (keyof MemoryStoreOptions)[];
+
 /**
  * An in-process store for tests and single-process development: bounded, really expiring, with
  * a per-user index. Every operation is synchronous inside, so change sets are atomic.
@@ -39,6 +45,14 @@ export class MemoryStore extends BaseStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
+    const unknown = Object.keys(options).filter((key) => !KNOWN_OPTIONS.includes(key));
+    if (unknown.length > 0) {
+      throw new SessionError(
+        'INVALID_OPTIONS',
+        `unknown option(s) ${unknown.map((k) => `"${k}"`).join(', ')}; known: ${KNOWN_OPTIONS.join(', ')}`,
+        { scope: 'memory' },
+      );
+    }
     const maxEntries = options.maxEntries ?? 10000;
     const sweepIntervalMs = options.sweepIntervalMs ?? 60000;
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
