@@ -1,5 +1,4 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
 import { SessionEngine } from '../core/engine.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { SessionData, Session as TesseraSession } from '../core/session.ts';
@@ -20,7 +19,7 @@ interface RequestState {
 }
 
 /**
- * Fastify plugin (`fastify-plugin`, name `tessera`). `request.session` is lazy: it is made on
+ * Fastify plugin (not encapsulated, like a `fastify-plugin` one; name `tessera`). `request.session` is lazy: it is made on
  * first access from the Cookie header (no `@fastify/cookie` needed; registering it does no
  * harm), and a request that never touches it costs nothing. The session is committed in an
  * `onSend` hook, before the reply is written, and `Set-Cookie` is appended to the cookies
@@ -61,6 +60,15 @@ const plugin: FastifyPluginAsync<FastifyTesseraOptions> = async (fastify, option
   });
 };
 
-/** The Tessera session plugin for Fastify 4 and 5. */
-export const tessera = fp(plugin, { fastify: '4.x || 5.x', name: 'tessera' });
+// What fastify-plugin does, without the dependency: skip-override makes the hooks and the
+// decorator apply to the whole instance (routes registered outside the plugin included), and the
+// meta gives Fastify the name for hasPlugin() / dependencies and the supported majors.
+Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'tessera',
+  [Symbol.for('plugin-meta')]: { name: 'tessera', fastify: '4.x || 5.x' },
+});
+
+/** The Tessera session plugin for Fastify 4 and 5 (needs nothing beyond `fastify`). */
+export const tessera = plugin;
 export default tessera;
