@@ -34,8 +34,11 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** SIGKILL (a crash) and wait for exit; the temp dir is kept. */
   kill(): Promise<void>;
-  /** Start again on the same port (and socket) after stop/kill, and wait until ready. No-op if running. */
-  start(): Promise<void>;
+  /**
+   * Start again on the same port (and socket) after stop/kill, and wait until ready. No-op if
+   * running. `args` are added for this start only (e.g. `['--replicaof', host, port]`).
+   */
+  start(args?: string[]): Promise<void>;
 }
 
 export interface StartRedisOptions {
@@ -52,6 +55,10 @@ export interface StartRedisOptions {
 export interface RedisClusterHandle {
   nodes: Array<{ host: string; port: number }>;
   stop(): Promise<void>;
+  /** SIGKILL every node at once (an outage of all masters); temp dirs and nodes.conf are kept. */
+  kill(): Promise<void>;
+  /** Start every node again on its ports and wait until the cluster reports `cluster_state:ok`. */
+  start(): Promise<void>;
 }
 
 export interface RedisSentinelHandle {
@@ -237,14 +244,14 @@ class ServerProcess {
     return path.join(this.dir, 'output.log');
   }
 
-  async start(): Promise<void> {
+  async start(extra: readonly string[] = []): Promise<void> {
     if (this.alive) return;
     mkdirSync(this.dir, { recursive: true });
     tempDirs.add(this.dir);
     const out = openSync(this.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(this.bin, this.argv, { cwd: this.dir, stdio: ['ignore', out, out] });
+      child = spawn(this.bin, [...this.argv, ...extra], { cwd: this.dir, stdio: ['ignore', out, out] });
     } finally {
       closeSync(out);
     }
@@ -342,7 +349,7 @@ function asRedisServer(proc: ServerProcess, socketPath?: string): RedisServer {
       await removeTempDir(proc.dir);
     },
     kill: () => proc.halt('SIGKILL'),
-    start: () => proc.start(),
+    start: (args) => proc.start(args),
   };
 }
 
@@ -397,7 +404,7 @@ async function launchAll(specs: ReadonlyArray<Parameters<typeof launch>[0]>): Pr
  * `redis-cli --cluster create`, and resolves once every node reports `cluster_state:ok` with all 16384 slots
  * assigned and every node known.
  */
-export async function startRedisCluster(opts: { masters?: number } = {}): Promise<RedisClusterHandle> {
+export async function startRedisCluster(opts: { masters?: number; args?: string[] } = {}): Promise<RedisClusterHandle> {
   const masters = opts.masters ?? 3;
   if (!Number.isInteger(masters) || masters < 3) {
     throw new RangeError(`startRedisCluster: masters must be an integer >= 3 (redis-cli requirement), got ${masters}`);
@@ -418,6 +425,7 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
         // An explicit bus port: the default (port + 10000) may be taken or beyond 65535.
         '--cluster-port',
         String(await freePort()),
+        ...(opts.args ?? []),
       ],
     })),
   );
@@ -431,31 +439,46 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
     ).catch((err: Error & { stdout?: string; stderr?: string }) => {
       throw new Error(`redis-cli --cluster create failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
     });
-    for (const proc of procs) {
-      await waitFor(`cluster node ${HOST}:${proc.port}`, CLUSTER_TIMEOUT_MS, async () => {
-        const info = String(await redisCommand({ port: proc.port }, ['CLUSTER', 'INFO'], { timeoutMs: 1000 }));
-        const ok =
-          info.includes('cluster_state:ok') &&
-          info.includes('cluster_slots_assigned:16384') &&
-          info.includes(`cluster_known_nodes:${masters}\r`) &&
-          info.includes(`cluster_size:${masters}\r`);
-        return ok || info.replace(/\r\n/g, ' ').slice(0, 200);
-      });
-    }
+    await clusterOk(procs, masters);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { nodes: procs.map((p) => ({ host: HOST, port: p.port })), stop };
+  return {
+    nodes: procs.map((p) => ({ host: HOST, port: p.port })),
+    stop,
+    kill: async () => {
+      await Promise.all(procs.map((p) => p.halt('SIGKILL')));
+    },
+    start: async () => {
+      await Promise.all(procs.map((p) => p.start()));
+      await clusterOk(procs, masters);
+    },
+  };
+}
+
+/** Waits until every node reports the cluster healthy: all slots assigned, every node known. */
+async function clusterOk(procs: readonly ServerProcess[], masters: number): Promise<void> {
+  for (const proc of procs) {
+    await waitFor(`cluster node ${HOST}:${proc.port}`, CLUSTER_TIMEOUT_MS, async () => {
+      const info = String(await redisCommand({ port: proc.port }, ['CLUSTER', 'INFO'], { timeoutMs: 1000 }));
+      const ok =
+        info.includes('cluster_state:ok') &&
+        info.includes('cluster_slots_assigned:16384') &&
+        info.includes(`cluster_known_nodes:${masters}\r`) &&
+        info.includes(`cluster_size:${masters}\r`);
+      return ok || info.replace(/\r\n/g, ' ').slice(0, 200);
+    });
+  }
 }
 
 /**
  * Starts a Sentinel setup: a master, one replica of it, and 3 `redis-sentinel` processes monitoring it under
- * `masterName` with quorum 2 (down-after 2 s, failover-timeout 10 s). Resolves once the replica's link is up
+ * `masterName` with quorum 2 (down-after 2 s unless `downAfterMs` says otherwise, failover-timeout 10 s). Resolves once the replica's link is up
  * and every sentinel reports the master's address, lists the replica, and knows the other two sentinels
  * (so a failover can be authorised).
  */
-export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
+export async function startRedisSentinel(opts: { downAfterMs?: number } = {}): Promise<RedisSentinelHandle> {
   const masterName = 'tessera';
   // Without this a master waits 5 s before the first full sync to a replica (and again after a failover).
   const replication = ['--repl-diskless-sync-delay', '0'];
@@ -488,7 +511,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
               `bind ${HOST}`,
               `dir ${dir}`,
               `sentinel monitor ${masterName} ${HOST} ${master.port} 2`,
-              `sentinel down-after-milliseconds ${masterName} 2000`,
+              `sentinel down-after-milliseconds ${masterName} ${opts.downAfterMs ?? 2000}`,
               `sentinel failover-timeout ${masterName} 10000`,
               '',
             ].join('\n'),

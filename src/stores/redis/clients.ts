@@ -85,6 +85,24 @@ export function clientKind(value: unknown): RedisClientKind | null {
   return null;
 }
 
+/**
+ * Fails fast while an ioredis client that has been ready is not: reconnecting, or (through
+ * Sentinel) still looking for the new master. Commands sent meanwhile would wait in its offline
+ * queue until the engine's timeout; before its first connection they may wait (it is connecting).
+ */
+function ioredisReadiness(c: IORedisLike): () => Promise<void> {
+  let seen = false;
+  return async () => {
+    if (c.status === 'ready') {
+      seen = true;
+      return;
+    }
+    if (seen || c.status === 'reconnecting' || c.status === 'end' || c.status === 'close') {
+      throw new Error(`the ioredis client is not connected (status ${c.status})`);
+    }
+  };
+}
+
 /** An adapter over a client the user created and owns. */
 export function userBackend(client: RedisClientLike, kind: RedisClientKind): Backend {
   const base = { kind, ready: async () => {}, close: async () => {} };
@@ -92,12 +110,27 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
     case 'node-redis': {
       const c = client as NodeRedisClientLike;
       const send: NodeSender = (args) => c.sendCommand(args);
-      return { ...base, send: (_key, args) => send(args), masters: async () => [send] };
+      const ready = async () => {
+        if (!c.isReady)
+          throw new Error(`the node-redis client is not ${c.isOpen ? 'ready (reconnecting)' : 'connected'}`);
+      };
+      return { ...base, ready, send: (_key, args) => send(args), masters: async () => [send] };
     }
     case 'node-redis-cluster': {
       const c = client as NodeRedisClusterLike;
       return {
         ...base,
+        // Every master the cluster client has connected to is down: commands would wait for a
+        // rediscovery that cannot succeed. A partial outage is left to the node clients'
+        // `disableOfflineQueue`.
+        async ready() {
+          const clients = c.masters
+            .map((master) => (master as { client?: { isReady?: boolean } }).client)
+            .filter((node) => node !== undefined);
+          if (clients.length > 0 && clients.every((node) => node.isReady === false)) {
+            throw new Error('no master of the cluster is connected');
+          }
+        },
         send: (key, args) => c.sendCommand(key, false, args),
         masters: async () => {
           const nodes = await Promise.all(c.masters.map((master) => c.nodeClient(master)));
@@ -109,17 +142,28 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
       const c = client as NodeRedisSentinelLike;
       // Never `isReadonly: true`: with `useReplicas` that could read a replica that lags a write.
       const send: NodeSender = (args) => c.sendCommand(false, args);
-      return { ...base, send: (_key, args) => send(args), masters: async () => [send] };
+      // While no master is known (a failover under way) a command waits for Sentinel's answer,
+      // retried once a second: fail at once instead.
+      const ready = async () => {
+        if (c.getMasterNode() === undefined) throw new Error('Sentinel knows no master right now (failover?)');
+      };
+      return { ...base, ready, send: (_key, args) => send(args), masters: async () => [send] };
     }
     case 'ioredis': {
       const c = client as IORedisLike;
       const send: NodeSender = (args) => c.call(args[0] as string, args.slice(1));
-      return { ...base, send: (_key, args) => send(args), masters: async () => [send] };
+      return {
+        ...base,
+        ready: ioredisReadiness(c),
+        send: (_key, args) => send(args),
+        masters: async () => [send],
+      };
     }
     case 'ioredis-cluster': {
       const c = client as IORedisClusterLike;
       return {
         ...base,
+        ready: ioredisReadiness(c),
         send: (_key, args) => c.call(args[0] as string, args.slice(1)),
         async masters() {
           // Until the cluster is ready its node list is empty; a first command waits for it.

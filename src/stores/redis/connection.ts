@@ -24,9 +24,16 @@ export function describeTarget(settings: ConnectionSettings): string {
   return `${settings.tls ? 'rediss' : 'redis'}://${host}:${settings.port}/${settings.database}`;
 }
 
-/** Capped exponential backoff with a little jitter, so many processes do not reconnect in step. */
+/**
+ * Reconnect delay: 50 ms, then 100 ms, plus up to 50% jitter so that many processes do not
+ * reconnect in step. The cap is low on purpose: while Redis is down every call fails fast
+ * anyway, and the first success after a restart comes at most one delay later. An attempt
+ * against a host that refuses costs one SYN; against one that does not answer it is bounded
+ * by `connectTimeoutMs`.
+ */
 function backoff(retries: number): number {
-  return Math.min(50 * 2 ** retries, 2000) + Math.floor(Math.random() * 50);
+  const delay = Math.min(50 * 2 ** retries, 100);
+  return delay + Math.floor(Math.random() * (delay / 2));
 }
 
 /**

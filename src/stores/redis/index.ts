@@ -12,7 +12,13 @@ export type {
   RedisClientKind,
   RedisClientLike,
 } from './clients.ts';
-export { type ParsedRedisUrl, parseRedisUrl, type RedisLogger, type RedisStoreOptions } from './options.ts';
+export {
+  type DurableCommit,
+  type ParsedRedisUrl,
+  parseRedisUrl,
+  type RedisLogger,
+  type RedisStoreOptions,
+} from './options.ts';
 export {
   type CatalystRedisConfig,
   type DancerRedisSessionConfig,

@@ -51,7 +51,7 @@ export interface RedisStoreOptions {
   /** Connection name, set with CLIENT SETNAME on every (re)connection (`redis_name`). @default undefined */
   name?: string;
   /**
-   * Reconnect automatically with capped exponential backoff (50 ms doubling to 2 s) after the
+   * Reconnect automatically (after 50 ms, then every 100 ms, with jitter) after the
    * connection is lost. node-redis sends AUTH, SELECT and CLIENT SETNAME again on every new
    * connection. `false`: no background reconnection; the next store call after a loss opens a
    * new connection itself.
@@ -88,6 +88,25 @@ export interface RedisStoreOptions {
    * @default undefined (the store creates a node-redis client from the settings above)
    */
   client?: RedisClientLike;
+  /**
+   * Durable commit, for replicated setups (Sentinel, Cluster with replicas): after each write the
+   * store sends `WAIT replicas timeoutMs` on the same connection, and the write fails with
+   * `STORE_UNAVAILABLE` unless that many replicas have acknowledged it in time. Without it a
+   * write is answered once the master has it, and a failover right after may lose it (Redis
+   * replication is asynchronous). A failed commit may still have reached the master: it is
+   * reported as failed, never as done when it was not. Costs one round trip to the replicas per
+   * write; with fewer live replicas than `replicas`, every write fails.
+   * @default undefined (answer once the master has the write)
+   */
+  durableCommit?: DurableCommit;
+}
+
+/** See {@link RedisStoreOptions.durableCommit}. */
+export interface DurableCommit {
+  /** Replicas that must acknowledge each write (WAIT's `numreplicas`), at least 1. */
+  replicas: number;
+  /** How long to wait for them, in milliseconds (WAIT's `timeout`), at least 1. */
+  timeoutMs: number;
 }
 
 /** Connection settings after validation, for a store-created client. */
@@ -113,6 +132,7 @@ export interface ResolvedRedisOptions {
   logger: RedisLogger | undefined;
   client: { value: RedisClientLike; kind: RedisClientKind } | undefined;
   connection: ConnectionSettings | undefined;
+  durableCommit: DurableCommit | undefined;
 }
 
 /** What a URL says about the connection. */
@@ -143,7 +163,15 @@ const CONNECTION = [
   'connectTimeoutMs',
 ] as const;
 
-const KNOWN = new Set<string>([...CONNECTION, 'prefix', 'userIndexTtlSeconds', 'debug', 'logger', 'client']);
+const KNOWN = new Set<string>([
+  ...CONNECTION,
+  'prefix',
+  'userIndexTtlSeconds',
+  'debug',
+  'logger',
+  'client',
+  'durableCommit',
+]);
 
 function invalid(message: string): SessionError {
   return new SessionError('INVALID_OPTIONS', message, { scope: 'redis' });
@@ -274,7 +302,7 @@ export function resolveRedisOptions(options: RedisStoreOptions = {}): ResolvedRe
   if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.debug !== 'function')) {
     throw invalid('logger must have a debug(object, message) method (pino, console...)');
   }
-  const common = { prefix, userIndexTtlMs, debug, logger };
+  const common = { prefix, userIndexTtlMs, debug, logger, durableCommit: resolveDurableCommit(o.durableCommit) };
 
   if (o.client !== undefined) {
     const kind = clientKind(o.client);
@@ -285,9 +313,32 @@ export function resolveRedisOptions(options: RedisStoreOptions = {}): ResolvedRe
     }
     const extra = CONNECTION.find((name) => o[name] !== undefined);
     if (extra) throw invalid(`${extra} cannot be combined with client: configure your client instead`);
+    if (kind === 'ioredis-cluster' && common.durableCommit) {
+      // ioredis sends a keyless command (WAIT) to a random node, not to the master that took the write.
+      throw invalid("durableCommit needs a client that routes WAIT to the key's master: use node-redis createCluster");
+    }
     return { ...common, client: { value: o.client as RedisClientLike, kind }, connection: undefined };
   }
   return { ...common, client: undefined, connection: resolveConnection(o) };
+}
+
+function resolveDurableCommit(value: unknown): DurableCommit | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) {
+    throw invalid(`durableCommit must be { replicas, timeoutMs }, got ${show(value)}`);
+  }
+  const { replicas, timeoutMs, ...rest } = value as Record<string, unknown>;
+  const extra = Object.keys(rest)[0];
+  if (extra !== undefined) throw invalid(`durableCommit: unknown option "${extra}"`);
+  const whole = (n: number) => Number.isInteger(n) && n >= 1;
+  if (replicas === undefined || timeoutMs === undefined) {
+    throw invalid('durableCommit needs both replicas and timeoutMs');
+  }
+  return {
+    replicas: number('durableCommit.replicas', replicas, 1, whole, 'a whole number >= 1'),
+    // WAIT with timeout 0 waits forever: refused, a commit must end.
+    timeoutMs: number('durableCommit.timeoutMs', timeoutMs, 1, whole, 'a whole number of milliseconds >= 1'),
+  };
 }
 
 function resolveConnection(o: Record<string, unknown>): ConnectionSettings {

@@ -329,16 +329,40 @@ export class RedisStore extends BaseStore {
     });
   }
 
-  /** Runs a script by EVALSHA, loading it with EVAL when this server has not seen it yet. */
+  /**
+   * Runs a script by EVALSHA, loading it with EVAL when this server has not seen it yet. Every
+   * script writes, so with `durableCommit` each is followed by WAIT (see {@link #durable}).
+   */
   async #eval(action: string, script: Script, key: string, args: string[]): Promise<unknown> {
+    let reply: unknown;
     try {
-      return await this.#send(action, key, ['EVALSHA', script.sha, '1', key, ...args], script.name);
+      reply = await this.#send(action, key, ['EVALSHA', script.sha, '1', key, ...args], script.name);
     } catch (error) {
       // After a restart or failover, or on a cluster node that has not run it yet, the script
       // cache is empty. EVAL runs it and caches it for the next EVALSHA.
       const cause = error instanceof SessionError ? error.cause : error;
       if (!isNoScript(cause)) throw error;
-      return this.#send(action, key, ['EVAL', script.source, '1', key, ...args], script.name);
+      reply = await this.#send(action, key, ['EVAL', script.source, '1', key, ...args], script.name);
+    }
+    await this.#durable(action, key);
+    return reply;
+  }
+
+  /**
+   * With `durableCommit`: WAIT until enough replicas have every write sent so far on this
+   * connection (routed by `key`, so on a cluster it is the connection to the key's master).
+   * Fewer acknowledgements in time fail the write: the master has it, but a failover may not.
+   */
+  async #durable(action: string, key: string): Promise<void> {
+    const durable = this.#options.durableCommit;
+    if (!durable) return;
+    const acked = Number(await this.#send(action, key, ['WAIT', String(durable.replicas), String(durable.timeoutMs)]));
+    if (acked < durable.replicas) {
+      throw new SessionError(
+        'STORE_UNAVAILABLE',
+        `${action}: ${acked} of ${durable.replicas} replicas acknowledged the write within ${durable.timeoutMs} ms (durableCommit)`,
+        { scope: 'redis' },
+      );
     }
   }
 

@@ -83,8 +83,12 @@ export async function openConnection(
       max: options.poolSize,
       connectionTimeoutMillis: options.connectTimeoutMs,
     });
-    // An idle client that loses its server emits 'error' on the pool; unheard, it kills the process.
-    pool.on('error', (error) => onPoolError(toStoreError(error, SCOPE, 'idle PostgreSQL connection')));
+    // A client that loses its server emits 'error': an idle one on the pool, and every one (idle
+    // or checked out between two queries) on itself. Unheard, either kills the process. The
+    // query that uses a broken client fails with its own error; these only go to the report.
+    const lost = (error: Error) => onPoolError(toStoreError(error, SCOPE, 'PostgreSQL connection'));
+    pool.on('error', lost);
+    pool.on('connect', (client) => client.on('error', lost));
     return { db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool }) }), k, owned: true };
   }
   const mysql = await importOptional<{ default: typeof import('mysql2') }>('mysql2', SCOPE);
@@ -94,5 +98,10 @@ export async function openConnection(
     connectionLimit: options.poolSize,
     connectTimeout: options.connectTimeoutMs,
   });
+  // A pooled connection listens for its first 'error' only (to leave the pool); a second one, or
+  // one the pool emits, would kill the process. The query in flight gets the error itself.
+  const lost = (error: Error) => onPoolError(toStoreError(error, SCOPE, 'MySQL connection'));
+  pool.on('connection', (connection) => connection.on('error', lost));
+  (pool as unknown as NodeJS.EventEmitter).on('error', lost);
   return { db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) }), k, owned: true };
 }

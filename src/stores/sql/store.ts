@@ -3,6 +3,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { Kysely } from 'kysely';
 import { SessionError, toStoreError } from '../../core/errors.ts';
 import { shortKey } from '../../core/ids.ts';
+import { reportError } from '../../core/report.ts';
 import {
   applyChangeSet,
   BaseStore,
@@ -11,6 +12,7 @@ import {
   type StoreCapabilities,
   type UserSessionEntry,
   validateRecord,
+  type WriteOutcome,
 } from '../../core/store.ts';
 import { type Connection, type Db, describeTarget, openConnection, type Row } from './connect.ts';
 import { createTableStatements, quote } from './ddl.ts';
@@ -20,9 +22,16 @@ const SCOPE = 'sql';
 /** Rows per multi-row INSERT in `setMany`: 7 parameters each stays far below every dialect's limit. */
 const INSERT_CHUNK = 500;
 
+/**
+ * The version of a forward left by `move`. Versions start at 1 and only grow, so a negative one
+ * marks the row as "moved": no schema change, and every compare-and-set already misses it.
+ * An upsert onto a forward counts up from here to 0, a live version again.
+ */
+const MOVED_VERSION = -1;
+
 interface PendingPatch {
   change: ChangeSet;
-  resolve(ok: boolean): void;
+  resolve(ok: WriteOutcome): void;
   reject(error: unknown): void;
 }
 
@@ -101,7 +110,10 @@ export class SqlStore extends BaseStore {
 
   async get(key: string): Promise<SessionRecord | null> {
     const { db } = await this.#connectionOf();
-    return this.#run('get', async () => (await this.#load(db, key))?.record ?? null);
+    return this.#run('get', async () => {
+      const loaded = await this.#load(db, key);
+      return loaded === null || loaded.version < 0 ? null : loaded.record;
+    });
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
@@ -133,9 +145,9 @@ export class SqlStore extends BaseStore {
    * Patches of one key from this process never race each other: they wait for the write in
    * flight, and those that arrived meanwhile are applied together, in order, in one write.
    */
-  override async patch(key: string, change: ChangeSet): Promise<boolean> {
+  override async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const { db } = await this.#connectionOf();
-    return new Promise<boolean>((resolve, reject) => {
+    return new Promise<WriteOutcome>((resolve, reject) => {
       const open = this.#batches.get(key);
       if (open) {
         open.push({ change, resolve, reject });
@@ -162,29 +174,36 @@ export class SqlStore extends BaseStore {
     });
   }
 
-  async #patchRow(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      // Read and write on one connection: through the pool queue, other writers would
-      // almost always get in between. On SQLite this also makes the pair exclusive in-process.
-      const outcome = await db.connection().execute((conn) => this.#tryPatch(conn, key, changes));
+  async #patchRow(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<WriteOutcome> {
+    // Read and write on one connection: through the pool queue, other writers would
+    // almost always get in between. On SQLite this also makes the pair exclusive in-process.
+    return this.#retrying('patch', key, () => db.connection().execute((conn) => this.#tryPatch(conn, key, changes)));
+  }
+
+  /** Runs a compare-and-set until it does not conflict, at most `maxPatchAttempts` times. */
+  async #retrying<T>(action: string, key: string, attempt: () => Promise<T | 'conflict'>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      const outcome = await attempt();
       if (outcome !== 'conflict') return outcome;
-      if (attempt >= this.#o.maxPatchAttempts) {
+
+      if (tries >= this.#o.maxPatchAttempts) {
         throw new SessionError(
           'STORE_UNAVAILABLE',
-          `patch of ${shortKey(key)} in table "${this.table}" lost the race ${attempt} times in a row`,
+          `${action} of ${shortKey(key)} in table "${this.table}" lost the race ${tries} times in a row`,
           { scope: SCOPE },
         );
       }
       // Jitter, so that writers of other processes still racing do not meet again in lockstep.
-      if (attempt > 1) await sleep(Math.random() * Math.min(2 ** attempt, 20));
+      if (tries > 1) await sleep(Math.random() * Math.min(2 ** tries, 20));
     }
   }
 
-  async #tryPatch(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<boolean | 'conflict'> {
+  async #tryPatch(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<WriteOutcome | 'conflict'> {
     const c = this.#o.columns;
     const { sql } = (await this.#connectionOf()).k;
     const current = await this.#load(db, key);
     if (!current) return false;
+    if (current.version < 0) return 'moved';
     const next = changes.reduce(applyChangeSet, current.record);
     const now = this.#o.now();
     const result = await db
@@ -208,7 +227,7 @@ export class SqlStore extends BaseStore {
    * before the touch then replays on top of it, and MySQL reports the row as changed even
    * without CLIENT_FOUND_ROWS.
    */
-  override async touch(key: string, expiresAt: number): Promise<boolean> {
+  override async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     const {
       db,
       k: { sql },
@@ -224,9 +243,47 @@ export class SqlStore extends BaseStore {
           .set({ [c.expires]: expiresAt, [c.updated]: now, [c.version]: sql`${sql.ref(c.version)} + 1` })
           .where(c.id, '=', key)
           .where(c.expires, '>', now)
+          .where(c.version, '>=', 0)
           .executeTakeFirst();
-        return result.numUpdatedRows > 0n;
+        if (result.numUpdatedRows > 0n) return true;
+        return (await this.#load(db, key))?.version === MOVED_VERSION ? 'moved' : false;
       }),
+    );
+  }
+
+  /**
+   * One transaction: the old row becomes a forward (compare-and-set on its version, so a patch
+   * committed before is kept and one after is refused), and the new row is written.
+   */
+  async move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null> {
+    const { db } = await this.#connectionOf();
+    const c = this.#o.columns;
+    this.#batches.delete(from);
+    return this.#run('move', () =>
+      this.#queued(from, () =>
+        this.#retrying('move', from, () =>
+          db.transaction().execute(async (trx) => {
+            const current = await this.#load(trx, from);
+            if (!current || current.version < 0) return null;
+            const moved = applyChangeSet(current.record, change);
+            const sealed = await trx
+              .updateTable(this.table)
+              .set({
+                [c.data]: '{}',
+                [c.expires]: forwardUntil,
+                [c.user]: null,
+                [c.updated]: this.#o.now(),
+                [c.version]: MOVED_VERSION,
+              })
+              .where(c.id, '=', from)
+              .where(c.version, '=', current.version)
+              .executeTakeFirst();
+            if (sealed.numUpdatedRows === 0n) return 'conflict' as const;
+            await this.#upsert(trx, [[to, moved]]);
+            return moved;
+          }),
+        ),
+      ),
     );
   }
 
@@ -279,6 +336,7 @@ export class SqlStore extends BaseStore {
         .selectFrom(this.table)
         .select(sql<number | string | bigint>`count(*)`.as('n'))
         .where(c.expires, '>', this.#o.now())
+        .where(c.version, '>=', 0)
         .executeTakeFirstOrThrow();
       return toNumber(row.n);
     });
@@ -576,15 +634,16 @@ export class SqlStore extends BaseStore {
     this.#timer.unref();
   }
 
-  /** Background errors go to onError, else the logger, else stderr: never nowhere. */
+  /** Background errors go to onError, else the logger, else stderr (one line, repeats folded): never nowhere. */
   #report(error: SessionError): void {
     try {
       if (this.#o.onError) this.#o.onError(error);
       else if (this.#o.logger)
         this.#o.logger.error({ store: SCOPE, table: this.table, code: error.code }, error.message);
-      else console.error(error);
+      else reportError(error, SCOPE);
     } catch (failure) {
-      console.error(error, failure);
+      reportError(error, SCOPE);
+      reportError(failure, SCOPE);
     }
   }
 }

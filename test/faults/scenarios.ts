@@ -1,0 +1,171 @@
+/**
+ * The fault scenarios, one per store and deployment: each starts its private servers and
+ * returns a plan for {@link runFault} and a teardown. The fault tests assert on them and
+ * `bench/faults.ts` prints their figures.
+ */
+import { Cluster, Redis } from 'ioredis';
+import { createCluster, createSentinel } from 'redis';
+import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.ts';
+import { SqlStore } from '../../src/stores/sql/index.ts';
+import {
+  type RedisClusterHandle,
+  type RedisSentinelHandle,
+  redisCommand,
+  startRedis,
+  startRedisCluster,
+  startRedisSentinel,
+} from '../support/redis-servers.ts';
+import { type SqlServer, startMariadb, startPostgres } from '../support/sql-servers.ts';
+import type { FaultPlan } from './harness.ts';
+
+export interface Prepared {
+  plan: FaultPlan;
+  teardown(): Promise<void>;
+}
+
+/** Redis with every write fsynced before it is answered, so a kill loses nothing acknowledged. */
+export const DURABLE_REDIS = ['--appendonly', 'yes', '--appendfsync', 'always'];
+
+export async function sqlScenario(kind: 'postgres' | 'mariadb', server?: SqlServer): Promise<Prepared> {
+  const db = server ?? (kind === 'postgres' ? await startPostgres() : await startMariadb());
+  const store = new SqlStore({ url: db.url, table: `fault_${kind}`, poolSize: 5, connectTimeoutMs: 1000 });
+  return {
+    plan: {
+      name: kind === 'postgres' ? 'PostgreSQL (pg_ctl stop -m immediate)' : 'MariaDB (SIGKILL)',
+      store,
+      fault: () => db.kill(),
+      recover: () => db.start(),
+    },
+    async teardown() {
+      await store.close().catch(() => {});
+      if (!server) await db.stop();
+    },
+  };
+}
+
+export async function redisScenario(): Promise<Prepared> {
+  const redis = await startRedis({ args: DURABLE_REDIS });
+  const store = new RedisStore({ url: redis.url, prefix: 'fault:' });
+  return {
+    plan: { name: 'Redis, AOF fsync always (SIGKILL)', store, fault: () => redis.kill(), recover: () => redis.start() },
+    async teardown() {
+      await store.close().catch(() => {});
+      await redis.stop();
+    },
+  };
+}
+
+/** The cluster's nodes, killed and restarted all together (an outage of every master). */
+export async function clusterScenario(
+  library: 'node-redis' | 'ioredis',
+  cluster?: RedisClusterHandle,
+): Promise<Prepared> {
+  const handle = cluster ?? (await startRedisCluster({ args: DURABLE_REDIS }));
+  let close: () => Promise<void>;
+  let options: RedisStoreOptions;
+  if (library === 'node-redis') {
+    // As the README shows it: no offline queue on the node connections, so an outage fails fast.
+    const c = createCluster({
+      rootNodes: handle.nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
+      defaults: { disableOfflineQueue: true },
+    });
+    c.on('error', () => {});
+    await c.connect();
+    options = { client: c };
+    close = () => c.close();
+  } else {
+    const c = new Cluster(handle.nodes, { enableOfflineQueue: false });
+    c.on('error', () => {});
+    options = { client: c };
+    close = async () => {
+      c.disconnect();
+    };
+  }
+  const store = new RedisStore({ ...options, prefix: `fault:${library}:` });
+  return {
+    plan: {
+      name: `Redis Cluster, 3 masters, ${library} (all masters SIGKILLed)`,
+      store,
+      fault: () => handle.kill(),
+      recover: () => handle.start(),
+    },
+    async teardown() {
+      await store.close().catch(() => {});
+      await close().catch(() => {});
+      if (!cluster) await handle.stop();
+    },
+  };
+}
+
+/** The port Sentinel currently names as master. */
+async function masterPort(handle: RedisSentinelHandle): Promise<number> {
+  const sentinel = handle.sentinels[0] as { port: number };
+  const addr = (await redisCommand(sentinel, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', handle.masterName])) as string[];
+  return Number(addr[1]);
+}
+
+/**
+ * Kills the current master of a Sentinel setup; recovery is Sentinel promoting the replica. The
+ * old master is then restarted and rejoins as a replica, so the next run can fail over back.
+ */
+export async function sentinelScenario(
+  library: 'node-redis' | 'ioredis',
+  durable: boolean,
+  sentinel?: RedisSentinelHandle,
+): Promise<Prepared> {
+  const handle = sentinel ?? (await startRedisSentinel({ downAfterMs: 1000 }));
+  let options: RedisStoreOptions;
+  let close: () => Promise<void>;
+  if (library === 'node-redis') {
+    const c = createSentinel({ name: handle.masterName, sentinelRootNodes: handle.sentinels });
+    c.on('error', () => {});
+    await c.connect();
+    options = { client: c };
+    close = () => c.close();
+  } else {
+    // As the README shows it: no offline queue, and an error listener.
+    const c = new Redis({ sentinels: handle.sentinels, name: handle.masterName, enableOfflineQueue: false });
+    c.on('error', () => {});
+    options = { client: c };
+    close = async () => {
+      c.disconnect();
+    };
+  }
+  const store = new RedisStore({
+    ...options,
+    prefix: `fault:${library}:${durable ? 'durable' : 'async'}:`,
+    ...(durable ? { durableCommit: { replicas: 1, timeoutMs: 200 } } : {}),
+  });
+  let killed: { start(args?: string[]): Promise<void> } | undefined;
+  let killedPort = 0;
+  return {
+    plan: {
+      name: `Redis Sentinel, ${library}${durable ? ', durableCommit' : ''} (master SIGKILLed, failover)`,
+      store,
+      outageMs: 0,
+      async fault() {
+        killedPort = await masterPort(handle);
+        const master = [handle.master, handle.replica].find((server) => server.port === killedPort);
+        if (!master) throw new Error(`Sentinel names port ${killedPort} as master, not one of ours`);
+        killed = master;
+        await master.kill();
+      },
+      async recover() {
+        // Recovered once Sentinel names the other server; then the old master comes back as a replica.
+        const deadline = Date.now() + 30_000;
+        while ((await masterPort(handle)) === killedPort) {
+          if (Date.now() > deadline) throw new Error('Sentinel did not fail over within 30 s');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        // As an operator would: back as a replica of the new master, never as an empty master.
+        await killed?.start(['--replicaof', '127.0.0.1', String(await masterPort(handle))]);
+      },
+      recoveryDeadlineMs: 30_000,
+    },
+    async teardown() {
+      await store.close().catch(() => {});
+      await close().catch(() => {});
+      if (!sentinel) await handle.stop();
+    },
+  };
+}
