@@ -63,6 +63,11 @@ export class FieldCodec {
     return `${ENVELOPE}.${this.#current.id}.${iv.toString('base64url')}.${sealed.toString('base64url')}`;
   }
 
+  /** A stored value sealed for `fromKey`, sealed again for `toKey` (a session moved to a new ID). */
+  reseal(fromKey: string, toKey: string, field: string, stored: string): string {
+    return this.seal(toKey, field, this.open(fromKey, field, stored));
+  }
+
   /** Serialized text of a stored value; throws `CORRUPT_RECORD` naming the field and the reason. */
   open(storeKey: string, field: string, stored: string): string {
     if (!stored.startsWith(`${ENVELOPE}.`)) return stored;

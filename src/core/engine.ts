@@ -4,7 +4,7 @@ import { SessionError, toStoreError } from './errors.ts';
 import { CookieSigner, hashId, parseUnsignedId, shortKey } from './ids.ts';
 import { type ResolvedOptions, resolveOptions, type SessionOptions } from './options.ts';
 import { Session, type SessionContext, type SessionData } from './session.ts';
-import type { ChangeSet, SessionRecord, Store, UserSessionEntry } from './store.ts';
+import { applyChangeSet, type ChangeSet, type SessionRecord, type Store, type UserSessionEntry } from './store.ts';
 
 /** What `commit` did, for the `commit` event and for adapters. */
 export interface CommitResult {
@@ -12,12 +12,22 @@ export interface CommitResult {
   setCookie: string | null;
   /** The store write the commit made. */
   write: 'none' | 'create' | 'patch' | 'touch';
+  /**
+   * The request's changes found the record destroyed by another request (a logout or a
+   * revocation won the race) and were dropped; the cookie is cleared. See `onLostWrite`.
+   */
+  lost: boolean;
 }
 
 /** Per-request facts an adapter passes in. */
 export interface RequestContext {
   /** The request came over HTTPS (directly or through a trusted proxy). */
-  secure?: boolean;
+  secure?: boolean | undefined;
+  /**
+   * The response's status, when the adapter knows it: a 5xx skips the store write unless
+   * `commitOnServerError` is on.
+   */
+  status?: number | undefined;
 }
 
 /**
@@ -36,6 +46,8 @@ export interface SessionEvents {
   destroy: [session: Session<object>];
   beforeRegenerate: [session: Session<object>];
   regenerate: [session: Session<object>, oldKey: string | null];
+  /** A write found its record destroyed meanwhile, and its changes were dropped; the key is the ID hash. */
+  lost: [session: Session<object>, key: string];
   /** A stored record could not be decoded; the key is the ID hash. */
   corrupt: [error: SessionError, key: string];
   /** A store call failed (also when `onStoreError` is `'degrade'`). */
@@ -44,6 +56,12 @@ export interface SessionEvents {
 
 /** Verified cookie values remembered per engine (about 200 bytes each). */
 const VERIFIED_CACHE_ENTRIES = 10_000;
+
+/**
+ * How long a regenerated session's old key answers "moved" (refusing writes of requests that
+ * loaded it before the move) before it is simply gone.
+ */
+const MOVE_FORWARD_MS = 60_000;
 
 /** How long the first connection of a store may take (loading a client library included). */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -127,23 +145,29 @@ export class SessionEngine<D extends object = SessionData> {
     const s = session as Session<object>;
     await this.#emit('beforeCommit', s);
     let write: CommitResult['write'] = 'none';
-    if (session.isLoaded && !session.isDestroyed && !session.isDegraded) {
+    const failed = (request.status ?? 0) >= 500 && !this.options.commitOnServerError;
+    if (session.isLoaded && !session.isDestroyed && !session.isDegraded && !failed) {
       try {
-        if (this.options.flush !== 'manual') write = await session.flush();
-        const expiresAt = write === 'none' ? session.touchDue(this.options.now()) : null;
+        const flushed = this.options.flush === 'manual' ? 'none' : await session.flush();
+        if (flushed !== 'lost') write = flushed;
+        const expiresAt = flushed === 'none' ? session.touchDue(this.options.now()) : null;
         if (expiresAt !== null) {
           const key = session.key as string;
-          const ok = await this.#call('touch', key, () => this.store.touch(key, expiresAt));
-          if (ok) session.touched(expiresAt);
-          else session.lost();
-          write = 'touch';
+          const outcome = await this.#call('touch', key, () => this.store.touch(key, expiresAt));
+          // 'moved': a concurrent regenerate gave the session a new ID, and the browser gets that
+          // cookie from its response; clearing the cookie here would log it out.
+          if (outcome === true) {
+            session.touched(expiresAt);
+            write = 'touch';
+          } else if (outcome === false) session.lost();
         }
       } catch (error) {
         if (!(error instanceof SessionError) || !this.#ctx.storeFailed(error, 'commit')) throw error;
       }
     }
-    const result: CommitResult = { setCookie: this.#setCookie(session, request), write };
+    const result: CommitResult = { setCookie: this.#setCookie(session, request), write, lost: session.wasLost };
     session.cookieSent();
+    session.committed();
     await this.#emit('commit', s, result);
     return result;
   }
@@ -274,22 +298,67 @@ export class SessionEngine<D extends object = SessionData> {
     }
   }
 
+  /**
+   * A regenerate's store write: the record moves from the old key to the new one with the
+   * request's change set applied (sealed for the old key); the old key keeps a forward for a
+   * while. Encrypted fields are bound to their key, so with encryption on the moved record is
+   * re-sealed for the new key and written there again, which is safe because nobody else knows
+   * the new ID before this response.
+   */
+  async #move(from: string, to: string, change: ChangeSet): Promise<SessionRecord | null> {
+    const store = this.store;
+    let moved: SessionRecord | null;
+    if (store.move) {
+      const forwardUntil = this.options.now() + MOVE_FORWARD_MS;
+      moved = await this.#call('move', from, () =>
+        (store.move as NonNullable<Store['move']>).call(store, from, to, change, forwardUntil),
+      );
+    } else {
+      // Not atomic: a write landing between this read and the destroy below is lost.
+      const current = await this.#call('get', from, () => store.get(from));
+      moved = current && applyChangeSet(current, change);
+    }
+    if (!moved) return null;
+    if (this.options.encryptionKeys.length > 0 || !store.move) {
+      const fields: Record<string, string> = {};
+      for (const [name, stored] of Object.entries(moved.fields))
+        fields[name] = this.#codec.reseal(from, to, name, stored);
+      moved = { ...moved, fields };
+      const record = moved;
+      await this.#call('set', to, () => store.set(to, record));
+    }
+    if (!store.move) await this.#call('destroy', from, () => store.destroy(from));
+    return moved;
+  }
+
   #context(): SessionContext {
     const engine = this;
     return {
       options: this.options,
       codec: this.#codec,
       readStore: (key) => this.#call('get', key, () => this.store.get(key)),
-      async writeNew(session, key, record: SessionRecord, replaces) {
+      async writeNew(session, key, record: SessionRecord) {
         await engine.#emit('beforeCreate', session);
         await engine.#call('set', key, () => engine.store.set(key, record));
-        if (replaces) await engine.#call('destroy', replaces, () => engine.store.destroy(replaces));
         await engine.#emit('create', session);
+      },
+      async moveRecord(session, from, to, change) {
+        await engine.#emit('beforeCreate', session);
+        const moved = await engine.#move(from, to, change);
+        if (moved) await engine.#emit('create', session);
+        return moved;
       },
       writePatch: (_session, key, change: ChangeSet) => this.#call('patch', key, () => this.store.patch(key, change)),
       destroyKey: (_session, key) => this.#call('destroy', key, () => this.store.destroy(key)),
       emit: (event, session) => this.#emit(event, session),
       emitRegenerate: (session, oldKey) => this.#emit('regenerate', session, oldKey),
+      async emitLost(session, key) {
+        engine.options.logger?.warn(
+          { store: engine.store.name, key: shortKey(key) },
+          'a write found its session destroyed',
+        );
+        await engine.#emit('lost', session, key);
+      },
       async emitCorrupt(error, key) {
         engine.options.logger?.warn({ store: engine.store.name, key: shortKey(key), code: error.code }, error.message);
         await engine.#emit('corrupt', error, key);

@@ -11,6 +11,10 @@
  * | `MISSING_DEPENDENCY` | an optional peer dependency is not installed | 500 |
  * | `SESSION_DESTROYED` | the session was used after `destroy()` in the same request | 500 |
  * | `INVALID_STATE` | an API was called at the wrong time (e.g. `data` before `load()`) | 500 |
+ * | `INVALID_KEY` | a session key that is never allowed (`__proto__`, `constructor`, `prototype`) | 500 |
+ * | `SESSION_COMMITTED` | the session was changed after it was committed (the response had started) | 500 |
+ * | `SESSION_MOVED` | a concurrent `regenerate()` gave the session a new ID; this request's changes were refused | 409 |
+ * | `SESSION_LOST` | the record was destroyed meanwhile, and `onLostWrite` is `'throw'` | 409 |
  */
 export type SessionErrorCode =
   | 'STORE_UNAVAILABLE'
@@ -20,7 +24,11 @@ export type SessionErrorCode =
   | 'INVALID_OPTIONS'
   | 'MISSING_DEPENDENCY'
   | 'SESSION_DESTROYED'
-  | 'INVALID_STATE';
+  | 'INVALID_STATE'
+  | 'INVALID_KEY'
+  | 'SESSION_COMMITTED'
+  | 'SESSION_MOVED'
+  | 'SESSION_LOST';
 
 const STATUS: Record<SessionErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
@@ -31,6 +39,10 @@ const STATUS: Record<SessionErrorCode, number> = {
   MISSING_DEPENDENCY: 500,
   SESSION_DESTROYED: 500,
   INVALID_STATE: 500,
+  INVALID_KEY: 500,
+  SESSION_COMMITTED: 500,
+  SESSION_MOVED: 409,
+  SESSION_LOST: 409,
 };
 
 export interface SessionErrorOptions {

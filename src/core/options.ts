@@ -102,6 +102,29 @@ export interface SessionOptions {
    * @default 'throw'
    */
   onCorruptRecord?: 'throw' | 'reset';
+  /**
+   * A commit whose changes found the record gone (a logout or a revocation won the race):
+   * `'report'` answers as usual with `lost: true` in the commit result and a `lost` event (the
+   * changes are dropped and the cookie cleared, since the session is over); `'throw'` fails the
+   * commit with a `SESSION_LOST` error (409) instead.
+   * @default 'report'
+   */
+  onLostWrite?: 'report' | 'throw';
+  /**
+   * Responses that set or clear the session cookie also get `Cache-Control: private, no-store`
+   * (unless the app set its own `Cache-Control`) and `Vary: Cookie` (added to the app's `Vary`),
+   * so that no shared cache (CDN, proxy) stores one visitor's session cookie and serves it to others.
+   * @default true
+   */
+  cacheHeaders?: boolean;
+  /**
+   * Commit the session when the response is a server error (status 500-599). Off by default, as in
+   * Django and tower-sessions: a handler that failed part-way leaves half-made changes, which
+   * are dropped instead of being stored (the store writes already made by `save()`, `destroy()`
+   * or flush `'immediate'` stay made). Turn it on to keep what the request changed anyway.
+   * @default false
+   */
+  commitOnServerError?: boolean;
   /** @default JSON */
   serializer?: Serializer;
   /** Encryption at rest (AES-256-GCM); the first key encrypts, all decrypt. @default none */
@@ -129,6 +152,9 @@ export interface ResolvedOptions {
   readonly storeTimeoutMs: number;
   readonly onStoreError: 'fail' | 'degrade';
   readonly onCorruptRecord: 'throw' | 'reset';
+  readonly onLostWrite: 'report' | 'throw';
+  readonly cacheHeaders: boolean;
+  readonly commitOnServerError: boolean;
   readonly serializer: Serializer;
   readonly encryptionKeys: readonly EncryptionKey[];
   readonly logger: Logger | undefined;
@@ -151,6 +177,12 @@ function positive(name: string, value: unknown, fallback: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw invalid(`${name} must be a positive number, got ${JSON.stringify(value)}`);
   }
+  return value;
+}
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(`${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -204,6 +236,9 @@ const KNOWN = new Set([
   'storeTimeoutMs',
   'onStoreError',
   'onCorruptRecord',
+  'onLostWrite',
+  'cacheHeaders',
+  'commitOnServerError',
   'serializer',
   'encryption',
   'logger',
@@ -319,6 +354,9 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs, 1000),
     onStoreError: oneOf('onStoreError', options.onStoreError, ['fail', 'degrade'], 'fail'),
     onCorruptRecord: oneOf('onCorruptRecord', options.onCorruptRecord, ['throw', 'reset'], 'throw'),
+    onLostWrite: oneOf('onLostWrite', options.onLostWrite, ['report', 'throw'], 'report'),
+    cacheHeaders: flag('cacheHeaders', options.cacheHeaders, true),
+    commitOnServerError: flag('commitOnServerError', options.commitOnServerError, false),
     serializer,
     encryptionKeys: [...(options.encryption?.keys ?? [])],
     logger: options.logger ?? (debug ? stderrLogger : undefined),

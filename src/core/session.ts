@@ -1,8 +1,8 @@
 import type { FieldCodec } from './codec.ts';
 import { SessionError } from './errors.ts';
-import { generateId, hashId } from './ids.ts';
+import { generateId, hashId, shortKey } from './ids.ts';
 import type { ResolvedOptions } from './options.ts';
-import type { ChangeSet, SessionRecord } from './store.ts';
+import { type ChangeSet, RESERVED_KEYS, type SessionRecord, type WriteOutcome } from './store.ts';
 
 /**
  * The shape of session data. Extend it by declaration merging to type every session:
@@ -24,8 +24,10 @@ export interface SessionContext {
   readonly options: ResolvedOptions;
   readonly codec: FieldCodec;
   readStore(key: string): Promise<SessionRecord | null>;
-  writeNew(session: Session<object>, key: string, record: SessionRecord, replaces: string | null): Promise<void>;
-  writePatch(session: Session<object>, key: string, change: ChangeSet): Promise<boolean>;
+  writeNew(session: Session<object>, key: string, record: SessionRecord): Promise<void>;
+  /** Moves the record at `from` to `to` with `change` applied; the record now at `to`, or `null`. */
+  moveRecord(session: Session<object>, from: string, to: string, change: ChangeSet): Promise<SessionRecord | null>;
+  writePatch(session: Session<object>, key: string, change: ChangeSet): Promise<WriteOutcome>;
   destroyKey(session: Session<object>, key: string): Promise<void>;
   emit(
     event: 'beforeLoad' | 'load' | 'beforeDestroy' | 'destroy' | 'beforeRegenerate',
@@ -33,10 +35,35 @@ export interface SessionContext {
   ): Promise<void>;
   emitRegenerate(session: Session<object>, oldKey: string | null): Promise<void>;
   emitCorrupt(error: SessionError, key: string): Promise<void>;
+  emitLost(session: Session<object>, key: string): Promise<void>;
   storeFailed(error: SessionError, action: string): boolean;
 }
 
 type State = 'idle' | 'loaded' | 'destroyed';
+
+/** How far another server's clock may run ahead of this one's before a stored time is implausible. */
+const CLOCK_SKEW_MS = 60_000;
+
+function assertKey(name: string): void {
+  if (typeof name !== 'string' || RESERVED_KEYS.has(name)) {
+    throw new SessionError(
+      'INVALID_KEY',
+      `${JSON.stringify(name)} cannot be a session key (${[...RESERVED_KEYS].join(', ')} are reserved); pick another name`,
+    );
+  }
+}
+
+/** UTF-8 bytes of stored field names and values, as the store holds them. */
+function storedSize(fields: Record<string, string>): number {
+  let size = 0;
+  for (const name in fields) size += Buffer.byteLength(name) + Buffer.byteLength(fields[name] as string);
+  return size;
+}
+
+/** The stored size of a record of `maxSizeBytes` once sealed: base64url (4/3) plus an envelope per field. */
+function encryptedLimit(maxSizeBytes: number): number {
+  return Math.ceil((maxSizeBytes * 4) / 3) + 4096;
+}
 
 /**
  * One visitor's session for one request. Reads are lazy: nothing touches the store until the
@@ -55,7 +82,8 @@ export class Session<D extends object = SessionData> {
   #key: string | null = null;
   /** Whether the record at #key exists in the store. */
   #stored = false;
-  #data: Record<string, unknown> = {};
+  /** Null prototype: a key never reaches Object.prototype. */
+  #data: Record<string, unknown> = Object.create(null);
   /** Serialized text of each field as it is in the store. */
   #saved = new Map<string, string>();
   /** Fields changed through the API, or handed out as objects (they may be mutated in place). */
@@ -66,13 +94,17 @@ export class Session<D extends object = SessionData> {
   #expiresAt = 0;
   #userId: string | null = null;
   #userChanged = false;
-  /** Store key of the record a regenerate replaces, destroyed when the new one is written. */
+  /** Store key of the record a regenerate replaces, moved to the new key when it is written. */
   #replaces: string | null = null;
   #degraded = false;
   /** The browser held a cookie that must now be cleared. */
   #clearCookie = false;
   /** The ID or expiry changed, so the cookie must be sent. */
   #cookieChanged = false;
+  /** The engine committed the session: the response has started, changes can no longer be sent. */
+  #committed = false;
+  /** A write found the record destroyed meanwhile; its changes were dropped. */
+  #lostWrite = false;
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
   constructor(ctx: SessionContext, cookieId: string | null, hadCookie: boolean, cookieKey?: string) {
@@ -158,7 +190,7 @@ export class Session<D extends object = SessionData> {
 
   async set<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
     await this.load();
-    this.#assertUsable('set');
+    this.#assertWritable('set', name);
     if (value === undefined) delete this.#data[name];
     else this.#data[name] = value;
     this.#candidates.add(name);
@@ -167,7 +199,7 @@ export class Session<D extends object = SessionData> {
 
   async delete(name: DataKey<D>): Promise<void> {
     await this.load();
-    this.#assertUsable('delete');
+    this.#assertWritable('delete', name);
     delete this.#data[name];
     this.#candidates.add(name);
     if (this.#ctx.options.flush === 'immediate') await this.save();
@@ -176,9 +208,9 @@ export class Session<D extends object = SessionData> {
   /** Removes every key (the session itself stays; use `destroy()` to end it). */
   async clear(): Promise<void> {
     await this.load();
-    this.#assertUsable('clear');
+    this.#assertWritable('clear');
     for (const name of Object.keys(this.#data)) this.#candidates.add(name);
-    this.#data = {};
+    this.#data = Object.create(null);
     if (this.#ctx.options.flush === 'immediate') await this.save();
   }
 
@@ -192,7 +224,7 @@ export class Session<D extends object = SessionData> {
   /** Ties the session to a user, for `listUserSessions` and `destroyUserSessions`. */
   async setUser(userId: string | null): Promise<void> {
     await this.load();
-    this.#assertUsable('setUser');
+    this.#assertWritable('setUser');
     if (userId !== null && (typeof userId !== 'string' || userId === '')) {
       throw new SessionError('INVALID_STATE', 'setUser takes a non-empty string or null');
     }
@@ -203,19 +235,19 @@ export class Session<D extends object = SessionData> {
   }
 
   /**
-   * Gives the session a new ID, keeping its data; the old record is destroyed when the new one
-   * is written. Call it on login and on every privilege change.
+   * Gives the session a new ID, keeping its data. At commit the stored record is moved to the new
+   * key with this request's changes applied, so changes that other requests committed meanwhile
+   * are kept; a request still holding the old ID that commits later is refused with
+   * `SESSION_MOVED`. Call it on login and on every privilege change.
    */
   async regenerate(): Promise<void> {
     await this.load();
-    this.#assertUsable('regenerate');
+    this.#assertWritable('regenerate');
     await this.#ctx.emit('beforeRegenerate', this as Session<object>);
     const oldKey = this.#stored ? this.#key : null;
     if (oldKey) this.#replaces = oldKey;
     this.#newIdentity();
     this.#userChanged = true;
-    // Regenerating is a change: the new record must be written even if no data changed.
-    for (const name of Object.keys(this.#data)) this.#candidates.add(name);
     await this.#ctx.emitRegenerate(this as Session<object>, oldKey);
     if (this.#ctx.options.flush === 'immediate') await this.save();
   }
@@ -230,7 +262,7 @@ export class Session<D extends object = SessionData> {
     const hadCookie = this.#stored || this.#cookieId !== null;
     this.#state = 'destroyed';
     this.#stored = false;
-    this.#data = {};
+    this.#data = Object.create(null);
     this.#candidates.clear();
     this.#replaces = null;
     if (hadCookie) this.#clearCookie = true;
@@ -245,15 +277,22 @@ export class Session<D extends object = SessionData> {
     await this.flush();
   }
 
-  /** @internal `save()`, saying what it wrote. */
-  async flush(): Promise<'none' | 'create' | 'patch'> {
+  /** @internal `save()`, saying what it wrote (`'lost'`: the record was destroyed meanwhile). */
+  async flush(): Promise<'none' | 'create' | 'patch' | 'lost'> {
     if (this.#state !== 'loaded' || this.#degraded) return 'none';
-    const { options, codec } = this.#ctx;
+    const { codec } = this.#ctx;
     const change = this.#changes();
-    if (!this.#stored) {
-      if (change.count === 0 && !this.#userChanged && this.#replaces === null) return 'none';
-      if (this.#key === null) this.#newIdentity();
-      const key = this.#key as string;
+    if (change.count === 0 && !this.#userChanged && this.#replaces === null) return 'none';
+    if (this.#committed) {
+      throw new SessionError(
+        'SESSION_COMMITTED',
+        'the session changed after it was committed (the response had started); the change was not saved',
+      );
+    }
+    this.#checkSize(change.texts);
+    if (this.#key === null) this.#newIdentity();
+    const key = this.#key as string;
+    if (!this.#stored && this.#replaces === null) {
       const fields: Record<string, string> = {};
       for (const [name, text] of this.#fieldsText(change.texts)) fields[name] = codec.seal(key, name, text);
       const record: SessionRecord = {
@@ -262,36 +301,102 @@ export class Session<D extends object = SessionData> {
         expiresAt: this.#expiresAt,
         userId: this.#userId,
       };
-      this.#checkSize(change.texts);
-      await this.#ctx.writeNew(this as Session<object>, key, record, this.#replaces);
-      this.#replaces = null;
+      await this.#ctx.writeNew(this as Session<object>, key, record);
       this.#stored = true;
       this.#cookieChanged = true;
       this.#afterWrite(change.texts);
       return 'create';
     }
-    if (change.count === 0 && !this.#userChanged) return 'none';
-    this.#checkSize(change.texts);
-    const key = this.#key as string;
-    const set: Record<string, string> = {};
-    const unset: string[] = [];
-    for (const [name, text] of change.texts) {
-      if (text === null) unset.push(name);
-      else set[name] = codec.seal(key, name, text);
+    // A regenerate seals its changes for the record's old key, where they are applied; the
+    // engine re-seals the moved record for the new key when encryption is on.
+    const from = this.#replaces;
+    const patch = this.#changeSet(
+      from ?? key,
+      change.texts,
+      from === null ? this.#nextExpiry(this.#ctx.options.now()) : this.#expiresAt,
+    );
+    if (from !== null) {
+      const moved = await this.#ctx.moveRecord(this as Session<object>, from, key, patch);
+      if (!moved) return this.#lost(from);
+      this.#replaces = null;
+      this.#stored = true;
+      this.#cookieChanged = true;
+      this.#afterWrite(change.texts);
+      this.#adopt(key, moved, change.texts);
+      return 'create';
     }
-    const expiresAt = this.#nextExpiry(options.now());
-    const patch: ChangeSet = { set, unset, expiresAt };
-    if (this.#userChanged) patch.userId = this.#userId;
-    const applied = await this.#ctx.writePatch(this as Session<object>, key, patch);
-    if (!applied) {
-      // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
-      this.lost();
-      return 'none';
+    const outcome = await this.#ctx.writePatch(this as Session<object>, key, patch);
+    if (outcome === 'moved') {
+      throw new SessionError(
+        'SESSION_MOVED',
+        'a concurrent request gave this session a new ID (regenerate); the changes of this request were not saved',
+      );
     }
-    if (expiresAt !== this.#expiresAt) this.#cookieChanged = true;
-    this.#expiresAt = expiresAt;
+    // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
+    if (!outcome) return this.#lost(key);
+    if (patch.expiresAt !== this.#expiresAt) this.#cookieChanged = true;
+    this.#expiresAt = patch.expiresAt;
     this.#afterWrite(change.texts);
     return 'patch';
+  }
+
+  /** The change set of a write: changed fields sealed for `sealKey`, the new expiry and owner. */
+  #changeSet(sealKey: string, texts: Map<string, string | null>, expiresAt: number): ChangeSet {
+    const { codec } = this.#ctx;
+    const set: Record<string, string> = {};
+    const unset: string[] = [];
+    for (const [name, text] of texts) {
+      if (text === null) unset.push(name);
+      else set[name] = codec.seal(sealKey, name, text);
+    }
+    const patch: ChangeSet = { set, unset, expiresAt };
+    if (this.#userChanged) patch.userId = this.#userId;
+    return patch;
+  }
+
+  /** A write found its record gone: the session is over, and the changes are reported lost. */
+  async #lost(key: string): Promise<'lost'> {
+    this.lost();
+    this.#lostWrite = true;
+    await this.#ctx.emitLost(this as Session<object>, key);
+    if (this.#ctx.options.onLostWrite === 'throw') {
+      throw new SessionError(
+        'SESSION_LOST',
+        'the session was destroyed by another request (a logout or a revocation) before these changes were saved',
+      );
+    }
+    return 'lost';
+  }
+
+  /**
+   * Takes in what other requests committed to a moved record (fields this request did not
+   * change), so that a later write from this request does not undo them.
+   */
+  #adopt(key: string, record: SessionRecord, changed: Map<string, string | null>): void {
+    const { codec } = this.#ctx;
+    for (const name of [...this.#saved.keys()]) {
+      if (!changed.has(name) && !Object.hasOwn(record.fields, name)) {
+        this.#saved.delete(name);
+        delete this.#data[name];
+      }
+    }
+    for (const [name, stored] of Object.entries(record.fields)) {
+      if (changed.has(name)) continue;
+      const text = codec.open(key, name, stored);
+      if (this.#saved.get(name) === text) continue;
+      this.#data[name] = codec.parse(name, text);
+      this.#saved.set(name, text);
+    }
+  }
+
+  /** @internal A commit's write found the record gone. */
+  get wasLost(): boolean {
+    return this.#lostWrite;
+  }
+
+  /** @internal The engine committed the session; later changes throw `SESSION_COMMITTED`. */
+  committed(): void {
+    this.#committed = true;
   }
 
   /** @internal Whether an unmodified stored session is due for a touch. */
@@ -320,7 +425,7 @@ export class Session<D extends object = SessionData> {
   lost(): void {
     this.#state = 'destroyed';
     this.#stored = false;
-    this.#data = {};
+    this.#data = Object.create(null);
     this.#clearCookie = true;
   }
 
@@ -340,9 +445,7 @@ export class Session<D extends object = SessionData> {
     let record: SessionRecord | null;
     try {
       record = await ctx.readStore(key);
-      const now = ctx.options.now();
-      const { absoluteMs } = ctx.options;
-      if (record && (record.expiresAt <= now || (absoluteMs !== null && record.createdAt + absoluteMs <= now))) {
+      if (record && this.#expired(key, record, ctx.options.now())) {
         await ctx.destroyKey(this as Session<object>, key);
         record = null;
       }
@@ -377,9 +480,38 @@ export class Session<D extends object = SessionData> {
     await ctx.emit('load', this as Session<object>);
   }
 
+  /**
+   * Whether a stored record is past its idle or absolute deadline, or claims an expiry no write
+   * of these options could have given it (beyond now + the idle timeout, or beyond creation +
+   * the absolute timeout): such a record is expired, so a damaged or forged expiry never keeps a
+   * session alive. A creation time in the future, or an expiry before creation, is corrupt.
+   */
+  #expired(key: string, record: SessionRecord, now: number): boolean {
+    const { idleMs, absoluteMs } = this.#ctx.options;
+    if (record.createdAt > now + CLOCK_SKEW_MS || record.expiresAt < record.createdAt) {
+      const problem =
+        record.createdAt > now + CLOCK_SKEW_MS
+          ? `its creation time ${new Date(record.createdAt).toISOString()} is in the future`
+          : 'it expires before it was created';
+      throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)}: ${problem}; the record is kept`);
+    }
+    if (record.expiresAt <= now || record.expiresAt > now + idleMs + CLOCK_SKEW_MS) return true;
+    if (absoluteMs === null) return false;
+    return record.createdAt + absoluteMs <= now || record.expiresAt > record.createdAt + absoluteMs + CLOCK_SKEW_MS;
+  }
+
   #decode(key: string, record: SessionRecord): void {
-    const { codec } = this.#ctx;
-    const data: Record<string, unknown> = {};
+    const { codec, options } = this.#ctx;
+    // Checked before anything is decrypted or parsed: a huge record costs no parse per request.
+    const size = storedSize(record.fields);
+    const limit = options.encryptionKeys.length > 0 ? encryptedLimit(options.maxSizeBytes) : options.maxSizeBytes;
+    if (size > limit) {
+      throw new SessionError(
+        'CORRUPT_RECORD',
+        `record ${shortKey(key)} is ${size} bytes, over maxSizeBytes (${options.maxSizeBytes}); it was not decoded and is kept`,
+      );
+    }
+    const data: Record<string, unknown> = Object.create(null);
     for (const [name, stored] of Object.entries(record.fields)) {
       const text = codec.open(key, name, stored);
       data[name] = codec.parse(name, text);
@@ -413,6 +545,7 @@ export class Session<D extends object = SessionData> {
   #changes(): { texts: Map<string, string | null>; count: number } {
     const { codec } = this.#ctx;
     const names = this.#exposed ? new Set([...Object.keys(this.#data), ...this.#saved.keys()]) : this.#candidates;
+    if (this.#exposed) for (const name of names) assertKey(name);
     const texts = new Map<string, string | null>();
     for (const name of names) {
       const value = Object.hasOwn(this.#data, name) ? this.#data[name] : undefined;
@@ -439,7 +572,7 @@ export class Session<D extends object = SessionData> {
 
   #checkSize(changes: Map<string, string | null>): void {
     let size = 0;
-    for (const [name, text] of this.#fieldsText(changes)) size += name.length + text.length;
+    for (const [name, text] of this.#fieldsText(changes)) size += Buffer.byteLength(name) + Buffer.byteLength(text);
     if (size > this.#ctx.options.maxSizeBytes) {
       throw new SessionError(
         'SESSION_TOO_LARGE',
@@ -461,5 +594,17 @@ export class Session<D extends object = SessionData> {
     if (this.#state === 'destroyed') {
       throw new SessionError('SESSION_DESTROYED', `session.${action}() after the session was destroyed`);
     }
+  }
+
+  /** A change is possible: not destroyed, not yet committed, and a key that is allowed. */
+  #assertWritable(action: string, name?: string): void {
+    this.#assertUsable(action);
+    if (this.#committed) {
+      throw new SessionError(
+        'SESSION_COMMITTED',
+        `session.${action}() after the session was committed (the response had started); nothing was changed`,
+      );
+    }
+    if (name !== undefined) assertKey(name);
   }
 }

@@ -46,6 +46,12 @@ export interface ChangeSet {
   userId?: string | null;
 }
 
+/**
+ * What a `patch` or `touch` found: `true` applied, `false` no record (destroyed or expired),
+ * `'moved'` the record was moved to a new key by a regenerate moments ago (see `Store.move`).
+ */
+export type WriteOutcome = boolean | 'moved';
+
 /** One entry of a per-user listing ("my devices"). */
 export interface UserSessionEntry extends RecordMeta {
   /** The store key (ID hash) of that session. */
@@ -96,11 +102,24 @@ export interface Store {
 
   /**
    * Applies a change set to an existing, unexpired record. Returns `false` (and writes nothing)
-   * when the record no longer exists: a destroyed session is never resurrected.
+   * when the record no longer exists: a destroyed session is never resurrected; `'moved'` when
+   * a `move` left a forward at `key`.
    */
-  patch(key: string, change: ChangeSet): Promise<boolean>;
-  /** Moves the expiry of an existing record. Returns `false` when it no longer exists. */
-  touch(key: string, expiresAt: number): Promise<boolean>;
+  patch(key: string, change: ChangeSet): Promise<WriteOutcome>;
+  /** Moves the expiry of an existing record. Returns `false` when it no longer exists, `'moved'` as for `patch`. */
+  touch(key: string, expiresAt: number): Promise<WriteOutcome>;
+  /**
+   * Moves the record at `from` to the new key `to`, applying `change` on the way (a regenerate).
+   * Writes committed to `from` before the move are kept. From the move on, `from` holds a forward
+   * until `forwardUntil` (epoch ms): `get` returns `null` for it, and `patch` and `touch` return
+   * `'moved'` without writing, so a request that loaded the old record and commits after the move
+   * is refused instead of being dropped silently. Returns the record as now stored at `to`, or
+   * `null`, writing nothing, when `from` is missing, expired or already moved.
+   *
+   * Optional: without it the engine reads, writes the new key and destroys the old one, which
+   * loses writes that land between the read and the destroy.
+   */
+  move?(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null>;
   /** The live sessions of a user. */
   listByUser(userId: string): Promise<UserSessionEntry[]>;
   /** Destroys every session of a user; returns how many were destroyed. */
@@ -134,14 +153,14 @@ export abstract class BaseStore implements Store {
   abstract destroy(key: string): Promise<void>;
   abstract close(): Promise<void>;
 
-  async patch(key: string, change: ChangeSet): Promise<boolean> {
+  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const current = await this.get(key);
     if (!current) return false;
     await this.set(key, applyChangeSet(current, change));
     return true;
   }
 
-  async touch(key: string, expiresAt: number): Promise<boolean> {
+  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     const current = await this.get(key);
     if (!current) return false;
     await this.set(key, { ...current, expiresAt });
@@ -178,6 +197,13 @@ export function applyChangeSet(record: SessionRecord, change: ChangeSet): Sessio
 }
 
 /**
+ * Names that are never session keys: assigned to a plain object they change its prototype
+ * (`__proto__`) or shadow what every object has, so `set` refuses them and a stored record
+ * holding one is corrupt.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
  * Checks a value read back from a store, so a damaged record fails loudly: a `CORRUPT_RECORD`
  * `SessionError` that names where it was found and the problem.
  */
@@ -195,6 +221,7 @@ function recordProblem(value: unknown): string | null {
   if (r.userId !== null && typeof r.userId !== 'string') return 'userId is neither a string nor null';
   if (typeof r.fields !== 'object' || r.fields === null) return 'fields is not an object';
   for (const [name, field] of Object.entries(r.fields)) {
+    if (RESERVED_KEYS.has(name)) return `it has a field named "${name}", which is never a session key`;
     if (typeof field !== 'string') return `field "${name}" is not a string`;
   }
   return null;

@@ -6,6 +6,7 @@ import {
   type SessionRecord,
   type StoreCapabilities,
   type UserSessionEntry,
+  type WriteOutcome,
 } from '../core/store.ts';
 
 /** Options of {@link MemoryStore}. */
@@ -39,6 +40,8 @@ export class MemoryStore extends BaseStore {
   };
   readonly #records = new Map<string, SessionRecord>();
   readonly #byUser = new Map<string, Set<string>>();
+  /** Keys that a `move` left, with the time until which they answer 'moved'. */
+  readonly #moved = new Map<string, number>();
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #timer: NodeJS.Timeout;
@@ -86,6 +89,7 @@ export class MemoryStore extends BaseStore {
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
+    this.#moved.delete(key);
     this.#remove(key);
     this.#put(key, { ...record, fields: { ...record.fields } });
     while (this.#records.size > this.#maxEntries) {
@@ -94,22 +98,33 @@ export class MemoryStore extends BaseStore {
     }
   }
 
-  override async patch(key: string, change: ChangeSet): Promise<boolean> {
+  override async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const current = this.#live(key);
-    if (!current) return false;
+    if (!current) return this.#forwarded(key);
     this.#remove(key);
     this.#put(key, applyChangeSet(current, change));
     return true;
   }
 
-  override async touch(key: string, expiresAt: number): Promise<boolean> {
+  override async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     const current = this.#live(key);
-    if (!current) return false;
+    if (!current) return this.#forwarded(key);
     current.expiresAt = expiresAt;
     return true;
   }
 
+  async move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null> {
+    const current = this.#live(from);
+    if (!current) return null;
+    const moved = applyChangeSet(current, change);
+    this.#remove(from);
+    this.#moved.set(from, forwardUntil);
+    await this.set(to, moved);
+    return { ...moved, fields: { ...moved.fields } };
+  }
+
   async destroy(key: string): Promise<void> {
+    this.#moved.delete(key);
     this.#remove(key);
   }
 
@@ -133,6 +148,7 @@ export class MemoryStore extends BaseStore {
 
   override async prune(): Promise<number> {
     const now = this.#now();
+    for (const [key, until] of this.#moved) if (until <= now) this.#moved.delete(key);
     let count = 0;
     for (const [key, record] of this.#records) {
       if (record.expiresAt <= now) {
@@ -150,6 +166,15 @@ export class MemoryStore extends BaseStore {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+  }
+
+  /** A write to a key without a live record: 'moved' while a move's forward stands. */
+  #forwarded(key: string): WriteOutcome {
+    const until = this.#moved.get(key);
+    if (until === undefined) return false;
+    if (until > this.#now()) return 'moved';
+    this.#moved.delete(key);
+    return false;
   }
 
   #live(key: string): SessionRecord | null {

@@ -1,8 +1,8 @@
-import type { ChangeSet, SessionRecord, Store, UserSessionEntry } from '../core/store.ts';
+import type { ChangeSet, SessionRecord, Store, UserSessionEntry, WriteOutcome } from '../core/store.ts';
 
 /** Calls per store method, as counted by {@link CountingStore}. */
 export type StoreCallCounts = Record<
-  'get' | 'set' | 'destroy' | 'patch' | 'touch' | 'listByUser' | 'destroyByUser' | 'prune' | 'count',
+  'get' | 'set' | 'destroy' | 'patch' | 'touch' | 'move' | 'listByUser' | 'destroyByUser' | 'prune' | 'count',
   number
 >;
 
@@ -18,14 +18,25 @@ export class CountingStore implements Store {
     destroy: 0,
     patch: 0,
     touch: 0,
+    move: 0,
     listByUser: 0,
     destroyByUser: 0,
     prune: 0,
     count: 0,
   };
 
+  /** Present when the wrapped store has it, so the engine sees the same capabilities. */
+  readonly move?: Store['move'];
+
   constructor(inner: Store) {
     this.inner = inner;
+    const move = inner.move;
+    if (move) {
+      this.move = (from, to, change, forwardUntil) => {
+        this.calls.move++;
+        return move.call(inner, from, to, change, forwardUntil);
+      };
+    }
   }
 
   get name(): string {
@@ -57,11 +68,11 @@ export class CountingStore implements Store {
     this.calls.destroy++;
     return this.inner.destroy(key);
   }
-  patch(key: string, change: ChangeSet): Promise<boolean> {
+  patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     this.calls.patch++;
     return this.inner.patch(key, change);
   }
-  touch(key: string, expiresAt: number): Promise<boolean> {
+  touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     this.calls.touch++;
     return this.inner.touch(key, expiresAt);
   }

@@ -4,7 +4,13 @@ import { isSessionError } from '../core/errors.ts';
 import { generateId, hashId } from '../core/ids.ts';
 import type { SessionRecord, Store } from '../core/store.ts';
 
-type Fn = () => void | Promise<void>;
+/** What a runner passes to a test: node:test's `TestContext` and Vitest's context have `skip`. */
+export interface TestContext {
+  skip?(message?: string): void;
+}
+
+type Fn = (context?: TestContext) => void | Promise<void>;
+type Hook = () => void | Promise<void>;
 
 /**
  * The test functions of your runner. `node:test`, Vitest, Jest and Mocha all provide these
@@ -13,8 +19,8 @@ type Fn = () => void | Promise<void>;
 export interface TestApi {
   describe(name: string, fn: () => void): unknown;
   it(name: string, fn: Fn): unknown;
-  beforeEach(fn: Fn): unknown;
-  afterEach(fn: Fn): unknown;
+  beforeEach(fn: Hook): unknown;
+  afterEach(fn: Hook): unknown;
 }
 
 /** Options of {@link runStoreConformance}. */
@@ -49,6 +55,15 @@ function record(fields: Record<string, string>, lifetimeMs = 60_000, userId: str
 
 function newKey(): string {
   return hashId(generateId());
+}
+
+/**
+ * Whether a test of an optional capability applies; when it does not, the test is reported as
+ * skipped (through the runner's context) rather than passed.
+ */
+function applies(context: TestContext | undefined, present: boolean, capability: string): boolean {
+  if (!present) context?.skip?.(`the store does not implement ${capability}`);
+  return present;
 }
 
 /**
@@ -146,8 +161,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
         assert.equal(await store().get(key), null);
       });
 
-      t.it('keeps listing a session whose expiry was moved past its first one (if userIndex)', async () => {
-        if (!store().capabilities.userIndex) return;
+      t.it('keeps listing a session whose expiry was moved past its first one (if userIndex)', async (ctx) => {
+        if (!applies(ctx, store().capabilities.userIndex, 'userIndex')) return;
         const user = `dave-${generateId().slice(0, 8)}`;
         const key = newKey();
         await store().set(key, record({ a: '1' }, 700, user));
@@ -229,8 +244,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       assert.equal(await store().get(key), null);
     });
 
-    t.it('keeps every field of 50 concurrent patches (if atomicPatch)', async () => {
-      if (!store().capabilities.atomicPatch) return;
+    t.it('keeps every field of 50 concurrent patches (if atomicPatch)', async (ctx) => {
+      if (!applies(ctx, store().capabilities.atomicPatch, 'atomicPatch')) return;
       const key = newKey();
       const first = record({ base: '0' });
       await store().set(key, first);
@@ -244,8 +259,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       for (let i = 0; i < 50; i++) assert.equal(read?.fields[`k${i}`], String(i));
     });
 
-    t.it('concurrent patches racing a destroy never resurrect it (if atomicPatch)', async () => {
-      if (!store().capabilities.atomicPatch) return;
+    t.it('concurrent patches racing a destroy never resurrect it (if atomicPatch)', async (ctx) => {
+      if (!applies(ctx, store().capabilities.atomicPatch, 'atomicPatch')) return;
       const key = newKey();
       const first = record({ base: '0' });
       await store().set(key, first);
@@ -259,8 +274,96 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       assert.ok(results.length === 21);
     });
 
-    t.it('lists and revokes the sessions of one user (if userIndex)', async () => {
-      if (!store().capabilities.userIndex) return;
+    t.it('move keeps what was committed before it and leaves a forward (if move)', async (ctx) => {
+      if (!applies(ctx, typeof store().move === 'function', 'move')) return;
+      const move = store().move as NonNullable<Store['move']>;
+      const user = `erin-${generateId().slice(0, 8)}`;
+      const from = newKey();
+      const to = newKey();
+      const first = record({ kept: '1', dropped: '2' }, 60_000, user);
+      await store().set(from, first);
+      // Another request's write, committed before the move.
+      assert.equal(await store().patch(from, { set: { other: '"w"' }, unset: [], expiresAt: first.expiresAt }), true);
+      const expiresAt = first.expiresAt + 1000;
+      const moved = await move.call(
+        store(),
+        from,
+        to,
+        { set: { login: '"yes"' }, unset: ['dropped'], expiresAt, userId: user },
+        Date.now() + 60_000,
+      );
+      assert.deepEqual(moved?.fields, { kept: '1', other: '"w"', login: '"yes"' });
+      const read = await store().get(to);
+      assert.deepEqual(read?.fields, { kept: '1', other: '"w"', login: '"yes"' });
+      assert.equal(read?.createdAt, first.createdAt, 'the absolute timeout still counts from the first login');
+      assert.equal(read?.expiresAt, expiresAt);
+      assert.equal(read?.userId, user);
+      assert.equal(await store().get(from), null, 'the old key reads as no session');
+      const late = { set: { late: '1' }, unset: [], expiresAt };
+      assert.equal(await store().patch(from, late), 'moved', 'a patch after the move is refused, not dropped');
+      assert.equal(await store().touch(from, expiresAt), 'moved');
+      assert.equal(await store().get(from), null, 'the refused patch wrote nothing');
+      assert.equal(await move.call(store(), from, newKey(), late, Date.now() + 60_000), null, 'moved only once');
+      assert.equal(await move.call(store(), newKey(), newKey(), late, Date.now() + 60_000), null);
+      if (store().capabilities.userIndex) {
+        await settle();
+        assert.deepEqual(
+          (await store().listByUser(user)).map((e) => e.key),
+          [to],
+        );
+      }
+    });
+
+    t.it('move never moves a destroyed or expired record, and a destroy ends the forward (if move)', async (ctx) => {
+      if (!applies(ctx, typeof store().move === 'function', 'move')) return;
+      const move = store().move as NonNullable<Store['move']>;
+      const change = { set: {}, unset: [], expiresAt: Date.now() + 60_000 };
+      const expired = newKey();
+      await store().set(expired, record({ a: '1' }, -1000));
+      assert.equal(await move.call(store(), expired, newKey(), change, Date.now() + 60_000), null);
+      const destroyed = newKey();
+      await store().set(destroyed, record({ a: '1' }));
+      await store().destroy(destroyed);
+      const target = newKey();
+      assert.equal(await move.call(store(), destroyed, target, change, Date.now() + 60_000), null);
+      assert.equal(await store().get(target), null, 'nothing was written at the new key');
+      const from = newKey();
+      await store().set(from, record({ a: '1' }));
+      assert.ok(await move.call(store(), from, newKey(), change, Date.now() + 60_000));
+      await store().destroy(from);
+      assert.equal(await store().patch(from, change), false, 'after a destroy the old key is simply gone');
+    });
+
+    t.it('every patch racing a move is either moved with it or refused (if move)', async (ctx) => {
+      if (!applies(ctx, typeof store().move === 'function', 'move')) return;
+      const move = store().move as NonNullable<Store['move']>;
+      const from = newKey();
+      const to = newKey();
+      const first = record({ base: '0' });
+      await store().set(from, first);
+      const patches = Array.from({ length: 30 }, (_, i) =>
+        store().patch(from, { set: { [`k${i}`]: String(i) }, unset: [], expiresAt: first.expiresAt }),
+      );
+      const moving = move.call(
+        store(),
+        from,
+        to,
+        { set: {}, unset: [], expiresAt: first.expiresAt },
+        Date.now() + 60_000,
+      );
+      const outcomes = await Promise.all(patches);
+      assert.ok(await moving);
+      const read = await store().get(to);
+      outcomes.forEach((outcome, i) => {
+        assert.ok(outcome === true || outcome === 'moved', `patch ${i} got ${String(outcome)}`);
+        if (outcome === true)
+          assert.equal(read?.fields[`k${i}`], String(i), `patch ${i} was acknowledged, so it was moved`);
+        else assert.equal(read?.fields[`k${i}`], undefined, `patch ${i} was refused, so it wrote nothing`);
+      });
+    });
+
+    t.it('lists and revokes the sessions of one user (if userIndex)', async (ctx) => {
+      if (!applies(ctx, store().capabilities.userIndex, 'userIndex')) return;
       const alice = `alice-${generateId().slice(0, 8)}`;
       const bob = `bob-${generateId().slice(0, 8)}`;
       const aliceKeys = [newKey(), newKey(), newKey()];
@@ -282,8 +385,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       assert.equal((await store().listByUser(bob)).length, 1);
     });
 
-    t.it('keeps the user index right through patch, destroy and expiry (if userIndex)', async () => {
-      if (!store().capabilities.userIndex) return;
+    t.it('keeps the user index right through patch, destroy and expiry (if userIndex)', async (ctx) => {
+      if (!applies(ctx, store().capabilities.userIndex, 'userIndex')) return;
       const user = `carol-${generateId().slice(0, 8)}`;
       const moved = newKey();
       const destroyed = newKey();
@@ -303,16 +406,16 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       );
     });
 
-    t.it('counts live records (if scan)', async () => {
-      if (!store().capabilities.scan) return;
+    t.it('counts live records (if scan)', async (ctx) => {
+      if (!applies(ctx, store().capabilities.scan, 'scan')) return;
       for (let i = 0; i < 3; i++) await store().set(newKey(), record({ i: String(i) }));
       await store().set(newKey(), record({ gone: '1' }, -1000));
       await settle();
       assert.equal(await store().count(), 3);
     });
 
-    t.it('prune deletes expired records and keeps live ones (if prune)', async () => {
-      if (!store().capabilities.prune) return;
+    t.it('prune deletes expired records and keeps live ones (if prune)', async (ctx) => {
+      if (!applies(ctx, store().capabilities.prune, 'prune')) return;
       const live = newKey();
       await store().set(live, record({ a: '1' }));
       for (let i = 0; i < 5; i++) await store().set(newKey(), record({ i: String(i) }, -1000));
@@ -346,8 +449,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       const secrets = ['conformance-secret-0123456789abcdef'];
       const cookieOf = (setCookie: string | null) => (setCookie ? setCookie.split(';')[0] : undefined);
 
-      t.it('keeps every key of 200 concurrent requests on one session (if atomicPatch)', async () => {
-        if (!store().capabilities.atomicPatch) return;
+      t.it('keeps every key of 200 concurrent requests on one session (if atomicPatch)', async (ctx) => {
+        if (!applies(ctx, store().capabilities.atomicPatch, 'atomicPatch')) return;
         const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets, storeTimeoutMs: 10_000 });
         const first = engine.session(undefined);
         await first.set('start', true);
@@ -365,6 +468,103 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
         for (let i = 0; i < 200; i++) assert.equal(data[`key${i}`], i, `key${i} kept`);
       });
 
+      t.it('a login keeps the writes that other requests committed before it (if move)', async (ctx) => {
+        if (!applies(ctx, typeof store().move === 'function', 'move')) return;
+        const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets, storeTimeoutMs: 10_000 });
+        const first = engine.session(undefined);
+        await first.set('cart', ['book']);
+        const cookie = cookieOf((await engine.commit(first)).setCookie);
+        const login = engine.session(cookie);
+        await login.load();
+        // 20 requests change their own keys and are answered before the login commits.
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, i) => {
+            const s = engine.session(cookie);
+            await s.set(`w${i}`, i);
+            const result = await engine.commit(s);
+            assert.equal(result.write, 'patch');
+          }),
+        );
+        await login.regenerate();
+        await login.setUser('alice');
+        await login.set('user', 'alice');
+        const result = await engine.commit(login);
+        const next = cookieOf(result.setCookie);
+        assert.ok(next && next !== cookie, 'the login sends a new session cookie');
+        const data = await engine.session(next).all();
+        assert.deepEqual(data.cart, ['book']);
+        assert.equal(data.user, 'alice');
+        for (let i = 0; i < 20; i++) assert.equal(data[`w${i}`], i, `acknowledged write w${i} kept`);
+        const stale = engine.session(cookie);
+        assert.equal(stale.isNew, true);
+        assert.equal(await stale.get('user'), undefined, 'the old ID gives no access to the new session');
+      });
+
+      t.it('requests racing a login are kept or refused, never acknowledged and dropped (if move)', async (ctx) => {
+        if (!applies(ctx, typeof store().move === 'function', 'move')) return;
+        const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets, storeTimeoutMs: 10_000 });
+        const first = engine.session(undefined);
+        await first.set('start', true);
+        const cookie = cookieOf((await engine.commit(first)).setCookie);
+        const writers = Array.from({ length: 20 }, () => engine.session(cookie));
+        const login = engine.session(cookie);
+        await Promise.all([login.load(), ...writers.map((s) => s.load())]);
+        await login.regenerate();
+        await login.setUser('bob');
+        const commits = await Promise.allSettled([
+          engine.commit(login),
+          ...writers.map(async (s, i) => {
+            await s.set(`w${i}`, i);
+            return engine.commit(s);
+          }),
+        ]);
+        const [loginCommit, ...writerCommits] = commits;
+        assert.equal(loginCommit?.status, 'fulfilled');
+        const next = cookieOf(loginCommit?.status === 'fulfilled' ? loginCommit.value.setCookie : null);
+        const data = await engine.session(next).all();
+        assert.equal(data.start, true);
+        writerCommits.forEach((outcome, i) => {
+          if (outcome.status === 'fulfilled') {
+            assert.equal(outcome.value.lost, false, `writer ${i} was answered without losing its write`);
+            assert.equal(data[`w${i}`], i, `writer ${i} was acknowledged, so its write is in the new session`);
+          } else {
+            assert.ok(isSessionError(outcome.reason, 'SESSION_MOVED'), `writer ${i} failed with ${outcome.reason}`);
+            assert.equal(data[`w${i}`], undefined);
+          }
+        });
+        // A request still holding the old ID commits after the login: refused, and its response
+        // does not clear the cookie (that would log the browser out of its new session).
+        const late = engine.session(cookie);
+        await late.load();
+        assert.equal(late.isNew, true, 'the old ID reads as no session');
+      });
+
+      t.it(
+        'a request that loaded before a login and writes after it is refused with SESSION_MOVED (if move)',
+        async (ctx) => {
+          if (!applies(ctx, typeof store().move === 'function', 'move')) return;
+          const engine = new SessionEngine<Record<string, unknown>>({
+            store: store(),
+            secrets,
+            storeTimeoutMs: 10_000,
+          });
+          const first = engine.session(undefined);
+          await first.set('start', true);
+          const cookie = cookieOf((await engine.commit(first)).setCookie);
+          const slow = engine.session(cookie);
+          const idle = engine.session(cookie);
+          await Promise.all([slow.load(), idle.load()]);
+          const login = engine.session(cookie);
+          await login.regenerate();
+          const next = cookieOf((await engine.commit(login)).setCookie);
+          await slow.set('late', 1);
+          await assert.rejects(engine.commit(slow), (error) => isSessionError(error, 'SESSION_MOVED'));
+          const idleResult = await engine.commit(idle);
+          assert.equal(idleResult.setCookie, null, 'an unchanged request with the old ID sends no cookie');
+          assert.equal((await engine.session(next).all()).late, undefined);
+        },
+      );
+
       t.it('a slow request finishing after a logout does not bring the session back', async () => {
         const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets });
         const login = engine.session(undefined);
@@ -377,8 +577,19 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
         const logoutResult = await engine.commit(logout);
         assert.match(logoutResult.setCookie ?? '', /Expires=Thu, 01 Jan 1970/);
         await slow.set('cart', ['book']);
+        let lostEvents = 0;
+        engine.on('lost', () => {
+          lostEvents++;
+        });
         const slowResult = await engine.commit(slow);
         assert.equal(slowResult.write, 'none');
+        assert.equal(slowResult.lost, true, 'the commit result says the changes were lost');
+        assert.equal(lostEvents, 1, 'and a lost event was emitted');
+        assert.match(
+          slowResult.setCookie ?? '',
+          /Expires=Thu, 01 Jan 1970/,
+          'the cookie of the ended session is cleared',
+        );
         await settle();
         const after = engine.session(cookie);
         assert.equal(await after.get('user'), undefined);

@@ -1,5 +1,12 @@
 import { SessionError } from '../../core/errors.ts';
-import type { ChangeSet, SessionRecord, Store, StoreCapabilities, UserSessionEntry } from '../../core/store.ts';
+import type {
+  ChangeSet,
+  SessionRecord,
+  Store,
+  StoreCapabilities,
+  UserSessionEntry,
+  WriteOutcome,
+} from '../../core/store.ts';
 import { LruMap } from './lru.ts';
 
 export { type RedisInvalidationOptions, redisPubSub, redisTracking } from './redis-invalidation.ts';
@@ -98,6 +105,8 @@ export class CachedStore implements Store {
   #started: Promise<void> | null = null;
   #startError: unknown = null;
   readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0 };
+  /** Present when the backing store has it, so the engine sees the same capabilities. */
+  readonly move?: Store['move'];
 
   constructor(options: CachedStoreOptions) {
     const invalid = (message: string) => new SessionError('INVALID_OPTIONS', message, { scope: 'cache' });
@@ -119,6 +128,17 @@ export class CachedStore implements Store {
     this.#maxStalenessMs = maxStalenessMs;
     this.#closeStore = options.closeStore ?? true;
     this.#now = options.now ?? Date.now;
+    const move = this.inner.move;
+    if (move) {
+      this.move = async (from, to, change, forwardUntil) => {
+        this.#evict(from);
+        this.#evict(to);
+        const moved = await move.call(this.inner, from, to, change, forwardUntil);
+        await this.#changed(from);
+        await this.#changed(to);
+        return moved;
+      };
+    }
   }
 
   /** Starts the invalidation source; called by the first read, or call it at boot. */
@@ -180,14 +200,14 @@ export class CachedStore implements Store {
     await this.#changed(key);
   }
 
-  async patch(key: string, change: ChangeSet): Promise<boolean> {
+  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     this.#evict(key);
     const applied = await this.inner.patch(key, change);
     await this.#changed(key);
     return applied;
   }
 
-  async touch(key: string, expiresAt: number): Promise<boolean> {
+  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     this.#evict(key);
     const touched = await this.inner.touch(key, expiresAt);
     await this.#changed(key);

@@ -8,6 +8,7 @@ import {
   type StoreCapabilities,
   type UserSessionEntry,
   validateRecord,
+  type WriteOutcome,
 } from '../../core/store.ts';
 import {
   type Backend,
@@ -59,9 +60,15 @@ const isObject = (value: unknown): value is Doc => typeof value === 'object' && 
 /** A queued change to one session: a change set (`patch`) or a new expiry (`touch`). */
 type Op = { change: ChangeSet } | { expiresAt: number };
 
+/**
+ * The `createdAt` of a forward left by `move`: the strict mapping has no spare field, and no
+ * session is created before 1970. A forward has no fields and no owner.
+ */
+const MOVED_CREATED_AT = -1;
+
 interface Queued {
   op: Op;
-  resolve(ok: boolean): void;
+  resolve(ok: WriteOutcome): void;
   reject(error: unknown): void;
 }
 
@@ -146,7 +153,7 @@ export class ElasticsearchStore extends BaseStore {
 
   async get(key: string): Promise<SessionRecord | null> {
     const found = await this.#read(key, 'get');
-    if (!found) return null;
+    if (!found || isForward(found.source)) return null;
     const record = this.#decode(key, found.source);
     return record.expiresAt <= Date.now() ? null : record;
   }
@@ -160,12 +167,44 @@ export class ElasticsearchStore extends BaseStore {
     });
   }
 
-  override patch(key: string, change: ChangeSet): Promise<boolean> {
+  override patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     return this.#enqueue(key, { change });
   }
 
-  override touch(key: string, expiresAt: number): Promise<boolean> {
+  override touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     return this.#enqueue(key, { expiresAt });
+  }
+
+  /**
+   * Replaces the old document with a forward, conditionally on the `_seq_no` it was read at (a
+   * patch that got in first is re-read and moved with it; one that comes after finds the forward
+   * and is refused), then writes the new document, which nobody else knows yet.
+   */
+  async move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null> {
+    const retries = this.#options.conflictRetries;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) await conflictDelay(attempt);
+      const current = await this.#read(from, 'move');
+      if (!current || isForward(current.source)) return null;
+      const record = this.#decode(from, current.source);
+      if (record.expiresAt <= Date.now()) return null;
+      const forward = { fields: {}, createdAt: MOVED_CREATED_AT, expiresAt: forwardUntil, userId: null };
+      const res = await this.#request(
+        'move',
+        { method: 'PUT', path: this.#docPath(from), querystring: this.#writeQuery(current), body: forward },
+        [404, 409],
+      );
+      if (res.statusCode === 404) return null;
+      if (res.statusCode === 409) continue;
+      const moved = applyChangeSet(record, change);
+      await this.set(to, moved);
+      return moved;
+    }
+    throw new SessionError(
+      'STORE_UNAVAILABLE',
+      `move of ${shortKey(from)} in index "${this.index}" lost ${retries + 1} version conflicts in a row`,
+      { scope: 'elasticsearch' },
+    );
   }
 
   async destroy(key: string): Promise<void> {
@@ -240,7 +279,11 @@ export class ElasticsearchStore extends BaseStore {
       method: 'POST',
       path: `${this.#path}/_count`,
       querystring: { ignore_unavailable: true },
-      body: { query: { range: { expiresAt: { gt: Date.now() } } } },
+      body: {
+        query: {
+          bool: { filter: [{ range: { expiresAt: { gt: Date.now() } } }, { range: { createdAt: { gte: 0 } } }] },
+        },
+      },
     });
     return isObject(res.body) ? Number(res.body.count ?? 0) : 0;
   }
@@ -324,7 +367,7 @@ export class ElasticsearchStore extends BaseStore {
    * arrive meanwhile wait and then go out together as one write: requests of one process never
    * race each other for the same `_seq_no`, so conflicts only come from other processes.
    */
-  #enqueue(key: string, op: Op): Promise<boolean> {
+  #enqueue(key: string, op: Op): Promise<WriteOutcome> {
     return new Promise((resolve, reject) => {
       const waiting = this.#waiting.get(key);
       if (waiting) waiting.push({ op, resolve, reject });
@@ -355,7 +398,7 @@ export class ElasticsearchStore extends BaseStore {
    * apply, write with `if_seq_no`/`if_primary_term`; on a 409 re-read and replay, at most
    * `conflictRetries` more times. A change finding the session missing or expired is refused.
    */
-  async #write(key: string, ops: Op[]): Promise<boolean[]> {
+  async #write(key: string, ops: Op[]): Promise<WriteOutcome[]> {
     const touchOnly = ops.every((op) => !('change' in op));
     const action = touchOnly ? 'touch' : 'patch';
     const retries = this.#options.conflictRetries;
@@ -363,6 +406,7 @@ export class ElasticsearchStore extends BaseStore {
       if (attempt > 0) await conflictDelay(attempt);
       const current = await this.#read(key, action);
       if (!current) return ops.map(() => false);
+      if (isForward(current.source)) return ops.map(() => 'moved' as const);
       let record = this.#decode(key, current.source);
       const now = Date.now();
       const results = ops.map((op) => {
@@ -609,6 +653,11 @@ export class ElasticsearchStore extends BaseStore {
     }
     this.#schedulePrune();
   }
+}
+
+/** A forward left by `move` (see MOVED_CREATED_AT). */
+function isForward(source: unknown): boolean {
+  return isObject(source) && source.createdAt === MOVED_CREATED_AT;
 }
 
 function toDoc(record: SessionRecord): Doc {

@@ -48,13 +48,14 @@ return previous`,
  * expireAtMs, userMode ('keep' | 'set' | 'clear' | 'cover'), userId, coveredUntil, setCount,
  * then setCount field/value pairs, then the fields to delete.
  * Returns {0} when the hash is missing or expired (nothing written: a destroyed session is never
- * recreated), {2, user} when the user index must first be extended to cover the new expiry
- * (nothing written), or {1, previousUser} once applied.
+ * recreated), {3} when it is a forward left by MOVE_OUT, {2, user} when the user index must
+ * first be extended to cover the new expiry (nothing written), or {1, previousUser} once applied.
  */
 export const UPDATE = script(
   'update',
   `local key = KEYS[1]
-local meta = redis.call('HMGET', key, 'expiresAt', 'userId', 'indexedUntil')
+local meta = redis.call('HMGET', key, 'expiresAt', 'userId', 'indexedUntil', 'movedAt')
+if meta[4] then return {3} end
 local current = tonumber(meta[1])
 -- A missing hash, or one whose TTL was removed by hand after it expired.
 if not current or current <= tonumber(ARGV[1]) then return {0} end
@@ -83,6 +84,26 @@ else
 end
 redis.call('PEXPIREAT', key, ARGV[3])
 return {1, previous}`,
+);
+
+/**
+ * The first half of a regenerate: returns a live session hash (HGETALL order) and leaves in its
+ * place a forward (a hash holding only `movedAt`) that expires at ARGV[2]; from here on UPDATE
+ * refuses the old key. ARGV: now, forwardUntil (integer ms). Returns nil when the hash is
+ * missing, expired or already a forward. The new key is written by SET afterwards: it lives in
+ * another slot, and nobody else knows it yet.
+ */
+export const MOVE_OUT = script(
+  'move',
+  `local key = KEYS[1]
+local meta = redis.call('HMGET', key, 'expiresAt', 'movedAt')
+local current = tonumber(meta[1])
+if meta[2] or not current or current <= tonumber(ARGV[1]) then return false end
+local all = redis.call('HGETALL', key)
+redis.call('DEL', key)
+redis.call('HSET', key, 'movedAt', ARGV[1])
+redis.call('PEXPIREAT', key, ARGV[2])
+return all`,
 );
 
 /**

@@ -1,17 +1,20 @@
 import { SessionError, toStoreError } from '../../core/errors.ts';
 import { shortKey } from '../../core/ids.ts';
 import {
+  applyChangeSet,
   BaseStore,
   type ChangeSet,
+  RESERVED_KEYS,
   type SessionRecord,
   type StoreCapabilities,
   type UserSessionEntry,
   validateRecord,
+  type WriteOutcome,
 } from '../../core/store.ts';
 import { type Backend, type RedisClientKind, userBackend } from './clients.ts';
 import { describeTarget, ownedBackend } from './connection.ts';
 import { type RedisLogger, type RedisStoreOptions, type ResolvedRedisOptions, resolveRedisOptions } from './options.ts';
-import { DESTROY, INDEX, type Script, SET, UPDATE } from './scripts.ts';
+import { DESTROY, INDEX, MOVE_OUT, type Script, SET, UPDATE } from './scripts.ts';
 
 /** Data fields live beside the metadata in one hash; this prefix keeps their names apart. */
 const DATA = 'd:';
@@ -103,14 +106,26 @@ export class RedisStore extends BaseStore {
       }
       throw error;
     }
-    const pairs = toPairs(reply);
+    const record = this.#record(redisKey, toPairs(reply));
+    // Also checked here in case the key's TTL was removed by hand.
+    return record === null || record.expiresAt <= Date.now() ? null : record;
+  }
+
+  /** A session hash as a record; `null` for no hash or a forward left by a move. */
+  #record(redisKey: string, pairs: Array<[string, string]>): SessionRecord | null {
     if (pairs.length === 0) return null;
     const fields: Record<string, string> = {};
     const meta = new Map<string, string>();
     for (const [name, value] of pairs) {
-      if (name.startsWith(DATA)) fields[name.slice(DATA.length)] = value;
-      else meta.set(name, value);
+      if (!name.startsWith(DATA)) meta.set(name, value);
+      else if (RESERVED_KEYS.has(name.slice(DATA.length))) {
+        throw this.#corrupt(
+          redisKey,
+          `it has a field named "${name.slice(DATA.length)}", which is never a session key`,
+        );
+      } else fields[name.slice(DATA.length)] = value;
     }
+    if (meta.has('movedAt')) return null;
     const createdAt = meta.get('createdAt') ?? null;
     const expiresAt = meta.get('expiresAt') ?? null;
     for (const [name, value] of [
@@ -131,8 +146,7 @@ export class RedisStore extends BaseStore {
     } catch (error) {
       throw this.#corrupt(redisKey, (error as Error).message, error);
     }
-    // Also checked here in case the key's TTL was removed by hand.
-    return record.expiresAt <= Date.now() ? null : record;
+    return record;
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
@@ -156,15 +170,35 @@ export class RedisStore extends BaseStore {
     if (previous !== null && previous !== userId) await this.#unindex(previous, [key]);
   }
 
-  override async patch(key: string, change: ChangeSet): Promise<boolean> {
+  override async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const fields: string[] = [];
     for (const [name, value] of Object.entries(change.set)) fields.push(DATA + name, value);
     const removed = change.unset.map((name) => DATA + name);
     return this.#update('patch', key, change.expiresAt, change.userId, fields, removed);
   }
 
-  override async touch(key: string, expiresAt: number): Promise<boolean> {
+  override async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     return this.#update('touch', key, expiresAt, undefined, [], []);
+  }
+
+  /**
+   * Two single-key steps (the keys live in different slots on a cluster): MOVE_OUT takes the old
+   * hash and leaves a forward, then the new hash is written. Writes to the old key commit either
+   * before the first step (and move with it) or are refused by the forward.
+   */
+  async move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null> {
+    const redisKey = this.prefix + from;
+    const now = Date.now();
+    const reply = await this.#eval('move', MOVE_OUT, redisKey, [
+      String(now),
+      expireAt(Math.max(forwardUntil, now + 1)),
+    ]);
+    const current = reply === null || reply === undefined ? null : this.#record(redisKey, toPairs(reply));
+    if (current === null) return null;
+    const moved = applyChangeSet(current, change);
+    await this.set(to, moved);
+    if (current.userId !== null) await this.#unindex(current.userId, [from]);
+    return moved;
   }
 
   async destroy(key: string): Promise<void> {
@@ -265,7 +299,7 @@ export class RedisStore extends BaseStore {
     userId: string | null | undefined,
     fields: string[],
     removed: string[],
-  ): Promise<boolean> {
+  ): Promise<WriteOutcome> {
     const redisKey = this.prefix + key;
     const now = Date.now();
     let mode = userId === undefined ? 'keep' : userId === null ? 'clear' : 'set';
@@ -288,6 +322,7 @@ export class RedisStore extends BaseStore {
       const reply = (await this.#eval(action, UPDATE, redisKey, [...args, ...fields, ...removed])) as unknown[];
       const status = Number(reply[0]);
       if (status === 0) return false;
+      if (status === 3) return 'moved';
       if (status === 1) {
         const previous = text(reply[1]);
         if (userId !== undefined && previous !== null && previous !== userId) await this.#unindex(previous, [key]);
