@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { SessionEngine } from '../core/engine.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
+import { setSessionCacheHeaders } from './internal/cache-headers.ts';
 import { holdUntilCommitted } from './internal/hold.ts';
 
 declare global {
@@ -13,7 +14,7 @@ declare global {
   }
 }
 
-type Commit = () => Promise<void>;
+type Commit = (status?: number) => Promise<void>;
 const commits = new WeakMap<Request, Commit>();
 
 /**
@@ -39,9 +40,11 @@ export function session<D extends object = SessionData>(
     const current = engine.session(req.headers.cookie);
     req.session = current as unknown as Session<SessionData>;
     let pending: Promise<void> | null = null;
-    const commit: Commit = () => {
-      pending ??= engine.commit(current, { secure: req.secure }).then(({ setCookie }) => {
-        if (setCookie && !res.headersSent) res.append('Set-Cookie', setCookie);
+    const commit: Commit = (status = res.statusCode) => {
+      pending ??= engine.commit(current, { secure: req.secure, status }).then(({ setCookie }) => {
+        if (!setCookie || res.headersSent) return;
+        res.append('Set-Cookie', setCookie);
+        if (engine.options.cacheHeaders) setSessionCacheHeaders(res);
       });
       return pending;
     };

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { SessionEngine } from '../core/engine.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { SessionData, Session as TesseraSession } from '../core/session.ts';
+import { headerText, sessionCacheHeaders } from './internal/cache-headers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -54,8 +55,17 @@ const plugin: FastifyPluginAsync<FastifyTesseraOptions> = async (fastify, option
     // Commit once: an error reply (for instance after a failed commit) passes through onSend again.
     if (!state || state.committed) return payload;
     state.committed = true;
-    const { setCookie } = await engine.commit(state.session, { secure: request.protocol === 'https' });
-    if (setCookie) reply.header('set-cookie', setCookie);
+    const { setCookie } = await engine.commit(state.session, {
+      secure: request.protocol === 'https',
+      status: reply.statusCode,
+    });
+    if (!setCookie) return payload;
+    reply.header('set-cookie', setCookie);
+    if (engine.options.cacheHeaders) {
+      for (const [name, value] of sessionCacheHeaders((header) => headerText(reply.getHeader(header)))) {
+        reply.header(name, value);
+      }
+    }
     return payload;
   });
 };

@@ -1,6 +1,7 @@
 import type { SessionEngine } from '../core/engine.ts';
 import { isSessionError } from '../core/errors.ts';
 import type { Session, SessionData } from '../core/session.ts';
+import { sessionCacheHeaders } from './internal/cache-headers.ts';
 
 const sessions = new WeakMap<object, WeakMap<Request, Session<object>>>();
 
@@ -25,7 +26,10 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
 
 /**
  * Writes what the request changed and returns the headers to send: `Set-Cookie` when the
- * cookie changes, none otherwise. Pass `request` so that `Secure` follows its URL's protocol.
+ * cookie changes (with `Cache-Control: private, no-store` and `Vary: Cookie`, see
+ * `cacheHeaders`), none otherwise. Pass `request` so that `Secure` follows its URL's protocol,
+ * and the `status` the response will have when it is not a success (a 5xx skips the write, see
+ * `commitOnServerError`).
  *
  * ```ts
  * return redirect('/', { headers: await commitSession(engine, session, request) });
@@ -35,11 +39,15 @@ export async function commitSession<D extends object = SessionData>(
   engine: SessionEngine<D>,
   session: Session<D>,
   request?: Request,
+  status?: number,
 ): Promise<Headers> {
   const secure = request ? new URL(request.url).protocol === 'https:' : undefined;
-  const { setCookie } = await engine.commit(session, { secure });
+  const { setCookie } = await engine.commit(session, { secure, status });
   const headers = new Headers();
-  if (setCookie) headers.append('Set-Cookie', setCookie);
+  if (!setCookie) return headers;
+  headers.append('Set-Cookie', setCookie);
+  if (engine.options.cacheHeaders)
+    for (const [name, value] of sessionCacheHeaders(() => undefined)) headers.set(name, value);
   return headers;
 }
 
@@ -72,8 +80,8 @@ export function withSession<D extends object = SessionData, A extends unknown[] 
     const session = getSession(engine, request);
     try {
       const response = await handler(request, session, ...args);
-      const cookies = (await commitSession(engine, session, request)).getSetCookie();
-      return withCookies(response, cookies);
+      const cookies = (await commitSession(engine, session, request, response.status)).getSetCookie();
+      return withCookies(response, cookies, engine.options.cacheHeaders);
     } catch (error) {
       if (!isSessionError(error)) throw error;
       return new Response(statusText(error.status), {
@@ -84,18 +92,23 @@ export function withSession<D extends object = SessionData, A extends unknown[] 
   };
 }
 
-function withCookies(response: Response, cookies: string[]): Response {
+function withCookies(response: Response, cookies: string[], cacheHeaders: boolean): Response {
   const fresh = cookies.filter((line) => !response.headers.getSetCookie().includes(line));
   if (fresh.length === 0) return response;
-  let target = response;
+  const extra = cacheHeaders ? sessionCacheHeaders((name) => response.headers.get(name) ?? undefined) : [];
+  const apply = (headers: Headers) => {
+    for (const line of fresh) headers.append('Set-Cookie', line);
+    for (const [name, value] of extra) headers.set(name, value);
+  };
   try {
-    for (const line of fresh) target.headers.append('Set-Cookie', line);
+    apply(response.headers);
+    return response;
   } catch {
     // Immutable headers (Response.redirect(), a fetch() result): copy the response first.
-    target = new Response(response.body, response);
-    for (const line of fresh) target.headers.append('Set-Cookie', line);
+    const copy = new Response(response.body, response);
+    apply(copy.headers);
+    return copy;
   }
-  return target;
 }
 
 function statusText(status: number): string {

@@ -5,6 +5,7 @@ import { SessionEngine } from '../core/engine.ts';
 import { isSessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
+import { sessionCacheHeaders } from './internal/cache-headers.ts';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -51,11 +52,18 @@ export function sessionMiddleware<D extends object = SessionData>(
 async function persist<D extends object>(engine: SessionEngine<D>, session: Session<D>, c: Context): Promise<void> {
   let setCookie: string | null;
   try {
-    ({ setCookie } = await engine.commit(session, { secure: new URL(c.req.url).protocol === 'https:' }));
+    const secure = new URL(c.req.url).protocol === 'https:';
+    ({ setCookie } = await engine.commit(session, { secure, status: c.res.status }));
   } catch (error) {
     throw toHttpException(error);
   }
-  if (setCookie) c.header('Set-Cookie', setCookie, { append: true });
+  if (!setCookie) return;
+  c.header('Set-Cookie', setCookie, { append: true });
+  if (engine.options.cacheHeaders) {
+    for (const [name, value] of sessionCacheHeaders((header) => c.res.headers.get(header) ?? undefined)) {
+      c.header(name, value);
+    }
+  }
 }
 
 function toHttpException(error: unknown): unknown {

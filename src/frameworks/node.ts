@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import type { SessionEngine } from '../core/engine.ts';
 import { isSessionError, SessionError } from '../core/errors.ts';
 import type { Session, SessionData } from '../core/session.ts';
+import { setSessionCacheHeaders } from './internal/cache-headers.ts';
 import { holdUntilCommitted } from './internal/hold.ts';
 
 const sessions = new WeakMap<object, WeakMap<IncomingMessage, Session<object>>>();
@@ -26,8 +27,10 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
 }
 
 /**
- * Writes what the request changed and sets the session cookie on `res`. Call it before
- * `res.writeHead()`/`write()`/`end()`; it throws `INVALID_STATE` once the head is sent.
+ * Writes what the request changed and sets the session cookie on `res` (with the cache headers,
+ * see `cacheHeaders`). Call it before `res.writeHead()`/`write()`/`end()`; it throws
+ * `INVALID_STATE` once the head is sent. `status` is the status the response will have (a 5xx
+ * skips the write, see `commitOnServerError`).
  * `Secure` follows the socket (`cookie.secure: true` behind a TLS-terminating proxy).
  */
 export async function commitSession<D extends object = SessionData>(
@@ -35,13 +38,16 @@ export async function commitSession<D extends object = SessionData>(
   session: Session<D>,
   req: IncomingMessage,
   res: ServerResponse,
+  status: number = res.statusCode,
 ): Promise<void> {
   if (res.headersSent) {
     throw new SessionError('INVALID_STATE', 'commitSession() after the response head was sent', { scope: 'node' });
   }
   const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
-  const { setCookie } = await engine.commit(session, { secure });
-  if (setCookie && !hasCookie(res, setCookie)) res.appendHeader('Set-Cookie', setCookie);
+  const { setCookie } = await engine.commit(session, { secure, status });
+  if (!setCookie || hasCookie(res, setCookie)) return;
+  res.appendHeader('Set-Cookie', setCookie);
+  if (engine.options.cacheHeaders) setSessionCacheHeaders(res);
 }
 
 /** A request handler that receives the session as its third argument. */
@@ -82,7 +88,7 @@ export function withSession<D extends object = SessionData>(
   return function tesseraSession(req, res) {
     const session = getSession(engine, req);
     const fail = (error: unknown) => onError(error, req, res);
-    holdUntilCommitted(res, () => commitSession(engine, session, req, res), fail);
+    holdUntilCommitted(res, (status) => commitSession(engine, session, req, res, status), fail);
     try {
       Promise.resolve(handler(req, res, session)).catch(fail);
     } catch (error) {

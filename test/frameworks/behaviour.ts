@@ -28,6 +28,9 @@ export const COOKIE = 'tessera.sid';
  * | `POST /login?user=NAME` | {@link actions.login}, sets a `theme=dark` cookie the framework's way, 303 to `/state` |
  * | `POST /increment` | {@link actions.increment}, `{ count }` as JSON |
  * | `POST /logout` | {@link actions.logout}, 303 to `/` |
+ * | `POST /cached` | {@link actions.increment} with the app's own `Cache-Control: no-cache` and `Vary: Accept-Encoding` |
+ * | `POST /fail` | {@link actions.increment}, then answers 500 (`failed`) without throwing |
+ * | `POST /throw` | {@link actions.increment}, then throws an `Error` the framework answers with 500 |
  */
 export const actions = {
   async state(session: Session): Promise<{ user: string | null; count: number }> {
@@ -72,6 +75,13 @@ export class FailingStore extends MemoryStore {
     return super.patch(key, change);
   }
 }
+
+/** The response's Vary tokens, lower-cased. */
+const varyTokens = (headers: Headers) =>
+  (headers.get('vary') ?? '')
+    .split(',')
+    .map((token) => token.trim().toLowerCase())
+    .filter(Boolean);
 
 export interface BehaviourOptions {
   /** The store under the engine. @default a MemoryStore */
@@ -179,6 +189,68 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
         assert.equal(response.status, 200);
         assert.deepEqual(JSON.parse(response.text), { user: null, count: 0 });
         assert.equal(store.total, 0, `no store call for ${forged.slice(0, 16)}`);
+      }
+    });
+
+    it('marks responses that set the session cookie uncacheable by shared caches', async () => {
+      const browser = new Browser(base);
+      const pub = await browser.get('/public');
+      assert.equal(pub.headers.get('cache-control'), null, 'no session cookie, no cache headers');
+      const login = await post(browser, '/login?user=erin');
+      assert.equal(login.headers.get('cache-control'), 'private, no-store');
+      assert.ok(varyTokens(login.headers).includes('cookie'), `Vary: ${login.headers.get('vary')}`);
+      const unchanged = await browser.get('/state');
+      assert.deepEqual(unchanged.setCookies, []);
+      assert.equal(unchanged.headers.get('cache-control'), null, 'an unchanged cookie adds nothing');
+      const logout = await post(browser, '/logout');
+      assert.equal(logout.headers.get('cache-control'), 'private, no-store', 'clearing the cookie counts too');
+
+      const newcomer = new Browser(base);
+      const own = await post(newcomer, '/cached');
+      assert.ok(newcomer.jar.has(COOKIE));
+      assert.equal(own.headers.get('cache-control'), 'no-cache', 'the app’s own Cache-Control is kept');
+      assert.deepEqual(varyTokens(own.headers), ['accept-encoding', 'cookie']);
+
+      const off = new SessionEngine({ store: new MemoryStore(), secrets, cacheHeaders: false });
+      const offServer = await makeServer(off);
+      const offBase = await listen(offServer);
+      try {
+        const response = await post(new Browser(offBase), '/increment');
+        assert.ok(response.setCookies.some((line) => line.startsWith(`${COOKIE}=`)));
+        assert.equal(response.headers.get('cache-control'), null);
+        assert.equal(response.headers.get('vary'), null);
+      } finally {
+        await close(offServer);
+        await off.close();
+      }
+    });
+
+    it('skips the commit of a 5xx response by default, and makes it with commitOnServerError', async () => {
+      const browser = new Browser(base);
+      await post(browser, '/login?user=frank');
+      await post(browser, '/increment');
+      for (const path of ['/fail', '/throw']) {
+        const failed = await post(browser, path);
+        assert.equal(failed.status, 500, path);
+        assert.deepEqual(failed.setCookies, [], path);
+      }
+      assert.deepEqual(JSON.parse((await browser.get('/state')).text), { user: 'frank', count: 1 });
+      const newcomer = new Browser(base);
+      await post(newcomer, '/fail');
+      assert.equal(newcomer.jar.has(COOKIE), false, 'a new session is not stored from a 5xx');
+
+      const keeps = new SessionEngine({ store: new MemoryStore(), secrets, commitOnServerError: true });
+      const keepsServer = await makeServer(keeps);
+      const keepsBase = await listen(keepsServer);
+      try {
+        const visitor = new Browser(keepsBase);
+        await post(visitor, '/login?user=gina');
+        const failed = await post(visitor, '/fail');
+        assert.equal(failed.status, 500);
+        assert.deepEqual(JSON.parse((await visitor.get('/state')).text), { user: 'gina', count: 1 });
+      } finally {
+        await close(keepsServer);
+        await keeps.close();
       }
     });
 

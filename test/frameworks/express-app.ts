@@ -26,5 +26,21 @@ export const makeExpressServer: MakeServer = (engine) => {
     await actions.logout(req.session);
     res.redirect(303, '/');
   });
+  app.post('/cached', async (req, res) => {
+    res.set('Cache-Control', 'no-cache').set('Vary', 'Accept-Encoding');
+    res.json(await actions.increment(req.session));
+  });
+  app.post('/fail', async (req, res) => {
+    await actions.increment(req.session);
+    res.status(500).send('failed');
+  });
+  app.post('/throw', async (req) => {
+    await actions.increment(req.session);
+    throw new Error('route failed');
+  });
+  // Quiet: Express's default handler would print the /throw stack.
+  app.use((error: { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(error.status ?? 500).send('failed');
+  });
   return createServer(app);
 };

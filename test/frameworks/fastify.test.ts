@@ -30,6 +30,18 @@ function routes(app: FastifyInstance, setTheme: (reply: import('fastify').Fastif
     await actions.logout(request.session);
     return reply.redirect('/', 303);
   });
+  app.post('/cached', async (request, reply) => {
+    reply.header('cache-control', 'no-cache').header('vary', 'Accept-Encoding');
+    return actions.increment(request.session);
+  });
+  app.post('/fail', async (request, reply) => {
+    await actions.increment(request.session);
+    return reply.code(500).send('failed');
+  });
+  app.post('/throw', async (request) => {
+    await actions.increment(request.session);
+    throw new Error('route failed');
+  });
 }
 
 const makeFastifyServer: MakeServer = async (engine) => {

@@ -36,6 +36,16 @@ async function route(request: Request, session: Session): Promise<Response> {
     case 'POST /logout':
       await actions.logout(session);
       return Response.redirect(new URL('/', url), 303);
+    case 'POST /cached':
+      return Response.json(await actions.increment(session), {
+        headers: { 'cache-control': 'no-cache', vary: 'Accept-Encoding' },
+      });
+    case 'POST /fail':
+      await actions.increment(session);
+      return new Response('failed', { status: 500 });
+    case 'POST /throw':
+      await actions.increment(session);
+      throw new Error('route failed');
     default:
       return new Response('not found', { status: 404 });
   }

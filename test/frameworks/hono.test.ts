@@ -27,6 +27,21 @@ function makeApp(engine: SessionEngine): Hono {
     await actions.logout(c.get('session'));
     return c.redirect('/', 303);
   });
+  app.post('/cached', async (c) => {
+    c.header('Cache-Control', 'no-cache');
+    c.header('Vary', 'Accept-Encoding');
+    return c.json(await actions.increment(c.get('session')));
+  });
+  app.post('/fail', async (c) => {
+    await actions.increment(c.get('session'));
+    return c.text('failed', 500);
+  });
+  app.post('/throw', async (c) => {
+    await actions.increment(c.get('session'));
+    throw new Error('route failed');
+  });
+  // Quiet: Hono's default handler would print the /throw stack.
+  app.onError((error, c) => (error instanceof HTTPException ? error.getResponse() : c.text('failed', 500)));
   return app;
 }
 

@@ -26,6 +26,17 @@ const makeKoaServer: MakeServer = (engine) => {
       await actions.logout(ctx.session);
       ctx.status = 303;
       ctx.redirect('/');
+    } else if (route === 'POST /cached') {
+      ctx.set('Cache-Control', 'no-cache');
+      ctx.set('Vary', 'Accept-Encoding');
+      ctx.body = await actions.increment(ctx.session);
+    } else if (route === 'POST /fail') {
+      await actions.increment(ctx.session);
+      ctx.status = 500;
+      ctx.body = 'failed';
+    } else if (route === 'POST /throw') {
+      await actions.increment(ctx.session);
+      throw new Error('route failed');
     }
   });
   return createServer(app.callback());

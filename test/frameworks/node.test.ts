@@ -36,6 +36,20 @@ async function route(req: IncomingMessage, res: ServerResponse, session: Session
       res.setHeader('location', '/');
       res.end();
       return;
+    case 'POST /cached': {
+      const body = JSON.stringify(await actions.increment(session));
+      // Vary given to writeHead replaces the header, except for the Cookie the commit added.
+      res.setHeader('cache-control', 'no-cache');
+      res.writeHead(200, { 'content-type': 'application/json', vary: 'Accept-Encoding' }).end(body);
+      return;
+    }
+    case 'POST /fail':
+      await actions.increment(session);
+      res.writeHead(500).end('failed');
+      return;
+    case 'POST /throw':
+      await actions.increment(session);
+      throw new Error('route failed');
     default:
       res.writeHead(404).end();
   }

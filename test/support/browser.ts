@@ -6,6 +6,8 @@ export interface BrowserResponse {
   status: number;
   location: string | null;
   setCookies: string[];
+  /** Every response header (Set-Cookie lines are in `setCookies`). */
+  headers: Headers;
   text: string;
 }
 
@@ -41,6 +43,7 @@ export class Browser {
       status: response.status,
       location: response.headers.get('location'),
       setCookies,
+      headers: response.headers,
       text: await response.text(),
     };
   }

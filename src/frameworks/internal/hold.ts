@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { headerText, mergeVary } from './cache-headers.ts';
 
 type Method = 'writeHead' | 'write' | 'end' | 'flushHeaders';
 const METHODS: readonly Method[] = ['writeHead', 'write', 'end', 'flushHeaders'];
@@ -16,7 +17,7 @@ type Call = (...args: unknown[]) => unknown;
  */
 export function holdUntilCommitted(
   res: ServerResponse,
-  commit: () => Promise<void>,
+  commit: (status: number) => Promise<void>,
   onError: (error: unknown) => void,
 ): void {
   const target = res as unknown as Record<Method, Call>;
@@ -33,9 +34,11 @@ export function holdUntilCommitted(
     if (name === 'writeHead') args = applyHeadHeaders(res, args);
     original(name).apply(res, args);
   };
-  const start = () => {
+  const start = (name: Method, args: unknown[]) => {
     state = 'holding';
-    commit().then(
+    // The status a held writeHead is about to send is not on the response yet.
+    const status = name === 'writeHead' && typeof args[0] === 'number' ? args[0] : res.statusCode;
+    commit(status).then(
       () => {
         release();
         try {
@@ -57,7 +60,7 @@ export function holdUntilCommitted(
     target[name] = function held(...args: unknown[]): unknown {
       if (state === 'released') return original(name).apply(res, args);
       queue.push([name, args]);
-      if (state === 'open') start();
+      if (state === 'open') start(name, args);
       // write() reports no backpressure while held; the others return the response.
       return name === 'write' ? true : name === 'flushHeaders' ? undefined : res;
     };
@@ -71,10 +74,19 @@ function applyHeadHeaders(res: ServerResponse, args: unknown[]): unknown[] {
   const headers = Array.isArray(last) ? pairs(last as string[]) : (last as OutgoingHttpHeaders);
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    if (name.toLowerCase() === 'set-cookie') res.appendHeader(name, value as string | string[]);
+    const lower = name.toLowerCase();
+    if (lower === 'set-cookie') res.appendHeader(name, value as string | string[]);
+    else if (lower === 'vary') res.setHeader(name, keepCookieVary(res, value));
     else res.setHeader(name, value as OutgoingHttpHeader);
   }
   return args.slice(0, -1);
+}
+
+/** A `Vary` given to writeHead keeps the `Cookie` the session commit added (see cache-headers.ts). */
+function keepCookieVary(res: ServerResponse, value: OutgoingHttpHeader): OutgoingHttpHeader {
+  const committed = headerText(res.getHeader('vary'));
+  if (committed === undefined || mergeVary(committed) !== null) return value;
+  return mergeVary(headerText(value)) ?? value;
 }
 
 /** `writeHead` also takes a flat `[name, value, name, value]` array, like `rawHeaders`. */
