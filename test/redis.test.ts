@@ -9,6 +9,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
+import { SessionEngine } from '../src/core/engine.ts';
 import { isSessionError } from '../src/core/errors.ts';
 import { generateId, hashId } from '../src/core/ids.ts';
 import type { SessionRecord, Store } from '../src/core/store.ts';
@@ -336,6 +337,59 @@ describe('redis store connections', () => {
     await assert.rejects(store.get(key), (e) => isSessionError(e, 'CORRUPT_RECORD'));
     assert.equal(await admin.get(store.prefix + key), 'not a hash');
     await store.close();
+  });
+
+  it('deletes an expired record whose key has no TTL when it finds it, and keeps a live one', async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
+    const [stale, live] = [hashId(generateId()), hashId(generateId())];
+    try {
+      await store.set(stale, record());
+      await store.set(live, record());
+      await admin.hSet(store.prefix + stale, 'expiresAt', String(Date.now() - 1000));
+      await admin.persist(store.prefix + stale);
+      await admin.persist(store.prefix + live);
+      assert.equal(await store.get(stale), null);
+      assert.equal(await admin.exists(store.prefix + stale), 0, 'the expired hash is deleted');
+      assert.ok(await store.get(live));
+      assert.equal(await admin.exists(store.prefix + live), 1);
+    } finally {
+      await admin.del([store.prefix + stale, store.prefix + live]);
+      await store.close();
+    }
+  });
+
+  it('names the store and only the shortened key in corrupt-record errors, fields included', async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
+    const engine = new SessionEngine<{ cart: string[] }>({
+      store,
+      secrets: ['redis-corrupt-secret-0123456789abcdefgh'],
+    });
+    const redisKeys: string[] = [];
+    const named = (key: string) => (e: unknown) => {
+      assert.ok(isSessionError(e, 'CORRUPT_RECORD'), String(e));
+      assert.equal(e.scope, 'redis');
+      assert.ok(e.message.includes(key.slice(0, 10)), e.message);
+      assert.ok(!e.message.includes(key), `the full key is not shown: ${e.message}`);
+      return true;
+    };
+    try {
+      const session = engine.session(undefined);
+      await session.set('cart', ['book']);
+      const cookie = (await engine.commit(session)).setCookie?.split(';')[0] ?? '';
+      const key = session.key as string;
+      redisKeys.push(store.prefix + key);
+      await admin.hSet(store.prefix + key, 'd:cart', '{not json');
+      await assert.rejects(engine.session(cookie).get('cart'), named(key));
+
+      const huge = hashId(generateId());
+      redisKeys.push(store.prefix + huge);
+      await admin.hSet(store.prefix + huge, { createdAt: '9'.repeat(400), expiresAt: String(Date.now() + 60_000) });
+      await admin.pExpire(store.prefix + huge, 60_000);
+      await assert.rejects(store.get(huge), named(huge));
+    } finally {
+      await admin.del(redisKeys);
+      await engine.close();
+    }
   });
 
   it('keeps the user index alive as long as the sessions in it', async () => {

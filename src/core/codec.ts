@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { SessionError } from './errors.ts';
+import { shortKey } from './ids.ts';
 
 /** Turns session values into text and back. JSON by default; `superjson` or `devalue` fit too. */
 export interface Serializer {
@@ -29,9 +30,12 @@ export class FieldCodec {
   readonly serializer: Serializer;
   readonly #keys: Map<string, Buffer>;
   readonly #current: { id: string; key: Buffer } | null;
+  readonly #scope: string | undefined;
 
-  constructor(serializer: Serializer, keys: readonly EncryptionKey[] = []) {
+  /** `scope`: the store's name, shown in the errors about records that cannot be decoded. */
+  constructor(serializer: Serializer, keys: readonly EncryptionKey[] = [], scope?: string) {
     this.serializer = serializer;
+    this.#scope = scope;
     this.#keys = new Map();
     for (const { id, key } of keys) {
       if (!KEY_ID.test(id)) {
@@ -75,10 +79,10 @@ export class FieldCodec {
     const key = keyId === undefined ? undefined : this.#keys.get(keyId);
     if (!key || ivText === undefined || body === undefined) {
       const why = this.#keys.size === 0 ? 'no encryption key is configured' : `key "${keyId}" is not in the key ring`;
-      throw corrupt(field, `it is encrypted and ${why}`);
+      throw this.#corrupt(storeKey, field, `it is encrypted and ${why}`);
     }
     const sealed = Buffer.from(body, 'base64url');
-    if (sealed.length < 16) throw corrupt(field, 'the envelope is truncated');
+    if (sealed.length < 16) throw this.#corrupt(storeKey, field, 'the envelope is truncated');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'));
       decipher.setAAD(Buffer.from(`${storeKey}\0${field}`));
@@ -87,20 +91,25 @@ export class FieldCodec {
         'utf8',
       );
     } catch (error) {
-      throw corrupt(field, 'it failed authentication (wrong key, or tampered with)', error);
+      throw this.#corrupt(storeKey, field, 'it failed authentication (wrong key, or tampered with)', error);
     }
   }
 
-  /** Parses serialized text; throws `CORRUPT_RECORD` naming the field. */
-  parse(field: string, text: string): unknown {
+  /** Parses serialized text; throws `CORRUPT_RECORD` naming the field (and the record, given its key). */
+  parse(field: string, text: string, storeKey?: string): unknown {
     try {
       return this.serializer.parse(text);
     } catch (error) {
-      throw corrupt(field, 'it is not valid serializer output', error);
+      throw this.#corrupt(storeKey, field, 'it is not valid serializer output', error);
     }
   }
-}
 
-function corrupt(field: string, why: string, cause?: unknown): SessionError {
-  return new SessionError('CORRUPT_RECORD', `stored field "${field}" cannot be decoded: ${why}`, { cause });
+  /** The error for a field that cannot be decoded: the store, the shortened key, the field, why. */
+  #corrupt(storeKey: string | undefined, field: string, why: string, cause?: unknown): SessionError {
+    const record = storeKey === undefined ? '' : `record ${shortKey(storeKey)}: `;
+    return new SessionError('CORRUPT_RECORD', `${record}stored field "${field}" cannot be decoded: ${why}`, {
+      cause,
+      scope: this.#scope,
+    });
+  }
 }

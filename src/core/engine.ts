@@ -97,7 +97,7 @@ export class SessionEngine<D extends object = SessionData> {
     this.options = resolveOptions(options);
     this.store = this.options.store;
     this.#signer = this.options.signed ? new CookieSigner(this.options.secrets, this.options.tagBytes) : null;
-    this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys);
+    this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys, this.store.name);
     this.#ctx = this.#context();
   }
 

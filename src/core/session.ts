@@ -384,7 +384,7 @@ export class Session<D extends object = SessionData> {
       if (changed.has(name)) continue;
       const text = codec.open(key, name, stored);
       if (this.#saved.get(name) === text) continue;
-      this.#data[name] = codec.parse(name, text);
+      this.#data[name] = codec.parse(name, text, key);
       this.#saved.set(name, text);
     }
   }
@@ -514,7 +514,7 @@ export class Session<D extends object = SessionData> {
     const data: Record<string, unknown> = Object.create(null);
     for (const [name, stored] of Object.entries(record.fields)) {
       const text = codec.open(key, name, stored);
-      data[name] = codec.parse(name, text);
+      data[name] = codec.parse(name, text, key);
       this.#saved.set(name, text);
     }
     this.#data = data;

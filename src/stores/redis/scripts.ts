@@ -107,6 +107,18 @@ return all`,
 );
 
 /**
+ * Deletes a session hash that a read found expired although its key outlived it (its TTL was
+ * removed by hand, or never set), but only while it is still expired: a concurrent rewrite has
+ * moved `expiresAt` forward and is kept. A forward (no `expiresAt`) is kept too. ARGV[1]: now.
+ */
+export const DROP_EXPIRED = script(
+  'drop-expired',
+  `local current = tonumber(redis.call('HGET', KEYS[1], 'expiresAt'))
+if current and current <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+return 0`,
+);
+
+/**
  * Deletes a session hash. ARGV[1]: delete only if this user owns it ('' = whoever owns it).
  * Returns {deleted (0 or 1), owner or nil}.
  */

@@ -14,7 +14,7 @@ import {
 import { type Backend, type RedisClientKind, userBackend } from './clients.ts';
 import { describeTarget, ownedBackend } from './connection.ts';
 import { type RedisLogger, type RedisStoreOptions, type ResolvedRedisOptions, resolveRedisOptions } from './options.ts';
-import { DESTROY, INDEX, MOVE_OUT, type Script, SET, UPDATE } from './scripts.ts';
+import { DESTROY, DROP_EXPIRED, INDEX, MOVE_OUT, type Script, SET, UPDATE } from './scripts.ts';
 
 /** Data fields live beside the metadata in one hash; this prefix keeps their names apart. */
 const DATA = 'd:';
@@ -107,8 +107,13 @@ export class RedisStore extends BaseStore {
       throw error;
     }
     const record = this.#record(redisKey, toPairs(reply));
-    // Also checked here in case the key's TTL was removed by hand.
-    return record === null || record.expiresAt <= Date.now() ? null : record;
+    if (record === null) return null;
+    const now = Date.now();
+    if (record.expiresAt > now) return record;
+    // Expired, yet the key is still there (its TTL was removed by hand): delete it now, unless a
+    // concurrent write has given it a new expiry meanwhile.
+    await this.#eval('get', DROP_EXPIRED, redisKey, [String(now)]);
+    return null;
   }
 
   /** A session hash as a record; `null` for no hash or a forward left by a move. */
@@ -141,11 +146,8 @@ export class RedisStore extends BaseStore {
       expiresAt: Number(expiresAt),
       userId: meta.get('userId') ?? null,
     };
-    try {
-      validateRecord(record, redisKey);
-    } catch (error) {
-      throw this.#corrupt(redisKey, (error as Error).message, error);
-    }
+    // Its error names the store and the shortened key only, like #corrupt's.
+    validateRecord(record, `the session hash ${this.#shown(redisKey)}`, 'redis');
     return record;
   }
 
@@ -356,8 +358,13 @@ export class RedisStore extends BaseStore {
     await this.#send('unindex', indexKey, ['ZREM', indexKey, ...keys]);
   }
 
+  /** A session hash's key for messages and logs: the prefix and the shortened store key. */
+  #shown(redisKey: string): string {
+    return this.prefix + shortKey(redisKey.slice(this.prefix.length));
+  }
+
   #corrupt(redisKey: string, problem: string, cause?: unknown): SessionError {
-    const shown = this.prefix + shortKey(redisKey.slice(this.prefix.length));
+    const shown = this.#shown(redisKey);
     return new SessionError('CORRUPT_RECORD', `the session hash ${shown} is corrupt: ${problem} (left in place)`, {
       scope: 'redis',
       cause,
