@@ -159,13 +159,13 @@ export class Session<D extends object = SessionData> {
    * (`session.data.cart.push(item)`): changes, nested ones included, are found at commit.
    * Call `await session.load()` first.
    */
-  get data(): D {
+  get data(): Partial<D> {
     this.#assertUsable('data');
     if (this.#state === 'idle') {
       throw new SessionError('INVALID_STATE', 'session.data needs `await session.load()` first');
     }
     this.#exposed = true;
-    return this.#data as D;
+    return this.#data as Partial<D>;
   }
 
   /** Reads the session from the store, once. Later calls return at once. */
