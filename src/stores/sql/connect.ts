@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Kysely } from 'kysely';
 import { importOptional, type SessionError, toStoreError } from '../../core/errors.ts';
 import { dbKind, type ResolvedSqlOptions, redactUrl } from './options.ts';
@@ -63,6 +65,10 @@ export async function openConnection(
       .default;
     let database: import('better-sqlite3').Database;
     try {
+      // `sqlite:var/sessions.db` in a fresh project: the directory is made as the file would be.
+      if (target.filename !== ':memory:' && target.filename !== '') {
+        mkdirSync(dirname(target.filename), { recursive: true });
+      }
       database = new Database(target.filename, { timeout: options.connectTimeoutMs });
       // WAL lets other processes read while one writes; a memory database has no journal file.
       // With WAL, synchronous=NORMAL syncs at checkpoints instead of every commit: a power cut may
