@@ -107,6 +107,7 @@ class Daemon {
   #child: ChildProcess | undefined;
   #exit = '';
   #exited: Promise<void> = Promise.resolve();
+  #signalled = false;
 
   constructor(
     readonly name: string,
@@ -154,7 +155,19 @@ class Daemon {
   }
 
   killSync(): void {
+    this.#signalled = true;
     this.#child?.kill('SIGKILL');
+  }
+
+  /** The process was told to stop by someone else (pg_ctl): its exit is coming. */
+  markSignalled(): void {
+    if (this.#child) this.#signalled = true;
+  }
+
+  /** After a kill whose exit has not been seen yet (killSync, pg_ctl), waits for that exit. */
+  async settle(): Promise<void> {
+    if (this.#signalled) await this.#exited;
+    this.#signalled = false;
   }
 
   get exited(): Promise<void> {
@@ -218,6 +231,7 @@ export async function startPostgres(): Promise<SqlServer> {
   const url = `postgres://postgres:${password}@${HOST}:${port}/postgres`;
   const pg = (await import('pg')).default;
   const start = async () => {
+    await daemon.settle();
     if (daemon.running) return;
     daemon.spawn();
     try {
@@ -262,7 +276,10 @@ export async function startPostgres(): Promise<SqlServer> {
     port,
     password,
     kill,
-    killSync: () => execFileSync(path.join(bin, 'pg_ctl'), pgCtlStop, { ...owner, timeout: 30_000, stdio: 'ignore' }),
+    killSync: () => {
+      daemon.markSignalled();
+      execFileSync(path.join(bin, 'pg_ctl'), pgCtlStop, { ...owner, timeout: 30_000, stdio: 'ignore' });
+    },
     start,
     async stop() {
       await kill();
@@ -319,6 +336,7 @@ export async function startMariadb(): Promise<SqlServer> {
   );
   const mysql = (await import('mysql2/promise')).default;
   const start = async () => {
+    await daemon.settle();
     if (daemon.running) return;
     daemon.spawn();
     try {

@@ -1,3 +1,5 @@
+import type { EventEmitter } from 'node:events';
+
 /**
  * The Redis clients the store accepts, typed structurally (no import of either library's types),
  * and one small adapter over them so the store logic is written once.
@@ -99,6 +101,22 @@ function ioredisReadiness(c: IORedisLike): () => Promise<void> {
     }
     if (seen || c.status === 'reconnecting' || c.status === 'end' || c.status === 'close') {
       throw new Error(`the ioredis client is not connected (status ${c.status})`);
+    }
+    // Its first connection is under way: wait for it (with `enableOfflineQueue: false` a command
+    // sent now would fail), bounded by the engine's timeout.
+    const events = c as Partial<EventEmitter>;
+    if ((c.status === 'connecting' || c.status === 'connect') && typeof events.once === 'function') {
+      await new Promise<void>((resolve, reject) => {
+        const done = (error?: Error) => {
+          events.off?.('ready', done);
+          events.off?.('error', done);
+          if (error) reject(error);
+          else resolve();
+        };
+        events.once?.('ready', done);
+        events.once?.('error', done);
+      });
+      seen = true;
     }
   };
 }
