@@ -112,6 +112,27 @@ describe('configuration', () => {
     writeFileSync(unset, '{ "store": "${NOT_SET_ANYWHERE}" }');
     await assert.rejects(loadConfig(unset, {}), /NOT_SET_ANYWHERE/);
   });
+
+  it('expands variables in YAML values only, never in comments (the README example as printed)', async () => {
+    const file = new URL('fixtures/tessera.yml', import.meta.url).pathname;
+    const resolved = await loadConfig(file, { STORE_URL: REDIS_URL, SESSION_SECRET: secret });
+    assert.equal(resolved.kind, 'redis');
+    assert.deepEqual(resolved.session.secrets, [secret]);
+    await resolved.store.close();
+    await assert.rejects(loadConfig(file, { STORE_URL: REDIS_URL }), (e) => isSessionError(e, 'INVALID_OPTIONS'));
+    // A value from the environment stays one value: it cannot add YAML structure.
+    const injected = await loadConfig(file, { STORE_URL: REDIS_URL, SESSION_SECRET: `${secret}"]\n  signed: false #` });
+    assert.deepEqual(injected.session.secrets, [`${secret}"]\n  signed: false #`]);
+    assert.equal(injected.session.signed, undefined);
+    await injected.store.close();
+  });
+
+  it('engineFromEnv without secrets names TESSERA_SECRETS', async () => {
+    await assert.rejects(
+      engineFromEnv({ TESSERA_STORE_URL: 'memory:' }),
+      (e) => isSessionError(e, 'INVALID_OPTIONS') && (e as Error).message.includes('TESSERA_SECRETS'),
+    );
+  });
 });
 
 const run = promisify(execFile);

@@ -131,15 +131,20 @@ export async function resolveConfig(config: unknown, env: NodeJS.ProcessEnv = pr
   const { store: storeConfig, session, cache } = await fromSeeds(config as Record<string, unknown>);
   if (storeConfig === undefined) throw invalid('the configuration has no "store"');
   const options = { ...(session ?? {}) } as Omit<SessionOptions, 'store'>;
-  if (options.secrets === undefined && env.TESSERA_SECRETS) {
-    options.secrets = env.TESSERA_SECRETS.split(',').map((s) => s.trim());
-  }
+  const fromEnv = (env.TESSERA_SECRETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (options.secrets === undefined && fromEnv.length > 0) options.secrets = fromEnv;
   let { store, kind } = await createStore(storeConfig as string | StoreConfig);
   if (cache) store = await withCache(store, kind, storeConfig as string | StoreConfig, cache);
   return { store, kind, session: options };
 }
 
-/** Reads a YAML (`.yml`, `.yaml`) or JSON file and resolves it; `${VAR}` is replaced from the environment. */
+/**
+ * Reads a YAML (`.yml`, `.yaml`) or JSON file and resolves it. `${VAR}` in a value is replaced
+ * from the environment (comments and keys are never expanded); an unset variable is an error.
+ */
 export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {
   let text: string;
   try {
@@ -147,18 +152,22 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   } catch (error) {
     throw new SessionError('INVALID_OPTIONS', `cannot read the config file ${path}`, { cause: error, scope: 'config' });
   }
-  const expanded = text.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
-    const value = env[name];
-    if (value === undefined) throw invalid(`${path} uses \${${name}}, which is not set in the environment`);
-    return value;
-  });
   let parsed: unknown;
   try {
     if (['.yml', '.yaml'].includes(extname(path).toLowerCase())) {
       const yaml = await importOptional<typeof import('yaml')>('yaml', 'config');
-      parsed = yaml.parse(expanded);
+      const document = yaml.parseDocument(text);
+      if (document.errors.length > 0) throw document.errors[0];
+      // Only scalar values are expanded, after parsing: never comments or keys, and a value from
+      // the environment can never add structure to the file.
+      yaml.visit(document, {
+        Scalar(key, node) {
+          if (key !== 'key' && typeof node.value === 'string') node.value = expand(node.value, path, env);
+        },
+      });
+      parsed = document.toJS();
     } else {
-      parsed = JSON.parse(expanded);
+      parsed = expandValues(JSON.parse(text), path, env);
     }
   } catch (error) {
     if (error instanceof SessionError) throw error;
@@ -174,6 +183,23 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   return resolveConfig(parsed, env);
 }
 
+/** `${VAR}` in one configuration value, replaced from the environment; an unset variable is an error. */
+function expand(value: string, path: string, env: NodeJS.ProcessEnv): string {
+  return value.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => {
+    const found = env[name];
+    if (found === undefined) throw invalid(`${path} uses \${${name}}, which is not set in the environment`);
+    return found;
+  });
+}
+
+/** {@link expand} on every string value of parsed JSON (object keys are left alone). */
+function expandValues(value: unknown, path: string, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string') return expand(value, path, env);
+  if (Array.isArray(value)) return value.map((item) => expandValues(item, path, env));
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, expandValues(item, path, env)]));
+}
+
 /**
  * The engine an app gets from its environment: `TESSERA_CONFIG` (a file) or
  * `TESSERA_STORE_URL` (+ `TESSERA_SECRETS`), so an app switches backends with no code change.
@@ -186,7 +212,15 @@ export async function engineFromEnv<D extends object = SessionData>(
   if (env.TESSERA_CONFIG) resolved = await loadConfig(env.TESSERA_CONFIG, env);
   else if (env.TESSERA_STORE_URL) resolved = await resolveConfig({ store: env.TESSERA_STORE_URL }, env);
   else throw invalid('set TESSERA_CONFIG (a YAML or JSON file) or TESSERA_STORE_URL (and TESSERA_SECRETS)');
-  return new SessionEngine<D>({ ...resolved.session, ...overrides, store: resolved.store });
+  const options = { ...resolved.session, ...overrides };
+  if (options.secrets === undefined && options.signed !== false) {
+    await resolved.store.close();
+    throw invalid(
+      'no secrets to sign cookies: set TESSERA_SECRETS (comma-separated, each at least 32 characters)' +
+        (env.TESSERA_CONFIG ? `, or session.secrets in ${env.TESSERA_CONFIG}` : ''),
+    );
+  }
+  return new SessionEngine<D>({ ...options, store: resolved.store });
 }
 
 async function withCache(
