@@ -15,6 +15,8 @@ step npx --no-install tsc -p tsconfig.json --noEmit
 step npx --no-install tsc -p test/types/tsconfig.json
 step npx --no-install tsc -p test/types/compat/tsconfig.json
 step npm run build
+# The built declarations as a strict user project sees them (exactOptionalPropertyTypes included).
+step npx --no-install tsc -p test/types/strict/tsconfig.json
 step node scripts/check-exports.mjs
 if [ -x node_modules/.bin/publint ]; then
   step npx --no-install publint --strict

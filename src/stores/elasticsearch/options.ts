@@ -37,8 +37,12 @@ export interface ElasticsearchStoreOptions {
    * @default 'elasticsearch'
    */
   flavor?: 'elasticsearch' | 'opensearch';
-  /** URL of one node, e.g. `https://es.internal:9200`. @default 'http://localhost:9200' (unless `nodes` or `cloud`) */
-  node?: string;
+  /**
+   * URL of one node, e.g. `https://es.internal:9200`. Given but `undefined` (an unset environment
+   * variable) is an error, never a silent fallback to localhost.
+   * @default 'http://localhost:9200' (unless `nodes` or `cloud`)
+   */
+  node?: string | undefined;
   /** URLs of several nodes; requests are spread over them. @default undefined */
   nodes?: readonly string[];
   /** Credentials. `apiKey` is Elasticsearch only. @default undefined (none, or those in the node URL) */
@@ -243,6 +247,9 @@ export function resolveElasticsearchOptions(options: ElasticsearchStoreOptions):
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   for (const name of Object.keys(options)) {
     if (!KNOWN.has(name)) throw invalid(`unknown option "${name}" (known: ${[...KNOWN].join(', ')})`);
+  }
+  if ('node' in options && options.node === undefined) {
+    throw invalid('node is undefined: is the environment variable it comes from (e.g. ELASTICSEARCH_URL) set?');
   }
   const index = options.index ?? 'session';
   if (typeof index !== 'string') throw invalid(`index must be a string, got ${show(index)}`);

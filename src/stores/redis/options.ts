@@ -18,10 +18,12 @@ export interface RedisStoreOptions {
    * Where Redis is, as a URL: `redis://[user[:password]@]host[:port][/db]`, `rediss://...` for
    * TLS, or `unix:///path/to/redis.sock?db=1` (credentials as `unix://user:pass@localhost/path`
    * or `?username=&password=`). Percent-encode reserved characters in credentials.
-   * Cannot be combined with `server` or `socketPath`.
+   * Cannot be combined with `server` or `socketPath`. Given but `undefined` (an unset
+   * environment variable, as in `{ url: process.env.REDIS_URL }`) is an error, never a silent
+   * fallback to 127.0.0.1:6379.
    * @default undefined (use `server`)
    */
-  url?: string;
+  url?: string | undefined;
   /** `host:port` of the server (the seeds' `server`, `redis_server`); `[::1]:6379` for IPv6. @default '127.0.0.1:6379' */
   server?: string;
   /** Unix socket path of the server (the seed's `sock`). @default undefined */
@@ -291,6 +293,11 @@ export function resolveRedisOptions(options: RedisStoreOptions = {}): ResolvedRe
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   for (const name of Object.keys(options)) {
     if (!KNOWN.has(name)) throw invalid(`unknown option "${name}"`);
+  }
+  if ('url' in options && options.url === undefined) {
+    throw invalid(
+      'url is undefined: is the environment variable it comes from (e.g. REDIS_URL) set? Leave url out to use server',
+    );
   }
   const o = options as Record<string, unknown>;
   const prefix = o.prefix ?? 'tessera:';

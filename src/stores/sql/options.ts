@@ -48,9 +48,10 @@ export interface SqlStoreOptions {
    * Where the database is (DBIC's `dsn`): `sqlite:path/to/file.db`, `sqlite::memory:`,
    * `postgres://user:pass@host:5432/db` (or `postgresql://`), `mysql://user:pass@host:3306/db`
    * (or `mariadb://`). The store opens the connection pool lazily and closes it in `close()`.
+   * Given but `undefined` (an unset environment variable) is an error naming that cause.
    * @default undefined
    */
-  url?: string;
+  url?: string | undefined;
   /**
    * Database user, overriding the one in `url` (PostgreSQL, MySQL).
    * @default the user in `url`, else the driver's default
@@ -361,6 +362,9 @@ export function resolveSqlOptions(options: SqlStoreOptions): ResolvedSqlOptions 
     throw invalid(
       `unknown option(s) ${unknown.map((k) => `"${k}"`).join(', ')}; known: ${[...KNOWN_OPTIONS].join(', ')}`,
     );
+  }
+  if ('url' in options && options.url === undefined && options.db === undefined) {
+    throw invalid('url is undefined: is the environment variable it comes from (e.g. DATABASE_URL) set?');
   }
   const url = optionalString('url', options.url);
   const user = optionalString('user', options.user);
