@@ -287,6 +287,9 @@ for (const dialect of DIALECTS) {
         ['"text"', 'not a JSON object'],
         ['null', 'not a JSON object'],
         ['{"a":1}', 'field "a" is not a string'],
+        // JSON.parse makes "__proto__" an own member; decoded into a plain object it would become
+        // the session data's prototype.
+        ['{"user":"\\"bob\\"","__proto__":"{\\"isAdmin\\":true}"}', 'field named "__proto__"'],
       ];
       for (const [data, problem] of cases) {
         const key = newKey();

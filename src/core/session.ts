@@ -513,6 +513,10 @@ export class Session<D extends object = SessionData> {
     }
     const data: Record<string, unknown> = Object.create(null);
     for (const [name, stored] of Object.entries(record.fields)) {
+      // Every store's record, whatever it checked: a reserved name is never decoded.
+      if (RESERVED_KEYS.has(name)) {
+        throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)} has a field named "${name}"; it is kept`);
+      }
       const text = codec.open(key, name, stored);
       data[name] = codec.parse(name, text, key);
       this.#saved.set(name, text);

@@ -8,6 +8,7 @@ import {
   applyChangeSet,
   BaseStore,
   type ChangeSet,
+  RESERVED_KEYS,
   type SessionRecord,
   type StoreCapabilities,
   type UserSessionEntry,
@@ -482,6 +483,8 @@ export class SqlStore extends BaseStore {
       throw corrupt(`${c.data} is not a JSON object of strings`);
     }
     for (const [name, value] of Object.entries(fields)) {
+      if (RESERVED_KEYS.has(name))
+        throw corrupt(`${c.data}: it has a field named "${name}", which is never a session key`);
       if (typeof value !== 'string') throw corrupt(`${c.data}: field "${name}" is not a string`);
     }
     const user = row[c.user];
