@@ -105,6 +105,39 @@ async function masterPort(handle: RedisSentinelHandle): Promise<number> {
 }
 
 /**
+ * Waits until the setup is steady again after an earlier run: the master has its replica online
+ * and caught up, and every sentinel sees the replica as a healthy replica (so it can promote it).
+ */
+async function replicated(handle: RedisSentinelHandle): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const info = async (port: number) => String(await redisCommand({ port }, ['INFO', 'replication']));
+  const field = (text: string, name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
+  for (;;) {
+    const master = await masterPort(handle);
+    const replica = master === handle.master.port ? handle.replica.port : handle.master.port;
+    const [m, r] = await Promise.all([info(master), info(replica)]).catch(() => ['', '']);
+    const caughtUp =
+      field(m, 'role') === 'master' &&
+      field(m, 'slave0').includes('state=online') &&
+      field(r, 'master_link_status') === 'up' &&
+      field(r, 'master_sync_in_progress') === '0' &&
+      field(m, 'master_repl_offset') === field(r, 'slave_repl_offset');
+    let seen = caughtUp;
+    for (const sentinel of handle.sentinels) {
+      if (!seen) break;
+      const replicas = (await redisCommand(sentinel, ['SENTINEL', 'REPLICAS', handle.masterName])) as string[][];
+      seen = replicas.some((entry) => {
+        const at = (name: string) => entry[entry.indexOf(name) + 1];
+        return at('port') === String(replica) && at('flags') === 'slave';
+      });
+    }
+    if (seen) return;
+    if (Date.now() > deadline) throw new Error(`the Sentinel setup did not settle within 30 s:\n${m}\n${r}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
  * Kills the current master of a Sentinel setup; recovery is Sentinel promoting the replica. The
  * old master is then restarted and rejoins as a replica, so the next run can fail over back.
  */
@@ -114,6 +147,7 @@ export async function sentinelScenario(
   sentinel?: RedisSentinelHandle,
 ): Promise<Prepared> {
   const handle = sentinel ?? (await startRedisSentinel({ downAfterMs: 1000 }));
+  await replicated(handle);
   let options: RedisStoreOptions;
   let close: () => Promise<void>;
   if (library === 'node-redis') {
