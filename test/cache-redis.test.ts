@@ -20,9 +20,24 @@ function trackedRedis(url: string) {
   return new CachedStore({ store: new RedisStore({ url, prefix }), invalidation: redisTracking({ url, prefix }) });
 }
 
+/** Deletes every key under a prefix in the shared Redis: the tests leave nothing behind. */
+async function dropPrefix(prefix: string): Promise<void> {
+  const { createClient } = await import('redis');
+  const admin = createClient({ url: REDIS_URL });
+  await admin.connect();
+  try {
+    for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+      if (keys.length > 0) await admin.unlink(keys);
+    }
+  } finally {
+    await admin.close();
+  }
+}
+
 runStoreConformance(t, {
   name: 'cache (redis tracking) + redis',
   createStore: () => trackedRedis(REDIS_URL),
+  cleanup: (store) => dropPrefix(((store as CachedStore).inner as RedisStore).prefix),
 });
 
 runStoreConformance(t, {
@@ -120,6 +135,7 @@ describe('cache coherence across processes', () => {
       child.send('close');
       await new Promise((resolve) => child.once('exit', resolve));
       await engine.close();
+      await dropPrefix(prefix);
     }
   });
 });
