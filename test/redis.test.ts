@@ -23,11 +23,22 @@ const nodeRedis = createClient({ url: URL });
 const ioredis = new Redis(URL);
 before(() => Promise.all([admin.connect(), nodeRedis.connect()]));
 after(async () => {
+  // Every prefix a test used, conformance or not: nothing is left in the shared Redis.
+  for (const used of prefixes) {
+    for await (const keys of admin.scanIterator({ MATCH: `${used}*`, COUNT: 1000 })) {
+      if (keys.length > 0) await admin.unlink(keys);
+    }
+  }
   await Promise.all([admin.close(), nodeRedis.close()]);
   ioredis.disconnect();
 });
 
-const prefix = () => `tessera-test:${randomBytes(6).toString('hex')}:`;
+const prefixes = new Set<string>();
+const prefix = () => {
+  const made = `tessera-test:${randomBytes(6).toString('hex')}:`;
+  prefixes.add(made);
+  return made;
+};
 const record = (userId: string | null = null): SessionRecord => {
   const now = Date.now();
   return { fields: { a: '"1"' }, createdAt: now, expiresAt: now + 60_000, userId };
