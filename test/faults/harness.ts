@@ -11,6 +11,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { SessionEngine } from '../../src/core/engine.ts';
 import type { Store } from '../../src/core/store.ts';
 import { session } from '../../src/frameworks/express.ts';
+import { until } from '../support/until.ts';
 
 /** What a scenario gives the harness. */
 export interface FaultPlan {
@@ -159,6 +160,9 @@ export async function runFault(plan: FaultPlan): Promise<FaultResult> {
   let firstOkAfterRecovery: number | null = null;
 
   try {
+    // Readiness before anything is measured: the store answers a write (after a previous run's
+    // failover, a durable commit waits for the restarted server to finish syncing as a replica).
+    await until(async () => (await new Visitor(base).request('POST', '/w?k=ready&v=1'))?.status === 200, 30_000);
     for (let i = 0; i < sessions; i++) {
       const visitor = new Visitor(base);
       const first = await visitor.request('POST', '/w?k=k0&v=v0');
