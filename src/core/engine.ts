@@ -307,28 +307,25 @@ export class SessionEngine<D extends object = SessionData> {
    */
   async #move(from: string, to: string, change: ChangeSet): Promise<SessionRecord | null> {
     const store = this.store;
+    const move = store.move;
     let moved: SessionRecord | null;
-    if (store.move) {
+    if (move) {
       const forwardUntil = this.options.now() + MOVE_FORWARD_MS;
-      moved = await this.#call('move', from, () =>
-        (store.move as NonNullable<Store['move']>).call(store, from, to, change, forwardUntil),
-      );
+      moved = await this.#call('move', from, () => move.call(store, from, to, change, forwardUntil));
     } else {
       // Not atomic: a write landing between this read and the destroy below is lost.
       const current = await this.#call('get', from, () => store.get(from));
       moved = current && applyChangeSet(current, change);
     }
     if (!moved) return null;
-    if (this.options.encryptionKeys.length > 0 || !store.move) {
-      const fields: Record<string, string> = {};
-      for (const [name, stored] of Object.entries(moved.fields))
-        fields[name] = this.#codec.reseal(from, to, name, stored);
-      moved = { ...moved, fields };
-      const record = moved;
-      await this.#call('set', to, () => store.set(to, record));
-    }
-    if (!store.move) await this.#call('destroy', from, () => store.destroy(from));
-    return moved;
+    if (this.options.encryptionKeys.length === 0 && move) return moved;
+    const fields: Record<string, string> = {};
+    for (const [name, stored] of Object.entries(moved.fields))
+      fields[name] = this.#codec.reseal(from, to, name, stored);
+    const record: SessionRecord = { ...moved, fields };
+    await this.#call('set', to, () => store.set(to, record));
+    if (!move) await this.#call('destroy', from, () => store.destroy(from));
+    return record;
   }
 
   #context(): SessionContext {

@@ -317,7 +317,7 @@ export class Session<D extends object = SessionData> {
     );
     if (from !== null) {
       const moved = await this.#ctx.moveRecord(this as Session<object>, from, key, patch);
-      if (!moved) return this.#lost(from);
+      if (!moved) return this.#writeLost(from);
       this.#replaces = null;
       this.#stored = true;
       this.#cookieChanged = true;
@@ -333,7 +333,7 @@ export class Session<D extends object = SessionData> {
       );
     }
     // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
-    if (!outcome) return this.#lost(key);
+    if (!outcome) return this.#writeLost(key);
     if (patch.expiresAt !== this.#expiresAt) this.#cookieChanged = true;
     this.#expiresAt = patch.expiresAt;
     this.#afterWrite(change.texts);
@@ -355,7 +355,7 @@ export class Session<D extends object = SessionData> {
   }
 
   /** A write found its record gone: the session is over, and the changes are reported lost. */
-  async #lost(key: string): Promise<'lost'> {
+  async #writeLost(key: string): Promise<'lost'> {
     this.lost();
     this.#lostWrite = true;
     await this.#ctx.emitLost(this as Session<object>, key);

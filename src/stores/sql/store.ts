@@ -186,7 +186,6 @@ export class SqlStore extends BaseStore {
     for (let tries = 1; ; tries++) {
       const outcome = await attempt();
       if (outcome !== 'conflict') return outcome;
-
       if (tries >= this.#o.maxPatchAttempts) {
         throw new SessionError(
           'STORE_UNAVAILABLE',
