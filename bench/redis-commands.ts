@@ -183,7 +183,7 @@ async function main(): Promise<void> {
   await Promise.all([admin.connect(), monitorClient.connect()]);
   const name = `tessera-bench-${process.pid}`;
   const store = new RedisStore({ url, ping: 0, name, prefix: `tessera-bench:${process.pid}:` });
-  await store.connect();
+  await store.ready();
   const address = (await admin.clientList()).find((c) => c.name === name)?.addr;
   if (!address) throw new Error(`no connection named ${name} in CLIENT LIST`);
   const monitor = new Monitor(address);

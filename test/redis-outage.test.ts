@@ -27,7 +27,7 @@ describe('redis outage', () => {
       const store = new RedisStore({ url: server.url, ...extra });
       const engine = new SessionEngine<Record<string, unknown>>({ store, secrets, storeTimeoutMs: 500 });
       try {
-        await store.connect();
+        await store.ready();
         const cookie = await writeSession(engine, 1);
         assert.equal(await engine.session(cookie).get('n'), 1);
 

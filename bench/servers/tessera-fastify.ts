@@ -2,14 +2,14 @@
 import Fastify, { type FastifyRequest } from 'fastify';
 import type { SessionEngine } from '../../src/core/engine.ts';
 import type { Session } from '../../src/core/session.ts';
-import { tessera } from '../../src/frameworks/fastify.ts';
+import { session } from '../../src/frameworks/fastify.ts';
 import { announce, type BenchData, serverEnv } from './shared.ts';
 import { createEngine } from './tessera-store.ts';
 
 const env = serverEnv();
 const engine = await createEngine(env);
 const app = Fastify({ logger: false });
-await app.register(tessera, { engine: engine as unknown as SessionEngine<object> });
+await app.register(session, { engine: engine as unknown as SessionEngine<object> });
 
 const of = (request: FastifyRequest) => request.session as unknown as Session<BenchData>;
 

@@ -50,7 +50,7 @@ function run(
     const resolved = await open(global);
     try {
       const options = checkSession(resolved);
-      await resolved.store.connect?.();
+      await resolved.store.ready?.();
       const result = await action(resolved.store, resolved, global, options);
       print(result, global.json === true);
     } finally {

@@ -246,9 +246,9 @@ export class SessionEngine<D extends object = SessionData> {
    * themselves the first time; call it at boot to fail early on a wrong address or password.
    */
   ready(): Promise<void> {
-    if (!this.store.connect) return Promise.resolve();
+    if (!this.store.ready) return Promise.resolve();
     this.#connecting ??= withTimeout(
-      this.store.connect(),
+      this.store.ready(),
       CONNECT_TIMEOUT_MS,
       () =>
         new SessionError('STORE_TIMEOUT', `connecting took longer than ${CONNECT_TIMEOUT_MS} ms`, {
@@ -266,7 +266,7 @@ export class SessionEngine<D extends object = SessionData> {
   /** Runs one store call with the timeout, debug logging and error wrapping. */
   async #call<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
     // The first call waits for the store to be connected, outside the per-call timeout.
-    if (this.#connecting === null && this.store.connect) {
+    if (this.#connecting === null && this.store.ready) {
       try {
         await this.ready();
       } catch (error) {

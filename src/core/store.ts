@@ -98,7 +98,7 @@ export interface Store {
    * once before the first store call, outside the per-call timeout, so a slow cold start is not
    * mistaken for an outage; apps may call `engine.ready()` at boot to fail early on bad settings.
    */
-  connect?(): Promise<void>;
+  ready?(): Promise<void>;
 
   /**
    * Applies a change set to an existing, unexpired record. Returns `false` (and writes nothing)

@@ -28,7 +28,7 @@ interface RequestState {
  * handler answers with 503.
  *
  * ```ts
- * await app.register(tessera, { store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] });
+ * await app.register(session, { store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] });
  * app.get('/', async (request) => ({ user: await request.session.get('user') }));
  * ```
  */
@@ -80,5 +80,5 @@ Object.assign(plugin, {
 });
 
 /** The Tessera session plugin for Fastify 4 and 5 (needs nothing beyond `fastify`). */
-export const tessera = plugin;
-export default tessera;
+export const session = plugin;
+export default session;

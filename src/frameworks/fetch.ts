@@ -1,9 +1,12 @@
-import type { SessionEngine } from '../core/engine.ts';
-import { isSessionError } from '../core/errors.ts';
+import { SessionEngine } from '../core/engine.ts';
+import { isSessionError, SessionError } from '../core/errors.ts';
+import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { sessionCacheHeaders } from './internal/cache-headers.ts';
 
 const sessions = new WeakMap<object, WeakMap<Request, Session<object>>>();
+/** The engine of each session handed out here, for `commitSession(session)`. */
+const engines = new WeakMap<Session<object>, SessionEngine<object>>();
 
 /**
  * The session of a Web `Request` (Next.js route handlers and middleware, React Router/Remix
@@ -20,6 +23,7 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
   if (!session) {
     session = engine.session(request.headers.get('cookie'));
     byRequest.set(request, session as Session<object>);
+    engines.set(session as Session<object>, engine as SessionEngine<object>);
   }
   return session;
 }
@@ -32,15 +36,20 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
  * `commitOnServerError`).
  *
  * ```ts
- * return redirect('/', { headers: await commitSession(engine, session, request) });
+ * return redirect('/', { headers: await commitSession(session, request) });
  * ```
  */
 export async function commitSession<D extends object = SessionData>(
-  engine: SessionEngine<D>,
   session: Session<D>,
   request?: Request,
   status?: number,
 ): Promise<Headers> {
+  const engine = engines.get(session as Session<object>);
+  if (!engine) {
+    throw new SessionError('INVALID_STATE', 'commitSession() takes a session from getSession(engine, request)', {
+      scope: 'fetch',
+    });
+  }
   const secure = request ? new URL(request.url).protocol === 'https:' : undefined;
   const { setCookie } = await engine.commit(session, { secure, status });
   const headers = new Headers();
@@ -65,22 +74,23 @@ export type SessionFetchHandler<D extends object, A extends unknown[]> = (
  * Runtime arguments after the request (Next.js `context`, Bun's `server`) are passed through.
  *
  * ```ts
- * export const POST = withSession(engine, async (request, session) => {
+ * export const POST = session(engine, async (request, session) => {
  *   await session.regenerate();
  *   await session.set('user', 'alice');
  *   return Response.redirect(new URL('/', request.url), 303);
  * });
  * ```
  */
-export function withSession<D extends object = SessionData, A extends unknown[] = []>(
-  engine: SessionEngine<D>,
+export function session<D extends object = SessionData, A extends unknown[] = []>(
+  engineOrOptions: SessionEngine<D> | SessionOptions,
   handler: SessionFetchHandler<D, A>,
 ): (request: Request, ...args: A) => Promise<Response> {
+  const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
   return async function tesseraSession(request, ...args) {
-    const session = getSession(engine, request);
+    const current = getSession(engine, request);
     try {
-      const response = await handler(request, session, ...args);
-      const cookies = (await commitSession(engine, session, request, response.status)).getSetCookie();
+      const response = await handler(request, current, ...args);
+      const cookies = (await commitSession(current, request, response.status)).getSetCookie();
       return withCookies(response, cookies, engine.options.cacheHeaders);
     } catch (error) {
       if (!isSessionError(error)) throw error;

@@ -27,11 +27,11 @@ export interface SessionEnv<D extends object = SessionData> {
  * default error handler would have answered 500.
  *
  * ```ts
- * app.use(sessionMiddleware({ store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] }));
+ * app.use(session({ store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] }));
  * app.get('/', async (c) => c.text(`hello ${await c.get('session').get('user')}`));
  * ```
  */
-export function sessionMiddleware<D extends object = SessionData>(
+export function session<D extends object = SessionData>(
   engineOrOptions: SessionEngine<D> | SessionOptions,
 ): MiddlewareHandler<SessionEnv<D>> {
   const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);

@@ -1,12 +1,15 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { SessionEngine } from '../core/engine.ts';
+import { SessionEngine } from '../core/engine.ts';
 import { isSessionError, SessionError } from '../core/errors.ts';
+import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { setSessionCacheHeaders } from './internal/cache-headers.ts';
 import { holdUntilCommitted } from './internal/hold.ts';
 
 const sessions = new WeakMap<object, WeakMap<IncomingMessage, Session<object>>>();
+/** The session and engine of each request handed out here, for `commitSession(req, res)`. */
+const handedOut = new WeakMap<IncomingMessage, { engine: SessionEngine<object>; session: Session<object> }>();
 
 /**
  * The session of a `node:http` request, from its Cookie header. Lazy: no store I/O until the
@@ -22,6 +25,7 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
   if (!session) {
     session = engine.session(req.headers.cookie);
     byRequest.set(req, session as Session<object>);
+    handedOut.set(req, { engine: engine as SessionEngine<object>, session: session as Session<object> });
   }
   return session;
 }
@@ -33,13 +37,18 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
  * skips the write, see `commitOnServerError`).
  * `Secure` follows the socket (`cookie.secure: true` behind a TLS-terminating proxy).
  */
-export async function commitSession<D extends object = SessionData>(
-  engine: SessionEngine<D>,
-  session: Session<D>,
+export async function commitSession(
   req: IncomingMessage,
   res: ServerResponse,
   status: number = res.statusCode,
 ): Promise<void> {
+  const found = handedOut.get(req);
+  if (!found) {
+    throw new SessionError('INVALID_STATE', 'commitSession() needs getSession(engine, req) or session() first', {
+      scope: 'node',
+    });
+  }
+  const { engine, session } = found;
   if (res.headersSent) {
     throw new SessionError('INVALID_STATE', 'commitSession() after the response head was sent', { scope: 'node' });
   }
@@ -57,8 +66,8 @@ export type SessionRequestHandler<D extends object = SessionData> = (
   session: Session<D>,
 ) => unknown;
 
-/** Options of {@link withSession}. */
-export interface WithSessionOptions {
+/** Options of {@link session}. */
+export interface SessionHandlerOptions {
   /**
    * Answers a failed commit or a handler that threw or rejected. The session commit is over
    * (or failed) when it runs, so writing the response is safe.
@@ -73,24 +82,25 @@ export interface WithSessionOptions {
  * the cookie. Store failures become a 503.
  *
  * ```ts
- * createServer(withSession(engine, async (req, res, session) => {
+ * createServer(session(engine, async (req, res, session) => {
  *   await session.set('count', ((await session.get('count')) ?? 0) + 1);
  *   res.end('ok');
  * }));
  * ```
  */
-export function withSession<D extends object = SessionData>(
-  engine: SessionEngine<D>,
+export function session<D extends object = SessionData>(
+  engineOrOptions: SessionEngine<D> | SessionOptions,
   handler: SessionRequestHandler<D>,
-  options: WithSessionOptions = {},
+  options: SessionHandlerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
   const onError = options.onError ?? respondWithError;
   return function tesseraSession(req, res) {
-    const session = getSession(engine, req);
+    const current = getSession(engine, req);
     const fail = (error: unknown) => onError(error, req, res);
-    holdUntilCommitted(res, (status) => commitSession(engine, session, req, res, status), fail);
+    holdUntilCommitted(res, (status) => commitSession(req, res, status), fail);
     try {
-      Promise.resolve(handler(req, res, session)).catch(fail);
+      Promise.resolve(handler(req, res, current)).catch(fail);
     } catch (error) {
       fail(error);
     }

@@ -92,8 +92,8 @@ export class CountingStore implements Store {
     this.calls.count++;
     return this.inner.count();
   }
-  async connect(): Promise<void> {
-    await this.inner.connect?.();
+  async ready(): Promise<void> {
+    await this.inner.ready?.();
   }
   close(): Promise<void> {
     return this.inner.close();

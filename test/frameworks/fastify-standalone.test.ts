@@ -16,9 +16,9 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
 
 describe('tessera/fastify with nothing but fastify installed', () => {
   it('loads, and its hooks reach routes registered outside the plugin (root and sibling plugins)', async () => {
-    const { tessera } = await import('../../src/frameworks/fastify.ts');
+    const { session } = await import('../../src/frameworks/fastify.ts');
     const app = Fastify();
-    await app.register(tessera, { store: new MemoryStore(), secrets });
+    await app.register(session, { store: new MemoryStore(), secrets });
     app.post('/root', async (request) => actions.increment(request.session));
     await app.register(async (sibling) => {
       sibling.post('/sibling', async (request) => actions.increment(request.session));

@@ -4,7 +4,7 @@ import fastifyCookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
-import { tessera } from '../../src/frameworks/fastify.ts';
+import { session } from '../../src/frameworks/fastify.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 import { CountingStore } from '../../src/testing/counting-store.ts';
 import {
@@ -46,7 +46,7 @@ function routes(app: FastifyInstance, setTheme: (reply: import('fastify').Fastif
 
 const makeFastifyServer: MakeServer = async (engine) => {
   const app = Fastify();
-  await app.register(tessera, { engine });
+  await app.register(session, { engine });
   routes(app, (reply) => reply.header('set-cookie', THEME_COOKIE));
   await app.ready();
   return app.server;
@@ -55,7 +55,7 @@ const makeFastifyServer: MakeServer = async (engine) => {
 const makeFastifyWithCookieServer: MakeServer = async (engine) => {
   const app = Fastify();
   await app.register(fastifyCookie);
-  await app.register(tessera, { engine });
+  await app.register(session, { engine });
   routes(app, (reply) => reply.setCookie('theme', 'dark', { path: '/' }));
   await app.ready();
   return app.server;
@@ -71,7 +71,7 @@ describe('fastify plugin through inject()', () => {
   it('takes SessionOptions, is lazy, and sets the cookie beside the others', async () => {
     const store = new CountingStore(new MemoryStore());
     const app = Fastify();
-    await app.register(tessera, { store, secrets });
+    await app.register(session, { store, secrets });
     app.get('/public', async () => 'public');
     app.post('/login', async (request, reply) => {
       await actions.login(request.session, 'frank');
@@ -96,7 +96,7 @@ describe('fastify plugin through inject()', () => {
 
   it('marks the cookie Secure when Fastify sees HTTPS (trustProxy + X-Forwarded-Proto)', async () => {
     const app = Fastify({ trustProxy: true });
-    await app.register(tessera, { store: new MemoryStore(), secrets });
+    await app.register(session, { store: new MemoryStore(), secrets });
     app.post('/increment', async (request) => actions.increment(request.session));
     const response = await app.inject({ method: 'POST', url: '/increment', headers: { 'x-forwarded-proto': 'https' } });
     assert.match(sessionCookie(response.headers['set-cookie']) ?? '', /; Secure/);
@@ -107,7 +107,7 @@ describe('fastify plugin through inject()', () => {
     const store = new FailingStore();
     const engine = new SessionEngine({ store, secrets });
     const app = Fastify();
-    await app.register(tessera, { engine });
+    await app.register(session, { engine });
     const errors: unknown[] = [];
     app.setErrorHandler((error, _request, reply) => {
       errors.push(error);
@@ -132,7 +132,7 @@ describe('fastify plugin through inject()', () => {
 
   it('is one plugin named tessera, shared by encapsulated children', async () => {
     const app = Fastify();
-    await app.register(tessera, { store: new MemoryStore(), secrets });
+    await app.register(session, { store: new MemoryStore(), secrets });
     await app.register(async (child) => {
       child.post('/child', async (request) => actions.increment(request.session));
     });

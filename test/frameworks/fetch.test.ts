@@ -5,7 +5,7 @@ import { getRequestListener } from '@hono/node-server';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
 import type { Session } from '../../src/core/session.ts';
-import { commitSession, getSession, withSession } from '../../src/frameworks/fetch.ts';
+import { commitSession, getSession, session } from '../../src/frameworks/fetch.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 import { CountingStore } from '../../src/testing/counting-store.ts';
 import {
@@ -52,9 +52,9 @@ async function route(request: Request, session: Session): Promise<Response> {
 }
 
 // @hono/node-server's request listener is the node-http-to-fetch bridge (as Bun.serve or Deno.serve would be).
-const makeFetchServer: MakeServer = (engine) => createServer(getRequestListener(withSession(engine, route)));
+const makeFetchServer: MakeServer = (engine) => createServer(getRequestListener(session(engine, route)));
 
-runBehaviourSuite('fetch (withSession)', makeFetchServer);
+runBehaviourSuite('fetch (session)', makeFetchServer);
 
 const sessionCookie = (response: Response | Headers) =>
   ('headers' in response ? response.headers : response).getSetCookie().find((line) => line.startsWith(`${COOKIE}=`));
@@ -69,7 +69,7 @@ describe('fetch adapter', () => {
       await actions.login(session, 'jo');
       return new Response(null, {
         status: 303,
-        headers: await commitSession(engine, session, request),
+        headers: await commitSession(session, request),
       });
     };
     const response = await action(new Request('https://app.example/login', { method: 'POST' }));
@@ -78,7 +78,7 @@ describe('fetch adapter', () => {
 
     const loader = async (request: Request) => {
       const session = getSession(engine, request);
-      return Response.json(await actions.state(session), { headers: await commitSession(engine, session, request) });
+      return Response.json(await actions.state(session), { headers: await commitSession(session, request) });
     };
     store.reset();
     const state = await loader(
@@ -88,13 +88,13 @@ describe('fetch adapter', () => {
     assert.deepEqual(state.headers.getSetCookie(), []);
     assert.equal(store.total, 1);
 
-    const untouched = await commitSession(engine, getSession(engine, new Request('https://app.example/')));
+    const untouched = await commitSession(getSession(engine, new Request('https://app.example/')));
     assert.deepEqual(untouched.getSetCookie(), []);
   });
 
   it('adds the cookie to immutable responses and passes runtime arguments through', async () => {
     const engine = new SessionEngine({ store: new MemoryStore(), secrets });
-    const handler = withSession(engine, async (_request, session, context: { params: { id: string } }) => {
+    const handler = session(engine, async (_request, session, context: { params: { id: string } }) => {
       await session.set('user', context.params.id);
       return Response.redirect('http://localhost/', 303);
     });
@@ -106,9 +106,9 @@ describe('fetch adapter', () => {
 
   it('does not repeat a cookie the handler already committed', async () => {
     const engine = new SessionEngine({ store: new MemoryStore(), secrets });
-    const handler = withSession(engine, async (request, session) => {
+    const handler = session(engine, async (request, session) => {
       await session.set('user', 'lee');
-      return new Response('ok', { headers: await commitSession(engine, session, request) });
+      return new Response('ok', { headers: await commitSession(session, request) });
     });
     const response = await handler(new Request('http://localhost/'));
     assert.equal(response.headers.getSetCookie().length, 1);
@@ -118,13 +118,12 @@ describe('fetch adapter', () => {
     const store = new FailingStore();
     store.failWrites = true;
     const engine = new SessionEngine({ store, secrets });
-    const write = withSession(engine, async (_request, session) => json(await actions.increment(session)));
+    const write = session(engine, async (_request, session) => json(await actions.increment(session)));
     const response = await write(new Request('http://localhost/'));
     assert.equal(response.status, 503);
     assert.equal(sessionCookie(response), undefined);
     await assert.rejects(
       commitSession(
-        engine,
         await (async () => {
           const s = getSession(engine, new Request('http://localhost/'));
           await s.set('count', 1);
@@ -133,7 +132,7 @@ describe('fetch adapter', () => {
       ),
       (error) => isSessionError(error, 'STORE_UNAVAILABLE'),
     );
-    const broken = withSession(engine, async () => {
+    const broken = session(engine, async () => {
       throw new TypeError('bug');
     });
     await assert.rejects(broken(new Request('http://localhost/')), TypeError);

@@ -7,14 +7,14 @@ import { setCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
-import { sessionMiddleware } from '../../src/frameworks/hono.ts';
+import { session } from '../../src/frameworks/hono.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 import { CountingStore } from '../../src/testing/counting-store.ts';
 import { actions, COOKIE, FailingStore, type MakeServer, runBehaviourSuite, secrets } from './behaviour.ts';
 
 function makeApp(engine: SessionEngine): Hono {
   const app = new Hono();
-  app.use(sessionMiddleware(engine));
+  app.use(session(engine));
   app.get('/public', (c) => c.text('public'));
   app.get('/state', async (c) => c.json(await actions.state(c.get('session'))));
   app.post('/login', async (c) => {
@@ -56,7 +56,7 @@ describe('hono middleware through app.request()', () => {
   it('takes SessionOptions, is lazy, and appends the cookie to the response', async () => {
     const store = new CountingStore(new MemoryStore());
     const app = new Hono();
-    app.use(sessionMiddleware({ store, secrets }));
+    app.use(session({ store, secrets }));
     app.get('/public', (c) => c.text('public'));
     app.post('/login', async (c) => {
       await actions.login(c.get('session'), 'gina');
@@ -78,7 +78,7 @@ describe('hono middleware through app.request()', () => {
 
   it('adds the cookie to a response the route returned as is (immutable headers)', async () => {
     const app = new Hono();
-    app.use(sessionMiddleware({ store: new MemoryStore(), secrets }));
+    app.use(session({ store: new MemoryStore(), secrets }));
     app.post('/login', async (c) => {
       await actions.login(c.get('session'), 'hank');
       return Response.redirect('http://localhost/state', 303);
@@ -93,7 +93,7 @@ describe('hono middleware through app.request()', () => {
     const engine = new SessionEngine({ store, secrets });
     const app = new Hono();
     const errors: unknown[] = [];
-    app.use(sessionMiddleware(engine));
+    app.use(session(engine));
     app.post('/increment', async (c) => c.json(await actions.increment(c.get('session'))));
     app.onError((error, c) => {
       errors.push(error);
@@ -117,7 +117,7 @@ describe('hono middleware through app.request()', () => {
     const store = new FailingStore();
     const engine = new SessionEngine({ store, secrets });
     const app = new Hono();
-    app.use(sessionMiddleware(engine));
+    app.use(session(engine));
     app.get('/state', async (c) => c.json(await actions.state(c.get('session'))));
     app.onError((error, c) => c.text('maintenance', isSessionError(error) ? 502 : 500));
     const seed = new SessionEngine({ store, secrets });

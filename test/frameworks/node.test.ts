@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
 import type { Session } from '../../src/core/session.ts';
-import { commitSession, getSession, withSession } from '../../src/frameworks/node.ts';
+import { commitSession, getSession, session } from '../../src/frameworks/node.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 import { Browser, close, listen } from '../support/browser.ts';
 import { actions, COOKIE, type MakeServer, runBehaviourSuite, secrets, THEME_COOKIE } from './behaviour.ts';
@@ -55,9 +55,9 @@ async function route(req: IncomingMessage, res: ServerResponse, session: Session
   }
 }
 
-const makeNodeServer: MakeServer = (engine) => createServer(withSession(engine, route));
+const makeNodeServer: MakeServer = (engine) => createServer(session(engine, route));
 
-runBehaviourSuite('node:http (withSession)', makeNodeServer);
+runBehaviourSuite('node:http (session)', makeNodeServer);
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void) {
   const server = createServer(handler);
@@ -74,11 +74,11 @@ describe('node:http adapter', () => {
       if (req.url === '/late') {
         await session.set('count', 1);
         res.end('sent');
-        late = await commitSession(engine, session, req, res).catch((error: unknown) => error);
+        late = await commitSession(req, res).catch((error: unknown) => error);
         return;
       }
       const body = JSON.stringify(await actions.increment(session));
-      await commitSession(engine, session, req, res);
+      await commitSession(req, res);
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     });
     try {
@@ -96,7 +96,7 @@ describe('node:http adapter', () => {
   it('keeps every header of writeHead, flat arrays included, and holds streamed writes', async () => {
     const engine = new SessionEngine({ store: new MemoryStore(), secrets });
     const { server, base } = await serve(
-      withSession(engine, async (_req, res, session) => {
+      session(engine, async (_req, res, session) => {
         await session.set('user', 'max');
         res.writeHead(200, ['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
         res.write('one ');
@@ -119,9 +119,9 @@ describe('node:http adapter', () => {
     const failing = () => {
       throw new Error('bug');
     };
-    const plain = await serve(withSession(engine, failing));
+    const plain = await serve(session(engine, failing));
     const custom = await serve(
-      withSession(engine, failing, {
+      session(engine, failing, {
         onError: (_error, _req, res) => {
           res.writeHead(418).end('teapot');
         },

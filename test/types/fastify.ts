@@ -2,7 +2,7 @@ import { expectTypeOf } from 'expect-type';
 import Fastify from 'fastify';
 import { SessionEngine } from '../../src/core/engine.ts';
 import type { Session, SessionData } from '../../src/core/session.ts';
-import { tessera } from '../../src/frameworks/fastify.ts';
+import { session } from '../../src/frameworks/fastify.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 
 interface Cart {
@@ -12,15 +12,15 @@ interface Cart {
 export async function fastifyTypes(): Promise<void> {
   const app = Fastify();
   const engine = new SessionEngine({ store: new MemoryStore(), secrets: ['x'.repeat(32)] });
-  await app.register(tessera, { engine });
-  await app.register(tessera, { store: new MemoryStore(), secrets: 'x'.repeat(32), idleTimeoutSeconds: 60 });
-  await app.register(tessera, {
+  await app.register(session, { engine });
+  await app.register(session, { store: new MemoryStore(), secrets: 'x'.repeat(32), idleTimeoutSeconds: 60 });
+  await app.register(session, {
     engine: new SessionEngine<Cart>({ store: new MemoryStore(), secrets: 'x'.repeat(32) }),
   });
   // @ts-expect-error the options need a store (or an engine)
-  await app.register(tessera, { secrets: 'x'.repeat(32) });
+  await app.register(session, { secrets: 'x'.repeat(32) });
   // @ts-expect-error an unknown option
-  await app.register(tessera, { store: new MemoryStore(), secrets: 'x'.repeat(32), idleTimeout: 60 });
+  await app.register(session, { store: new MemoryStore(), secrets: 'x'.repeat(32), idleTimeout: 60 });
 
   app.get('/', async (request) => {
     expectTypeOf(request.session).toEqualTypeOf<Session<SessionData>>();

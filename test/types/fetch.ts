@@ -1,7 +1,7 @@
 import { expectTypeOf } from 'expect-type';
 import { SessionEngine } from '../../src/core/engine.ts';
 import type { Session, SessionData } from '../../src/core/session.ts';
-import { commitSession, getSession, withSession } from '../../src/frameworks/fetch.ts';
+import { commitSession, getSession, session } from '../../src/frameworks/fetch.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 
 const engine = new SessionEngine({ store: new MemoryStore(), secrets: ['x'.repeat(32)] });
@@ -14,13 +14,13 @@ export async function loader(request: Request): Promise<Response> {
   await session.set('count', 'one');
   // @ts-expect-error not a key of SessionData
   await session.get('nope');
-  const headers = await commitSession(engine, session, request);
+  const headers = await commitSession(session, request);
   expectTypeOf(headers).toEqualTypeOf<Headers>();
   return Response.json({ user: await session.get('user') }, { headers });
 }
 
 // Route handler style: runtime arguments after the request keep their types.
-export const GET = withSession(engine, async (_request, session, context: { params: Promise<{ id: string }> }) => {
+export const GET = session(engine, async (_request, session, context: { params: Promise<{ id: string }> }) => {
   expectTypeOf(session.get('count')).resolves.toEqualTypeOf<number | undefined>();
   return Response.json({ id: (await context.params).id });
 });
@@ -28,4 +28,4 @@ expectTypeOf(GET).parameters.toEqualTypeOf<[Request, { params: Promise<{ id: str
 expectTypeOf(GET).returns.resolves.toEqualTypeOf<Response>();
 
 // @ts-expect-error a handler must return a Response
-withSession(engine, async () => 'text');
+session(engine, async () => 'text');

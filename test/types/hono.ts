@@ -2,15 +2,15 @@ import { expectTypeOf } from 'expect-type';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { SessionEngine } from '../../src/core/engine.ts';
 import type { Session, SessionData } from '../../src/core/session.ts';
-import { type SessionEnv, sessionMiddleware } from '../../src/frameworks/hono.ts';
+import { type SessionEnv, session } from '../../src/frameworks/hono.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 
 const engine = new SessionEngine({ store: new MemoryStore(), secrets: ['x'.repeat(32)] });
 
 // Through ContextVariableMap: any Hono app.
 const app = new Hono();
-expectTypeOf(sessionMiddleware(engine)).toEqualTypeOf<MiddlewareHandler<SessionEnv<SessionData>>>();
-app.use(sessionMiddleware(engine));
+expectTypeOf(session(engine)).toEqualTypeOf<MiddlewareHandler<SessionEnv<SessionData>>>();
+app.use(session(engine));
 app.get('/', async (c) => {
   expectTypeOf(c.get('session')).toEqualTypeOf<Session<SessionData>>();
   expectTypeOf(c.var.session.get('user')).resolves.toEqualTypeOf<string | undefined>();
@@ -27,7 +27,7 @@ interface Cart {
   items: string[];
 }
 const shop = new Hono<SessionEnv<Cart>>();
-shop.use(sessionMiddleware(new SessionEngine<Cart>({ store: new MemoryStore(), secrets: ['x'.repeat(32)] })));
+shop.use(session(new SessionEngine<Cart>({ store: new MemoryStore(), secrets: ['x'.repeat(32)] })));
 shop.get('/', async (c) => {
   expectTypeOf(c.get('session').get('items')).resolves.toEqualTypeOf<string[] | undefined>();
   // @ts-expect-error items is a list

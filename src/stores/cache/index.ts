@@ -150,8 +150,8 @@ export class CachedStore implements Store {
   }
 
   /** Connects the backing store and starts the invalidation source. */
-  async connect(): Promise<void> {
-    await this.inner.connect?.();
+  async ready(): Promise<void> {
+    await this.inner.ready?.();
     await this.start();
   }
 

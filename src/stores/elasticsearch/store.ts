@@ -293,7 +293,7 @@ export class ElasticsearchStore extends BaseStore {
    * on first use; the engine calls it before the first store call, and an app may call it at
    * startup to fail early. A failure is retried on the next call.
    */
-  async connect(): Promise<void> {
+  async ready(): Promise<void> {
     await this.#ready();
   }
 

@@ -80,7 +80,7 @@ export class RedisStore extends BaseStore {
     if (this.#options.connection) {
       // Loading node-redis and building its client takes a few hundred ms the first time: done
       // now, in the background, so that the first request does not pay for it. No connection
-      // is opened until the first call (or `connect()`).
+      // is opened until the first call (or `ready()`).
       this.#backend = this.#open();
       this.#backend.catch(() => {});
     }
@@ -90,7 +90,7 @@ export class RedisStore extends BaseStore {
    * Opens the connection now (e.g. at startup, to fail early on a wrong address or password)
    * instead of on the first call. Optional; with a client of your own it only checks readiness.
    */
-  async connect(): Promise<void> {
+  async ready(): Promise<void> {
     await this.#ready('connect');
   }
 

@@ -104,11 +104,6 @@ export class SqlStore extends BaseStore {
     await this.#connectionOf();
   }
 
-  /** The store contract's name for {@link ready}; the engine calls it before the first store call. */
-  connect(): Promise<void> {
-    return this.ready();
-  }
-
   async get(key: string): Promise<SessionRecord | null> {
     const { db } = await this.#connectionOf();
     return this.#run('get', async () => {
