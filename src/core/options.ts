@@ -1,13 +1,10 @@
+import * as v from 'valibot';
+import { check, flag, func, having, invalid, oneOf, positive, record, type Same, type Subject, text } from './check.ts';
 import type { EncryptionKey, Serializer } from './codec.ts';
-import { SessionError } from './errors.ts';
+import { type Logger, stderrLogger } from './report.ts';
 import type { Store } from './store.ts';
 
-/** Structural logger type: pino, bunyan, winston child loggers and `console` all fit. */
-export interface Logger {
-  debug(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
+export type { Logger } from './report.ts';
 
 /** Cookie settings. */
 export interface CookieOptions {
@@ -43,9 +40,9 @@ export interface CookieOptions {
 export type FlushMode =
   /** Once, before the response is sent (default). */
   | 'end'
-  /** On every `set`/`delete`/`clear` (the ElasticSearch seed with `is_lazy` off). */
+  /** On every `set`/`delete`/`clear` (every change written at once). */
   | 'immediate'
-  /** Only when the app calls `session.save()` (the seed's `is_lazy` on). */
+  /** Only when the app calls `session.save()`. */
   | 'manual';
 
 /** Options of {@link SessionEngine}. */
@@ -67,12 +64,12 @@ export interface SessionOptions {
    */
   signed?: boolean;
   /**
-   * Bytes of the HMAC-SHA256 tag kept in the cookie (the ElasticSearch seed's `signing.length`).
+   * Bytes of the HMAC-SHA256 tag kept in the cookie.
    * 16 (128 bits) is the minimum accepted.
    * @default 32
    */
   tagBytes?: number;
-  /** Idle timeout: a session unused this long expires (the seeds' `expire`). @default 900 */
+  /** Idle timeout: a session unused this long expires @default 900 */
   idleTimeoutSeconds?: number;
   /** Absolute timeout from creation, whatever the activity; `null` for none. @default 604800 (7 days) */
   absoluteTimeoutSeconds?: number | null;
@@ -162,37 +159,65 @@ export interface ResolvedOptions {
   readonly now: () => number;
 }
 
-const stderrLogger: Logger = {
-  debug: (object, message) => console.error('[tessera]', message ?? '', JSON.stringify(object)),
-  warn: (object, message) => console.error('[tessera]', message ?? '', JSON.stringify(object)),
-  error: (object, message) => console.error('[tessera]', message ?? '', JSON.stringify(object)),
-};
+const SUBJECT: Subject = { scope: 'engine', label: 'SessionEngine' };
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-function invalid(message: string): SessionError {
-  return new SessionError('INVALID_OPTIONS', message);
+/** {@link CookieOptions} as a schema. */
+export const cookieSchema = v.strictObject({
+  name: v.optional(
+    v.pipe(text(), v.regex(COOKIE_NAME, "must be a valid cookie name (letters, digits, !#$%&'*+-.^_`|~)")),
+  ),
+  path: v.optional(text()),
+  domain: v.optional(text()),
+  sameSite: v.optional(oneOf(['lax', 'strict', 'none'])),
+  httpOnly: v.optional(flag()),
+  secure: v.optional(v.union([flag(), v.literal('auto')], "must be true, false or 'auto'")),
+  persistent: v.optional(flag()),
+  partitioned: v.optional(flag()),
+});
+const cookieSame: Same<v.InferInput<typeof cookieSchema>, CookieOptions> = true;
+
+/**
+ * The engine options a configuration file can hold (all but the store and the function- or
+ * object-valued ones), as a schema; {@link sessionSchema} adds those.
+ */
+export const sessionFileSchema = v.strictObject({
+  secrets: v.optional(
+    v.union([v.string(), v.array(v.optional(v.string('must be a string')))], 'must be a string or a list of strings'),
+  ),
+  signed: v.optional(flag()),
+  tagBytes: v.optional(whole16to32()),
+  idleTimeoutSeconds: v.optional(positive()),
+  absoluteTimeoutSeconds: v.optional(v.nullable(positive('a positive number (or null for none)'))),
+  touchAfterSeconds: v.optional(positive()),
+  flush: v.optional(oneOf(['end', 'immediate', 'manual'])),
+  cookie: v.optional(cookieSchema),
+  maxSizeBytes: v.optional(positive()),
+  storeTimeoutMs: v.optional(positive()),
+  onStoreError: v.optional(oneOf(['fail', 'degrade'])),
+  onCorruptRecord: v.optional(oneOf(['throw', 'reset'])),
+  onLostWrite: v.optional(oneOf(['report', 'throw'])),
+  cacheHeaders: v.optional(flag()),
+  commitOnServerError: v.optional(flag()),
+  debug: v.optional(flag()),
+});
+
+function whole16to32() {
+  const rule = 'must be a whole number of bytes from 16 (128 bits) to 32';
+  return v.pipe(v.number(rule), v.integer(rule), v.minValue(16, rule), v.maxValue(32, rule));
 }
 
-function positive(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw invalid(`${name} must be a positive number, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function flag(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalid(`${name} must be true or false, got ${JSON.stringify(value)}`);
-  return value;
-}
-
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) {
-    throw invalid(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return value as T;
-}
+/** {@link SessionOptions} as a schema. */
+export const sessionSchema = v.strictObject({
+  ...sessionFileSchema.entries,
+  store: having<Store>(['get', 'set'], 'a store: see tessera/memory, tessera/redis, tessera/sql'),
+  serializer: v.optional(having<Serializer>(['stringify', 'parse'], 'JSON, or an object like it')),
+  encryption: v.optional(record<{ keys: readonly EncryptionKey[] }>('{ keys: [{ id, key }] }')),
+  logger: v.optional(having<Logger>(['debug', 'warn', 'error'], 'pino, console...')),
+  now: v.optional(func<() => number>()),
+});
+const same: Same<v.InferInput<typeof sessionSchema>, SessionOptions> = true;
+void [cookieSame, same];
 
 /**
  * A secret with little variety: fewer than 8 distinct characters, or under 72 bits by its own
@@ -222,145 +247,92 @@ function warnWeakSecret(index: number, logger: Logger | undefined): void {
   process.emitWarning(`[tessera] ${message}`, { code: 'TESSERA_WEAK_SECRET' });
 }
 
-const KNOWN = new Set([
-  'store',
-  'secrets',
-  'signed',
-  'tagBytes',
-  'idleTimeoutSeconds',
-  'absoluteTimeoutSeconds',
-  'touchAfterSeconds',
-  'flush',
-  'cookie',
-  'maxSizeBytes',
-  'storeTimeoutMs',
-  'onStoreError',
-  'onCorruptRecord',
-  'onLostWrite',
-  'cacheHeaders',
-  'commitOnServerError',
-  'serializer',
-  'encryption',
-  'logger',
-  'debug',
-  'now',
-]);
-const KNOWN_COOKIE = new Set(['name', 'path', 'domain', 'sameSite', 'httpOnly', 'secure', 'persistent', 'partitioned']);
-const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /** Validates options, applies defaults and precomputes; never mutates the input. */
 export function resolveOptions(options: SessionOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw invalid(`unknown option "${name}"`);
-  }
-  const store = options.store;
-  if (!store || typeof store.get !== 'function' || typeof store.set !== 'function') {
-    throw invalid('options.store must be a store (see tessera/memory, tessera/redis, tessera/sql)');
-  }
-
-  const signed = options.signed ?? true;
-  const given = typeof options.secrets === 'string' ? [options.secrets] : [...(options.secrets ?? [])];
+  const o = check(sessionSchema, options, { ...SUBJECT, unset: { secrets: 'SESSION_SECRET' } });
+  const signed = o.signed ?? true;
+  const given = typeof o.secrets === 'string' ? [o.secrets] : [...(o.secrets ?? [])];
   if (signed) {
-    if ('secrets' in options && options.secrets === undefined) {
-      throw invalid(
-        'options.secrets is undefined: is the environment variable it comes from (e.g. SESSION_SECRET) set?',
-      );
-    }
     if (given.length === 0) {
-      throw invalid('options.secrets is required to sign cookies (or set signed: false if IDs are signed elsewhere)');
+      throw invalid(
+        SUBJECT,
+        'secrets',
+        'is required to sign cookies (or set signed: false if IDs are signed elsewhere)',
+      );
     }
     given.forEach((secret, i) => {
       if (secret === undefined) {
         throw invalid(
-          `options.secrets[${i}] is undefined: is the environment variable it comes from (e.g. SESSION_SECRET) set?`,
+          SUBJECT,
+          ['secrets', i],
+          'is undefined: is the environment variable it comes from (e.g. SESSION_SECRET) set?',
         );
       }
-      if (typeof secret !== 'string' || secret.length < 32) {
-        throw invalid(`options.secrets[${i}] must be a string of at least 32 characters`);
+      if (secret.length < 32) {
+        throw invalid(SUBJECT, ['secrets', i], `must be at least 32 characters, got ${secret.length}`);
       }
     });
     given.forEach((secret, i) => {
-      if (isWeakSecret(secret as string)) warnWeakSecret(i, options.logger);
+      if (isWeakSecret(secret as string)) warnWeakSecret(i, o.logger);
     });
   }
   const secrets = given.filter((secret): secret is string => typeof secret === 'string');
-  const tagBytes = positive('tagBytes', options.tagBytes, 32);
-  if (!Number.isInteger(tagBytes) || tagBytes < 16 || tagBytes > 32) {
-    throw invalid(`tagBytes must be a whole number from 16 (128 bits) to 32, got ${tagBytes}`);
-  }
+  const idleMs = (o.idleTimeoutSeconds ?? 900) * 1000;
+  const absoluteMs = o.absoluteTimeoutSeconds === null ? null : (o.absoluteTimeoutSeconds ?? 7 * 86400) * 1000;
+  const touchAfterMs = (o.touchAfterSeconds ?? idleMs / 2000) * 1000;
+  if (touchAfterMs > idleMs) throw invalid(SUBJECT, 'touchAfterSeconds', 'cannot exceed idleTimeoutSeconds');
 
-  const idleMs = positive('idleTimeoutSeconds', options.idleTimeoutSeconds, 900) * 1000;
-  const absoluteMs =
-    options.absoluteTimeoutSeconds === null
-      ? null
-      : positive('absoluteTimeoutSeconds', options.absoluteTimeoutSeconds, 7 * 86400) * 1000;
-  const touchAfterMs = positive('touchAfterSeconds', options.touchAfterSeconds, idleMs / 2000) * 1000;
-  if (touchAfterMs > idleMs) throw invalid('touchAfterSeconds cannot exceed idleTimeoutSeconds');
-
-  const cookieIn = options.cookie ?? {};
-  for (const name of Object.keys(cookieIn)) {
-    if (!KNOWN_COOKIE.has(name)) throw invalid(`unknown cookie option "${name}"`);
-  }
+  const c = o.cookie ?? {};
   const cookie = {
-    name: cookieIn.name ?? 'tessera.sid',
-    path: cookieIn.path ?? '/',
-    domain: cookieIn.domain,
-    sameSite: oneOf('cookie.sameSite', cookieIn.sameSite, ['lax', 'strict', 'none'], 'lax'),
-    httpOnly: cookieIn.httpOnly ?? true,
-    secure: cookieIn.secure ?? 'auto',
-    persistent: cookieIn.persistent ?? true,
-    partitioned: cookieIn.partitioned ?? false,
+    name: c.name ?? 'tessera.sid',
+    path: c.path ?? '/',
+    domain: c.domain,
+    sameSite: c.sameSite ?? 'lax',
+    httpOnly: c.httpOnly ?? true,
+    secure: c.secure ?? 'auto',
+    persistent: c.persistent ?? true,
+    partitioned: c.partitioned ?? false,
   } as const;
-  if (!COOKIE_NAME.test(cookie.name)) throw invalid(`cookie.name "${cookie.name}" is not a valid cookie name`);
-  if (cookie.secure !== 'auto' && typeof cookie.secure !== 'boolean') {
-    throw invalid(`cookie.secure must be true, false or 'auto'`);
-  }
-  if (
-    cookie.name.startsWith('__Host-') &&
-    (cookie.path !== '/' || cookie.domain !== undefined || cookie.secure === false)
-  ) {
-    throw invalid('a __Host- cookie needs path "/", no domain, and secure not false');
+  const host = cookie.name.startsWith('__Host-');
+  if (host && (cookie.path !== '/' || cookie.domain !== undefined || cookie.secure === false)) {
+    throw invalid(SUBJECT, 'cookie', 'a __Host- cookie needs path "/", no domain, and secure not false');
   }
   if (cookie.name.startsWith('__Secure-') && cookie.secure === false) {
-    throw invalid('a __Secure- cookie cannot have secure: false');
+    throw invalid(SUBJECT, 'cookie', 'a __Secure- cookie cannot have secure: false');
   }
   // Browsers drop SameSite=None cookies without Secure, and 'auto' leaves Secure off on plain HTTP
   // (a proxy that does not say it terminated TLS): the user would silently never be logged in.
-  const prefixed = cookie.name.startsWith('__Host-') || cookie.name.startsWith('__Secure-');
+  const prefixed = host || cookie.name.startsWith('__Secure-');
   if (cookie.sameSite === 'none' && cookie.secure !== true && !prefixed) {
     throw invalid(
-      `cookie.sameSite 'none' needs cookie.secure: true (got ${JSON.stringify(cookie.secure)}), or a cookie name ` +
+      SUBJECT,
+      'cookie.sameSite',
+      `'none' needs cookie.secure: true (got ${JSON.stringify(cookie.secure)}), or a cookie name ` +
         'starting with __Host- or __Secure-: browsers drop SameSite=None cookies that are not Secure',
     );
   }
-
-  const serializer = options.serializer ?? JSON;
-  if (typeof serializer.stringify !== 'function' || typeof serializer.parse !== 'function') {
-    throw invalid('options.serializer needs stringify() and parse()');
-  }
-  const debug = options.debug ?? false;
+  const debug = o.debug ?? false;
   return Object.freeze({
-    store,
+    store: o.store,
     secrets,
     signed,
-    tagBytes,
+    tagBytes: o.tagBytes ?? 32,
     idleMs,
     absoluteMs,
     touchAfterMs,
-    flush: oneOf('flush', options.flush, ['end', 'immediate', 'manual'], 'end'),
+    flush: o.flush ?? 'end',
     cookie: Object.freeze(cookie),
-    maxSizeBytes: positive('maxSizeBytes', options.maxSizeBytes, 65536),
-    storeTimeoutMs: positive('storeTimeoutMs', options.storeTimeoutMs, 1000),
-    onStoreError: oneOf('onStoreError', options.onStoreError, ['fail', 'degrade'], 'fail'),
-    onCorruptRecord: oneOf('onCorruptRecord', options.onCorruptRecord, ['throw', 'reset'], 'throw'),
-    onLostWrite: oneOf('onLostWrite', options.onLostWrite, ['report', 'throw'], 'report'),
-    cacheHeaders: flag('cacheHeaders', options.cacheHeaders, true),
-    commitOnServerError: flag('commitOnServerError', options.commitOnServerError, false),
-    serializer,
-    encryptionKeys: [...(options.encryption?.keys ?? [])],
-    logger: options.logger ?? (debug ? stderrLogger : undefined),
+    maxSizeBytes: o.maxSizeBytes ?? 65536,
+    storeTimeoutMs: o.storeTimeoutMs ?? 1000,
+    onStoreError: o.onStoreError ?? 'fail',
+    onCorruptRecord: o.onCorruptRecord ?? 'throw',
+    onLostWrite: o.onLostWrite ?? 'report',
+    cacheHeaders: o.cacheHeaders ?? true,
+    commitOnServerError: o.commitOnServerError ?? false,
+    serializer: o.serializer ?? JSON,
+    encryptionKeys: [...(o.encryption?.keys ?? [])],
+    logger: o.logger ?? (debug ? stderrLogger() : undefined),
     debug,
-    now: options.now ?? Date.now,
+    now: o.now ?? Date.now,
   });
 }

@@ -1,5 +1,22 @@
 import { SessionError } from './errors.ts';
 
+/**
+ * The logger every part of Tessera takes (the engine and every store): pino, bunyan, winston
+ * child loggers and `console` all fit.
+ */
+export interface Logger {
+  debug(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+/** A logger writing one line per call to stderr, for `debug: true` without a logger of one's own. */
+export function stderrLogger(scope?: string): Logger {
+  const head = scope ? `[tessera] [${scope}]` : '[tessera]';
+  const line = (object: object, message?: string) => console.error(head, message ?? '', JSON.stringify(object));
+  return { debug: line, warn: line, error: line };
+}
+
 /** How long repeats of one error are folded into a count instead of printed. */
 const FOLD_MS = 10_000;
 /** At most this many distinct errors are tracked at once; the oldest is dropped first. */

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import * as v from 'valibot';
+import { check, func, positive, type Same } from '../core/check.ts';
 import { withTimeout } from '../core/engine.ts';
 import { SessionError, toStoreError } from '../core/errors.ts';
 import { hashId } from '../core/ids.ts';
@@ -72,6 +74,16 @@ export interface ToExpressSessionStoreOptions<B extends StoreBaseClass = StoreBa
   timeoutMs?: number;
 }
 
+/** {@link ToExpressSessionStoreOptions} as a schema. */
+const toExpressSessionStoreSchema = v.strictObject({
+  Store: v.optional(func<StoreBaseClass>()),
+  ttlSeconds: v.optional(positive()),
+  userId: v.optional(func<NonNullable<ToExpressSessionStoreOptions['userId']>>()),
+  timeoutMs: v.optional(positive()),
+});
+const same: Same<v.InferInput<typeof toExpressSessionStoreSchema>, ToExpressSessionStoreOptions> = true;
+void same;
+
 /**
  * Makes a Tessera store (Redis, SQL, Elasticsearch, memory) usable as an express-session or
  * @fastify/session store, so an app keeps its session middleware and changes only the storage.
@@ -91,8 +103,9 @@ export function toExpressSessionStore<B extends StoreBaseClass = StoreBaseClass>
   store: Store,
   options: ToExpressSessionStoreOptions<B> = {},
 ): ExpressSessionStoreAdapter & InstanceType<B> {
-  const ttlMs = positive('ttlSeconds', options.ttlSeconds, 86400) * 1000;
-  const timeoutMs = positive('timeoutMs', options.timeoutMs, 1000);
+  check(toExpressSessionStoreSchema, options, { scope: 'express-session', label: 'toExpressSessionStore' });
+  const ttlMs = (options.ttlSeconds ?? 86400) * 1000;
+  const timeoutMs = options.timeoutMs ?? 1000;
   const userIdOf = options.userId;
   const Base = (options.Store ?? expressSessionStoreClass()) as unknown as new () => EventEmitter;
 
@@ -278,16 +291,6 @@ function parseField(scope: string, name: string, text: string): unknown {
   } catch (error) {
     throw new SessionError('CORRUPT_RECORD', `field "${name}" is not JSON`, { cause: error, scope });
   }
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new SessionError('INVALID_OPTIONS', `${name} must be a positive number, got ${value}`, {
-      scope: 'express-session',
-    });
-  }
-  return value;
 }
 
 /** express-session's Store class when the package can be loaded from here; EventEmitter otherwise. */

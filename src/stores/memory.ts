@@ -1,4 +1,5 @@
-import { SessionError } from '../core/errors.ts';
+import * as v from 'valibot';
+import { check, func, positive, type Same, whole } from '../core/check.ts';
 import {
   applyChangeSet,
   BaseStore,
@@ -19,11 +20,14 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-const KNOWN_OPTIONS: readonly string[] = [
-  'maxEntries',
-  'sweepIntervalMs',
-  'now',
-] satisfies (keyof MemoryStoreOptions)[];
+/** {@link MemoryStoreOptions} as a schema. */
+export const memorySchema = v.strictObject({
+  maxEntries: v.optional(whole(1), 10000),
+  sweepIntervalMs: v.optional(positive(), 60000),
+  now: v.optional(func<() => number>()),
+});
+const same: Same<v.InferInput<typeof memorySchema>, MemoryStoreOptions> = true;
+void same;
 
 /**
  * An in-process store for tests and single-process development: bounded, really expiring, with
@@ -48,28 +52,12 @@ export class MemoryStore extends BaseStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     super();
-    const unknown = Object.keys(options).filter((key) => !KNOWN_OPTIONS.includes(key));
-    if (unknown.length > 0) {
-      throw new SessionError(
-        'INVALID_OPTIONS',
-        `unknown option(s) ${unknown.map((k) => `"${k}"`).join(', ')}; known: ${KNOWN_OPTIONS.join(', ')}`,
-        { scope: 'memory' },
-      );
-    }
-    const maxEntries = options.maxEntries ?? 10000;
-    const sweepIntervalMs = options.sweepIntervalMs ?? 60000;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new SessionError('INVALID_OPTIONS', `maxEntries must be a whole number >= 1, got ${maxEntries}`, {
-        scope: 'memory',
-      });
-    }
-    if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs <= 0) {
-      throw new SessionError('INVALID_OPTIONS', `sweepIntervalMs must be a positive number, got ${sweepIntervalMs}`, {
-        scope: 'memory',
-      });
-    }
+    const { maxEntries, sweepIntervalMs, now } = check(memorySchema, options, {
+      scope: 'memory',
+      label: 'memoryStore',
+    });
     this.#maxEntries = maxEntries;
-    this.#now = options.now ?? Date.now;
+    this.#now = now ?? Date.now;
     this.#timer = setInterval(() => void this.prune(), sweepIntervalMs);
     this.#timer.unref();
   }

@@ -1,4 +1,5 @@
-import { SessionError } from '../../core/errors.ts';
+import * as v from 'valibot';
+import { check, flag, func, having, positive, type Same } from '../../core/check.ts';
 import type {
   ChangeSet,
   SessionRecord,
@@ -60,6 +61,26 @@ export interface CachedStoreOptions {
   now?: () => number;
 }
 
+/** The limits of {@link CachedStoreOptions}, as a schema (a configuration file's `cache` block takes them too). */
+export const cacheLimitsSchema = v.strictObject({
+  maxEntries: v.optional(positive()),
+  maxBytes: v.optional(positive()),
+  maxStalenessMs: v.optional(positive()),
+});
+
+/** {@link CachedStoreOptions} as a schema. */
+export const cachedStoreSchema = v.strictObject({
+  ...cacheLimitsSchema.entries,
+  store: having<Store>(['get', 'set'], 'a store'),
+  invalidation: v.nullable(
+    having<InvalidationSource>(['start', 'close'], 'redisTracking(...), redisPubSub(...), or null for one process'),
+  ),
+  closeStore: v.optional(flag()),
+  now: v.optional(func<() => number>()),
+});
+const same: Same<v.InferInput<typeof cachedStoreSchema>, CachedStoreOptions> = true;
+void same;
+
 /** Counters for metrics and the CLI. */
 export interface CacheStats {
   hits: number;
@@ -109,17 +130,10 @@ export class CachedStore implements Store {
   readonly move?: Store['move'];
 
   constructor(options: CachedStoreOptions) {
-    const invalid = (message: string) => new SessionError('INVALID_OPTIONS', message, { scope: 'cache' });
-    if (!options?.store || typeof options.store.get !== 'function') throw invalid('options.store must be a store');
-    if (options.invalidation === undefined) {
-      throw invalid('options.invalidation is required: redisTracking(...), redisPubSub(...), or null for one process');
-    }
+    check(cachedStoreSchema, options, { scope: 'cache', label: 'CachedStore' });
     const maxEntries = options.maxEntries ?? 10000;
     const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
     const maxStalenessMs = options.maxStalenessMs ?? (options.invalidation ? 60000 : 1000);
-    for (const [name, value] of Object.entries({ maxEntries, maxBytes, maxStalenessMs })) {
-      if (!Number.isFinite(value) || value <= 0) throw invalid(`${name} must be a positive number, got ${value}`);
-    }
     this.inner = options.store;
     this.name = `cache+${options.store.name}`;
     this.capabilities = options.store.capabilities;
