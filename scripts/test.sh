@@ -24,10 +24,31 @@ fi
 # The emitted .d.ts files resolve and type-check for every subpath, as an ESM-only package.
 step npx --no-install attw --pack . --profile esm-only --quiet
 
+# The package as npm would publish it, packed once for the tests that install it into fresh projects.
+pack_dir="$(mktemp -d)"
+trap 'rm -rf "$pack_dir"' EXIT
+step npm pack --pack-destination "$pack_dir" --loglevel=error --silent
+TESSERA_TARBALL="$(ls "$pack_dir"/*.tgz)"
+export TESSERA_TARBALL
+
 mapfile -t tests < <(find test -type f -name '*.test.ts' -not -path '*/node_modules/*' | LC_ALL=C sort)
 if [ "${#tests[@]}" -eq 0 ]; then
   echo "test.sh: no test/**/*.test.ts files found" >&2
   exit 1
 fi
+# Tests must leave no keys in the shared Redis: they delete what they wrote, under their own prefixes.
+redis_keys() { redis-cli -h 127.0.0.1 -p 6379 --scan | wc -l; }
+keys_before="$(redis_keys)"
 echo "==> node --test (${#tests[@]} files)" >&2
-exec node --import tsx --test --test-concurrency=2 --test-timeout=120000 "${tests[@]}"
+# One line per top-level suite, failures in full, then node's summary and `N passed, N failed, ...`.
+status=0
+node --import tsx --test --test-concurrency=2 --test-timeout=120000 \
+  --test-reporter=./scripts/test-reporter.mjs --test-reporter-destination=stdout "${tests[@]}" || status=$?
+keys_after="$(redis_keys)"
+if [ "$keys_after" -gt "$keys_before" ]; then
+  echo "test.sh: the tests left $((keys_after - keys_before)) key(s) in the shared Redis ($keys_before before, $keys_after after); some:" >&2
+  redis-cli -h 127.0.0.1 -p 6379 --scan | head -n 10 | sed 's/^/  /' >&2
+  # Elsewhere than CI another checkout may be writing to the same Redis: only CI fails on it.
+  if [ "${CI:-}" = true ]; then status=1; fi
+fi
+exit "$status"

@@ -1,11 +1,20 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { HTTPException } from 'hono/http-exception';
+import type { HTTPException as HonoHTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { SessionEngine } from '../core/engine.ts';
-import { isSessionError } from '../core/errors.ts';
+import { importOptional, isSessionError, missingDependency } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { sessionCacheHeaders } from './internal/cache-headers.ts';
+
+// Loaded, not imported statically: without hono installed, importing tessera/hono then fails with
+// MISSING_DEPENDENCY naming it, instead of Node's raw ERR_MODULE_NOT_FOUND for a subpath of it.
+const { HTTPException } = await importOptional<{ HTTPException: typeof HonoHTTPException }>(
+  'hono/http-exception',
+  'hono',
+).catch((error: unknown) => {
+  throw isSessionError(error, 'MISSING_DEPENDENCY') ? missingDependency('hono', 'hono', error.cause) : error;
+});
 
 declare module 'hono' {
   interface ContextVariableMap {

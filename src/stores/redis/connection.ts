@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 import { importOptional } from '../../core/errors.ts';
 import type { Backend } from './clients.ts';
 import type { ConnectionSettings } from './options.ts';
@@ -50,7 +51,14 @@ export async function ownedBackend(
     ...(settings.socketPath !== undefined
       ? { path: settings.socketPath }
       : { host: settings.host, port: settings.port }),
-    ...(settings.tls ? { ...settings.tls, tls: true, servername: settings.tls.servername ?? settings.host } : {}),
+    // SNI names a host, never an address: Node deprecates an IP as `servername` (DEP0123).
+    ...(settings.tls
+      ? {
+          ...settings.tls,
+          tls: true,
+          servername: settings.tls.servername ?? (isIP(settings.host) ? undefined : settings.host),
+        }
+      : {}),
     connectTimeout: settings.connectTimeoutMs,
     reconnectStrategy: settings.reconnect ? backoff : false,
   };

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Kysely } from 'kysely';
-import { importOptional, type SessionError, toStoreError } from '../../core/errors.ts';
+import { importOptional, isSessionError, SessionError, toStoreError } from '../../core/errors.ts';
 import { dbKind, type ResolvedSqlOptions, redactUrl } from './options.ts';
 
 type Value = string | number | bigint | boolean | null | Uint8Array | object;
@@ -28,6 +28,34 @@ export function describeTarget(options: ResolvedSqlOptions): string {
   return `${target.dialect === 'postgres' ? 'PostgreSQL' : 'MySQL'} ${redactUrl(target.url)}`;
 }
 
+/** The driver package each dialect's URL needs. */
+const DRIVERS = { sqlite: 'better-sqlite3', postgres: 'pg', mysql: 'mysql2' } as const;
+
+/**
+ * Loads Kysely and the driver together, so that when both are missing one error names both
+ * (`npm install kysely pg`), not one now and the other after the user installed the first.
+ */
+async function importAll(packages: readonly string[]): Promise<[KyselyModule, unknown]> {
+  const loaded = await Promise.allSettled(packages.map((pkg) => importOptional<unknown>(pkg, SCOPE)));
+  const missing = packages.filter((_, i) => {
+    const result = loaded[i];
+    return result?.status === 'rejected' && isSessionError(result.reason, 'MISSING_DEPENDENCY');
+  });
+  if (missing.length > 1) {
+    const names = missing.map((pkg) => `"${pkg}"`).join(' and ');
+    throw new SessionError(
+      'MISSING_DEPENDENCY',
+      `the optional dependencies ${names} are not installed; run: npm install ${missing.join(' ')}`,
+      { scope: SCOPE },
+    );
+  }
+  const values = loaded.map((result) => {
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  });
+  return [values[0] as KyselyModule, values[1]];
+}
+
 /**
  * Opens the Kysely instance the options describe, loading the driver only now so that a missing
  * one fails with a message naming the package to install.
@@ -36,8 +64,9 @@ export async function openConnection(
   options: ResolvedSqlOptions,
   onPoolError: (error: SessionError) => void,
 ): Promise<Connection> {
-  const k = await importOptional<KyselyModule>('kysely', SCOPE);
   const { db, target } = options;
+  const driver = target === null ? null : DRIVERS[target.dialect];
+  const [k, driverModule] = await importAll(driver === null ? ['kysely'] : ['kysely', driver]);
   if (db !== null) {
     const kind = dbKind(db);
     if (kind === 'kysely') return { db: db as unknown as Kysely<Db>, k, owned: false };
@@ -61,8 +90,7 @@ export async function openConnection(
 
   const fail = (error: unknown) => toStoreError(error, SCOPE, `connecting to ${describeTarget(options)}`);
   if (target.dialect === 'sqlite') {
-    const Database = (await importOptional<{ default: typeof import('better-sqlite3') }>('better-sqlite3', SCOPE))
-      .default;
+    const Database = (driverModule as { default: typeof import('better-sqlite3') }).default;
     let database: import('better-sqlite3').Database;
     try {
       // `sqlite:var/sessions.db` in a fresh project: the directory is made as the file would be.
@@ -83,7 +111,7 @@ export async function openConnection(
     return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database }) }), k, owned: true };
   }
   if (target.dialect === 'postgres') {
-    const pg = await importOptional<{ default: typeof import('pg') }>('pg', SCOPE);
+    const pg = driverModule as { default: typeof import('pg') };
     const pool = new pg.default.Pool({
       connectionString: target.url,
       max: options.poolSize,
@@ -97,7 +125,7 @@ export async function openConnection(
     pool.on('connect', (client) => client.on('error', lost));
     return { db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool }) }), k, owned: true };
   }
-  const mysql = await importOptional<{ default: typeof import('mysql2') }>('mysql2', SCOPE);
+  const mysql = driverModule as { default: typeof import('mysql2') };
   // User and password are already inside the URL (see parseSqlUrl).
   const pool = mysql.default.createPool({
     uri: target.url,
