@@ -182,7 +182,7 @@ async function main(): Promise<void> {
   const monitorClient = createClient({ url });
   await Promise.all([admin.connect(), monitorClient.connect()]);
   const name = `tessera-bench-${process.pid}`;
-  const store = new RedisStore({ url, ping: 0, name, prefix: `tessera-bench:${process.pid}:` });
+  const store = new RedisStore({ url: `${url}?ping=0&name=${name}`, prefix: `tessera-bench:${process.pid}:` });
   await store.ready();
   const address = (await admin.clientList()).find((c) => c.name === name)?.addr;
   if (!address) throw new Error(`no connection named ${name} in CLIENT LIST`);

@@ -152,11 +152,11 @@ describe('cache over a unix socket', () => {
   it('serves cached reads with zero Redis calls and sees changes, all over the socket', async () => {
     const url = `unix://${server.socketPath}`;
     const prefix = 'tessera:';
-    const backing = new CountingStore(new RedisStore({ socketPath: server.socketPath, prefix }));
+    const backing = new CountingStore(new RedisStore({ url: `unix://${server.socketPath}`, prefix }));
     const cache = new CachedStore({ store: backing, invalidation: redisTracking({ url, prefix }) });
     const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [secret] });
     const other = new SessionEngine<Record<string, unknown>>({
-      store: new RedisStore({ socketPath: server.socketPath, prefix }),
+      store: new RedisStore({ url: `unix://${server.socketPath}`, prefix }),
       secrets: [secret],
     });
     try {
@@ -181,7 +181,7 @@ describe('cache over a unix socket', () => {
 
   it('drops everything while the invalidation connection is down, and caches again once back', async () => {
     const url = `unix://${server.socketPath}`;
-    const backing = new CountingStore(new RedisStore({ socketPath: server.socketPath, prefix: 'drop:' }));
+    const backing = new CountingStore(new RedisStore({ url: `unix://${server.socketPath}`, prefix: 'drop:' }));
     const cache = new CachedStore({
       store: backing,
       invalidation: redisTracking({ url, prefix: 'drop:', reconnectDelayMs: 20 }),

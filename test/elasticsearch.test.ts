@@ -22,7 +22,6 @@ import {
   type ElasticsearchStoreOptions,
   type EsRequestOptions,
   type EsRequestParams,
-  fromSeedConfig,
 } from '../src/stores/elasticsearch/index.ts';
 import { runStoreConformance } from '../src/testing/index.ts';
 import { type EsDouble, startEsDouble } from './support/es-double.ts';
@@ -360,7 +359,10 @@ describe('elasticsearch store: index setup, records and revocation', () => {
         },
       },
     };
-    const store = open({ client: forbidding, logger: { warn: (_o, m) => warnings.push(m ?? ''), error: () => {} } });
+    const store = open({
+      client: forbidding,
+      logger: { debug() {}, warn: (_o, m) => warnings.push(m ?? ''), error: () => {} },
+    });
     await store.set(newKey(), record());
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? '', /could not create index template/);
@@ -379,7 +381,7 @@ describe('elasticsearch store: index setup, records and revocation', () => {
     const store = new ElasticsearchStore({
       client: legacy,
       index: freshIndex(),
-      logger: { warn: (_o, m) => warnings.push(m ?? ''), error: () => {} },
+      logger: { debug() {}, warn: (_o, m) => warnings.push(m ?? ''), error: () => {} },
     });
     try {
       const key = newKey();
@@ -494,6 +496,7 @@ describe('elasticsearch store: index setup, records and revocation', () => {
       },
     };
     const logger = {
+      debug: () => {},
       warn: () => {},
       error: (object: object, message?: string) =>
         failed({ object: object as Record<string, unknown>, message: message ?? '' }),
@@ -548,22 +551,15 @@ describe('elasticsearch store options', () => {
       { flavor: 'solr' },
       { node: 'localhost:9200' },
       { node: 'ftp://h' },
-      { nodes: [] },
-      { node: 'http://a:9200', nodes: ['http://b:9200'] },
-      { cloud: { id: 'x' }, node: 'http://a:9200' },
-      { cloud: 'x' },
-      { flavor: 'opensearch', cloud: { id: 'x' } },
-      { flavor: 'opensearch', auth: { apiKey: 'k' } },
-      { auth: { username: 'u' } },
-      { auth: { apiKey: 'k', bearer: 't' } },
-      { tls: true },
-      { clientOptions: { node: 'http://x' } },
-      { clientOptions: { ssl: {} } },
+      { nodes: ['http://b:9200'] },
+      { node: 'http://a:9200', clientOptions: { nodes: ['http://b:9200'] } },
+      { node: 'http://a:9200', clientOptions: { cloud: { id: 'x' } } },
+      { clientOptions: 'x' },
+      { auth: { username: 'u', password: 'p' } },
       { refresh: 'sometimes' },
       { createIndex: 'yes' },
       { conflictRetries: -1 },
       { conflictRetries: 1.5 },
-      { pruneIntervalSeconds: 0 },
       { pruneIntervalSeconds: -5 },
       { logger: { warn() {} } },
       { client: {} },
@@ -577,22 +573,36 @@ describe('elasticsearch store options', () => {
 
   it('does not mutate its input and does not connect at construction', async () => {
     const options = Object.freeze({
-      nodes: Object.freeze(['http://127.0.0.1:1']),
-      auth: Object.freeze({ username: 'u', password: 'p' }),
-      tls: Object.freeze({ rejectUnauthorized: true }),
-      clientOptions: Object.freeze({ maxRetries: 0 }),
+      clientOptions: Object.freeze({
+        nodes: Object.freeze(['http://127.0.0.1:1']),
+        auth: Object.freeze({ username: 'u', password: 'p' }),
+        tls: Object.freeze({ rejectUnauthorized: true }),
+        maxRetries: 0,
+      }),
       index: 'sessions',
     });
     const store = new ElasticsearchStore(options as ElasticsearchStoreOptions);
     assert.equal(store.clientKind, 'elasticsearch');
     assert.deepEqual(options, {
-      nodes: ['http://127.0.0.1:1'],
-      auth: { username: 'u', password: 'p' },
-      tls: { rejectUnauthorized: true },
-      clientOptions: { maxRetries: 0 },
+      clientOptions: {
+        nodes: ['http://127.0.0.1:1'],
+        auth: { username: 'u', password: 'p' },
+        tls: { rejectUnauthorized: true },
+        maxRetries: 0,
+      },
       index: 'sessions',
     });
     await store.close();
+  });
+
+  it('warns through process warnings when there is no logger, once', async () => {
+    const warned = once(process, 'warning');
+    const store = new ElasticsearchStore({ node: 'http://127.0.0.1:1', type: 'session' });
+    const [warning] = (await warned) as [Error & { code?: string }];
+    assert.equal(warning.code, 'TESSERA_ES_TYPE_IGNORED');
+    await store.close();
+    const quiet = new ElasticsearchStore({ node: 'http://127.0.0.1:1', type: '_doc' });
+    await quiet.close();
   });
 
   it('detects every official client structurally', async () => {
@@ -608,106 +618,6 @@ describe('elasticsearch store options', () => {
       await client.close();
     }
     assert.equal(new ElasticsearchStore({ client: { transport: { request: async () => ({}) } } }).clientKind, 'custom');
-  });
-});
-
-describe('elasticsearch store: seed configuration (Dancer::Session::ElasticSearch)', () => {
-  const secret = 'a-long-enough-signing-secret-0123456789';
-  const srv = server('elasticsearch', '9.1.0');
-
-  it('maps a whole session_options block, and the store warns once that type is ignored', async () => {
-    const index = freshIndex();
-    const { store, engine } = fromSeedConfig({
-      connection: { nodes: [srv.url] },
-      index,
-      type: 'my_session',
-      signing: { secret, length: 24 },
-      is_lazy: 0,
-    });
-    assert.deepEqual(store, { nodes: [srv.url], index, type: 'my_session' });
-    assert.deepEqual(engine, { secrets: [secret], tagBytes: 24, flush: 'immediate' });
-
-    const warnings: Array<{ object: object; message: string }> = [];
-    const logger = {
-      warn: (object: object, message?: string) => warnings.push({ object, message: message ?? '' }),
-      error() {},
-    };
-    const es = new ElasticsearchStore({ ...store, logger });
-    const sessions = new SessionEngine<{ cart?: string[]; user?: string }>({ ...engine, store: es });
-    const first = sessions.session(undefined);
-    await first.set('user', 'alice');
-    // is_lazy off: the set was written through at once, before any commit.
-    const key = first.key as string;
-    assert.equal((await raw(srv.admin, 'GET', `/${index}/_doc/${key}`)).body.found, true);
-    const cookie = (await sessions.commit(first)).setCookie?.split(';')[0] ?? '';
-    const [, tag] = cookie.slice(cookie.indexOf('=') + 1).split('.');
-    assert.equal(tag?.length, Math.ceil((24 * 8) / 6), 'a 24-byte tag');
-    const again = sessions.session(cookie);
-    assert.equal(await again.get('user'), 'alice');
-    await again.set('cart', ['book']);
-    assert.deepEqual((await es.get(key))?.fields.cart, '["book"]');
-    assert.equal(warnings.length, 1, 'one warning, however many calls');
-    assert.match(warnings[0]?.message ?? '', /"type" setting .* is ignored.* _doc/);
-    await es.close();
-    await raw(srv.admin, 'DELETE', `/${index}`);
-    await raw(srv.admin, 'DELETE', `/_index_template/tessera-${index}`);
-  });
-
-  it('maps is_lazy on to manual flushing, Perl-style node lists, userinfo and a settings wrapper', () => {
-    const { store, engine } = fromSeedConfig({
-      session: 'ElasticSearch',
-      session_options: {
-        connection: { servers: ['es1:9201', 'es2'], userinfo: 'app:s3cret:x', use_https: 1 },
-        signing: { secret: [secret, `${secret}-old`], length: '16' },
-        is_lazy: '1',
-      },
-    });
-    assert.deepEqual(store, {
-      nodes: ['https://es1:9201', 'https://es2:9200'],
-      auth: { username: 'app', password: 's3cret:x' },
-    });
-    assert.deepEqual(engine, { secrets: [secret, `${secret}-old`], tagBytes: 16, flush: 'manual' });
-    assert.equal(fromSeedConfig({ signing: { secret } }).engine.tagBytes, 32, 'no length: the full tag');
-  });
-
-  it('warns through process warnings when there is no logger, once', async () => {
-    const warned = once(process, 'warning');
-    const store = new ElasticsearchStore({ node: 'http://127.0.0.1:1', type: 'session' });
-    const [warning] = (await warned) as [Error & { code?: string }];
-    assert.equal(warning.code, 'TESSERA_ES_TYPE_IGNORED');
-    await store.close();
-    const quiet = new ElasticsearchStore({ node: 'http://127.0.0.1:1', type: '_doc' });
-    await quiet.close();
-  });
-
-  it('refuses a signing.length under 128 bits, naming signing.length', () => {
-    for (const length of [10, 15, '8']) {
-      assert.throws(
-        () => fromSeedConfig({ signing: { secret, length } }),
-        (error) => invalidOptions(error) && /signing\.length/.test(String(error)),
-      );
-    }
-    for (const length of [33, 16.5, 'ten']) {
-      assert.throws(() => fromSeedConfig({ signing: { secret, length } }), invalidOptions);
-    }
-  });
-
-  it('refuses unknown keys, a missing or short secret, and bad store settings', () => {
-    const bad: unknown[] = [
-      { signing: { secret }, expire: 900 },
-      { signing: { secret, salt: 'x' } },
-      { signing: { secret }, connection: { transport: 'http' } },
-      { signing: { secret }, connection: { servers: 'a:1', nodes: 'b:2' } },
-      { signing: { secret }, connection: { userinfo: 'nopassword' } },
-      { signing: { secret }, index: 'Sessions' },
-      { signing: { secret }, is_lazy: 'maybe' },
-      { signing: {} },
-      { signing: { secret: 'ldjaldjaklsdanm.m' } },
-      { session: 'Redis', session_options: { signing: { secret } } },
-    ];
-    for (const config of bad) {
-      assert.throws(() => fromSeedConfig(config as never), invalidOptions, JSON.stringify(config));
-    }
   });
 });
 

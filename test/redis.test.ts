@@ -9,11 +9,12 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
+import { createStore, fromCatalystRedis, fromDancerRedis } from '../src/config/index.ts';
 import { SessionEngine } from '../src/core/engine.ts';
 import { isSessionError } from '../src/core/errors.ts';
 import { generateId, hashId } from '../src/core/ids.ts';
 import type { SessionRecord, Store } from '../src/core/store.ts';
-import { fromSeedConfig, parseRedisUrl, RedisStore, type RedisStoreOptions } from '../src/stores/redis/index.ts';
+import { parseRedisUrl, RedisStore, type RedisStoreOptions } from '../src/stores/redis/index.ts';
 import { runStoreConformance } from '../src/testing/index.ts';
 import { startRedis } from './support/redis-servers.ts';
 
@@ -74,29 +75,35 @@ describe('redis store options', () => {
       JSON.stringify(options),
     );
 
+  it('names the option, the rule and what it got, and suggests the known option for a typo', () => {
+    assert.throws(() => new RedisStore({ prefix: 42 } as unknown as RedisStoreOptions), {
+      message: '[tessera] [redis] redisStore: prefix must be a non-empty string, got 42',
+    });
+    assert.throws(
+      () => new RedisStore({ prefx: 'a:' } as unknown as RedisStoreOptions),
+      (e: Error) => e.message.includes('prefx is not a known option (did you mean "prefix"?); known: url,'),
+    );
+  });
+
   it('rejects bad options with INVALID_OPTIONS at construction', () => {
     for (const bad of [
       { sever: '127.0.0.1:6379' },
+      { server: 'h:1' },
       { url: 'http://h' },
       { url: 'redis://h:99999' },
       { url: 'redis://h/x' },
       { url: 'unix://' },
-      { url: 'redis://h', server: 'h:1' },
-      { server: 'h:1', socketPath: '/tmp/r.sock' },
-      { server: 'h:port' },
-      { database: -1 },
-      { database: 1.5 },
-      { url: 'redis://h/1', database: 2 },
-      { ping: -1 },
+      { url: 'redis://h?ping=-1' },
+      { url: 'redis://h?tlsVerify=none' },
+      { url: 'rediss://h?tlsVerify=sometimes' },
+      { url: 'redis://h', tls: { servername: 'x' } },
+      { url: 'redis://h?name=has%20space' },
+      { url: 'redis://h?reconnect=maybe' },
+      { url: 'redis://h?connectTimeoutMs=0' },
+      { url: 'redis://h?timeout=3' },
       { tls: 'yes' },
-      { tlsVerify: 'none' },
-      { tls: true, tlsVerify: 'sometimes' },
-      { url: 'rediss://h', tls: false },
-      { socketPath: '/tmp/r.sock', tls: true },
-      { name: 'has space' },
-      { reconnect: false, conservativeReconnect: true },
-      { connectTimeoutMs: 0 },
       { prefix: 1 },
+      { prefix: '' },
       { userIndexTtlSeconds: 0 },
       { logger: {} },
       { client: {} },
@@ -108,12 +115,11 @@ describe('redis store options', () => {
 
   it('does not mutate its input and does not connect at construction', async () => {
     const options = Object.freeze({
-      server: '127.0.0.1:1',
+      url: 'rediss://127.0.0.1:1?tlsVerify=none',
       tls: Object.freeze({ servername: 'x' }),
-      tlsVerify: 'none',
     });
-    const store = new RedisStore(options as RedisStoreOptions);
-    assert.deepEqual(options, { server: '127.0.0.1:1', tls: { servername: 'x' }, tlsVerify: 'none' });
+    const store = new RedisStore(options);
+    assert.deepEqual(options, { url: 'rediss://127.0.0.1:1?tlsVerify=none', tls: { servername: 'x' } });
     await store.close();
   });
 
@@ -147,6 +153,20 @@ describe('redis store options', () => {
       database: 3,
     });
     assert.equal(parseRedisUrl('unix:///tmp/r.sock?password=pw').password, 'pw');
+    assert.deepEqual(
+      parseRedisUrl('rediss://h/1?name=app&ping=0&reconnect=false&tlsVerify=none&connectTimeoutMs=250'),
+      {
+        tls: true,
+        host: 'h',
+        port: 6379,
+        database: 1,
+        name: 'app',
+        pingSeconds: 0,
+        reconnect: false,
+        tlsVerify: 'none',
+        connectTimeoutMs: 250,
+      },
+    );
     assert.throws(
       () => parseRedisUrl('unix:///tmp/r.sock?timeout=3'),
       (e) => isSessionError(e, 'INVALID_OPTIONS'),
@@ -154,79 +174,17 @@ describe('redis store options', () => {
   });
 });
 
-describe('fromSeedConfig', () => {
-  it('maps a Dancer redis_session block (seeds 000 and 001)', () => {
-    const dancer = { server: 'redi.example.com:6379', password: 'pw', database: 1, expire: 3600, debug: 0, ping: 5 };
-    assert.deepEqual(fromSeedConfig(dancer), {
-      store: { server: 'redi.example.com:6379', password: 'pw', database: 1, ping: 5, debug: false },
-      engine: { idleTimeoutSeconds: 3600 },
-    });
-    const simple = fromSeedConfig({ session: 'Redis::Simple', redis_session: { sock: '/var/run/redis.sock' } });
-    assert.deepEqual(simple, { store: { socketPath: '/var/run/redis.sock' }, engine: { idleTimeoutSeconds: 900 } });
-  });
-
-  it('maps Catalyst redis_* keys (seed 002)', () => {
-    const catalyst = {
-      expires: 3600,
-      redis_server: '127.0.0.1:6379',
-      redis_debug: 0,
-      redis_reconnect: 1,
-      redis_db: 5,
-      redis_ssl: 1,
-      redis_name: 'name',
-      redis_username: 'username',
-      redis_password: 'password',
-      redis_ssl_verify_mode: 'SSL_VERIFY_NONE',
-    };
-    assert.deepEqual(fromSeedConfig(catalyst), {
-      store: {
-        server: '127.0.0.1:6379',
-        database: 5,
-        tls: true,
-        tlsVerify: 'none',
-        name: 'name',
-        username: 'username',
-        password: 'password',
-        reconnect: true,
-        debug: false,
-      },
-      engine: { idleTimeoutSeconds: 3600 },
-    });
-    const conservative = fromSeedConfig({ redis_conservative_reconnect: '1', redis_ssl_verify_mode: 1 });
-    assert.deepEqual(conservative, { store: { reconnect: true }, engine: { idleTimeoutSeconds: 7200 } });
-  });
-
-  it('rejects unknown keys and bad values', () => {
-    for (const bad of [
-      { server: 'h:1', expires: 60 },
-      { redis_sever: 'h:1' },
-      { servr: 'h:1' },
-      { database: 'one' },
-      { redis_ssl: 'yes' },
-      { redis_ssl: 1, redis_ssl_verify_mode: 'SOMETIMES' },
-      { session: 'Memcached', redis_session: {} },
-      { expire: 0 },
-    ]) {
-      assert.throws(
-        () => fromSeedConfig(bad as never),
-        (e) => isSessionError(e, 'INVALID_OPTIONS'),
-        JSON.stringify(bad),
-      );
-    }
-  });
-});
-
 describe('redis store connections', () => {
-  it('uses a unix socket (the seed sock setting)', async () => {
+  it("uses a unix socket (Dancer's sock)", async () => {
     const server = await startRedis({ unixSocket: true });
     try {
       const socketPath = server.socketPath as string;
-      for (const options of [
-        { socketPath },
-        { url: `unix://${socketPath}?db=2` },
-        fromSeedConfig({ redis_session: { sock: socketPath } }).store,
+      for (const config of [
+        { kind: 'redis' as const, url: `unix://${socketPath}` },
+        { kind: 'redis' as const, url: `unix://${socketPath}?db=2` },
+        fromDancerRedis({ sock: socketPath }).store,
       ]) {
-        const store = new RedisStore(options);
+        const { store } = await createStore(config);
         const key = hashId(generateId());
         await store.set(key, record());
         assert.deepEqual((await store.get(key))?.fields, { a: '"1"' });
@@ -241,14 +199,14 @@ describe('redis store connections', () => {
     const server = await startRedis({ password: 'pa:ss' });
     const check = createClient({ url: `redis://:pa%3Ass@127.0.0.1:${server.port}/3` });
     try {
-      const store = new RedisStore({ url: `redis://:pa%3Ass@127.0.0.1:${server.port}/3`, name: 'tessera-test' });
+      const store = new RedisStore({ url: `redis://:pa%3Ass@127.0.0.1:${server.port}/3?name=tessera-test` });
       const key = hashId(generateId());
       await store.set(key, record());
       await check.connect();
       assert.equal(await check.exists(`tessera:${key}`), 1, 'written to database 3');
       assert.match(await check.clientList().then((list) => list.map((c) => c.name).join(' ')), /tessera-test/);
       await store.close();
-      const wrong = new RedisStore({ server: `127.0.0.1:${server.port}`, password: 'wrong' });
+      const wrong = new RedisStore({ url: `redis://:wrong@127.0.0.1:${server.port}` });
       await assert.rejects(wrong.get(key), (e) => isSessionError(e, 'STORE_UNAVAILABLE'));
       await wrong.close();
     } finally {
@@ -283,18 +241,19 @@ describe('redis store connections', () => {
     try {
       const ca = await readFile(cert);
       const server_ = `127.0.0.1:${tlsPort}`;
-      for (const options of [
-        { url: `rediss://127.0.0.1:${tlsPort}`, tls: { ca } },
-        { url: `rediss://127.0.0.1:${tlsPort}`, tlsVerify: 'none' as const },
-        fromSeedConfig({ redis_server: server_, redis_ssl: 1, redis_ssl_verify_mode: 'SSL_VERIFY_NONE' }).store,
+      for (const config of [
+        { kind: 'redis' as const, url: `rediss://127.0.0.1:${tlsPort}`, tls: { ca } },
+        { kind: 'redis' as const, url: `rediss://127.0.0.1:${tlsPort}?tlsVerify=none` },
+        fromCatalystRedis({ redis_server: server_, redis_ssl: 1, redis_ssl_verify_mode: 'SSL_VERIFY_NONE' }).store,
       ]) {
-        const store = new RedisStore(options);
+        const { store } = await createStore(config);
+        const options = config;
         const key = hashId(generateId());
         await store.set(key, record());
         assert.ok(await store.get(key), JSON.stringify(Object.keys(options)));
         await store.close();
       }
-      const unverified = new RedisStore({ server: server_, tls: true });
+      const unverified = new RedisStore({ url: `rediss://${server_}` });
       await assert.rejects(unverified.get(hashId(generateId())), (e) => isSessionError(e, 'STORE_UNAVAILABLE'));
       await unverified.close();
     } finally {
@@ -324,7 +283,7 @@ describe('redis store connections', () => {
       client: nodeRedis,
       prefix: prefix(),
       debug: true,
-      logger: { debug: (object) => lines.push(object as Record<string, unknown>) },
+      logger: { debug: (object) => lines.push(object as Record<string, unknown>), warn() {}, error() {} },
     });
     const key = hashId(generateId());
     await store.set(key, { ...record(), fields: { secret: '"hunter2"' } });

@@ -4,10 +4,9 @@ import Database from 'better-sqlite3';
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely';
 import mysql from 'mysql2';
 import pg from 'pg';
-import { isSessionError, SessionError } from '../src/core/errors.ts';
-import { fromSeedConfig, SqlStore, type SqlStoreOptions } from '../src/stores/sql/index.ts';
+import { isSessionError } from '../src/core/errors.ts';
+import { SqlStore, type SqlStoreOptions } from '../src/stores/sql/index.ts';
 import { indexName, parseSqlUrl, resolveSqlOptions } from '../src/stores/sql/options.ts';
-import { dsnToUrl } from '../src/stores/sql/seed.ts';
 
 const invalidOptions = (error: unknown) => isSessionError(error, 'INVALID_OPTIONS');
 /** Asserts an INVALID_OPTIONS error whose message contains every one of `parts`. */
@@ -28,7 +27,6 @@ describe('sql url parsing', () => {
     assert.deepEqual(parseSqlUrl('sqlite::memory:'), { dialect: 'sqlite', filename: ':memory:' });
     assert.deepEqual(parseSqlUrl('SQLite:x.db'), { dialect: 'sqlite', filename: 'x.db' });
     rejects(() => parseSqlUrl('sqlite:'), 'names no SQLite file');
-    rejects(() => parseSqlUrl('sqlite:x.db', 'bob'), 'do not apply to SQLite');
   });
 
   it('reads PostgreSQL URLs under both schemes', () => {
@@ -56,8 +54,8 @@ describe('sql url parsing', () => {
     assert.equal(v6.port, 3307);
   });
 
-  it('puts user and password options into the URL, encoded, over the ones it had', () => {
-    const target = parseSqlUrl('postgres://old:pw@h/db', 'new user', 'p@ss:/w#?');
+  it('keeps an encoded user and password in the URL', () => {
+    const target = parseSqlUrl('postgres://new%20user:p%40ss%3A%2Fw%23%3F@h/db');
     assert.ok(target.dialect === 'postgres');
     const url = new URL(target.url);
     assert.equal(decodeURIComponent(url.username), 'new user');
@@ -95,7 +93,7 @@ describe('sql options', () => {
     assert.equal(o.pruneBatchSize, 1000);
     assert.equal(o.poolSize, 10);
     assert.equal(o.connectTimeoutMs, 5000);
-    assert.equal(o.maxPatchAttempts, 100);
+    assert.equal(o.conflictRetries, 100);
   });
 
   it('rejects identifiers that could carry SQL, naming the option', () => {
@@ -120,14 +118,20 @@ describe('sql options', () => {
   it('wants exactly one of url and db, and no unknown option', () => {
     rejects(() => new SqlStore({}), 'url or db');
     rejects(() => new SqlStore({ url: 'sqlite::memory:', db: new Database(':memory:') }), 'not both');
-    rejects(() => new SqlStore({ url: 'sqlite::memory:', tabel: 'x' } as SqlStoreOptions), '"tabel"');
-    rejects(() => new SqlStore({ db: new Database(':memory:'), user: 'u' }), 'user and password go with url');
+    rejects(
+      () => new SqlStore({ url: 'sqlite::memory:', tabel: 'x' } as SqlStoreOptions),
+      'sqlStore: tabel is not a known option (did you mean "table"?); known: url, dialect, table',
+    );
+    rejects(() => new SqlStore({ url: 'sqlite::memory:', user: 'u' } as SqlStoreOptions), 'user is not a known option');
   });
 
   it('checks numbers and callbacks', () => {
     rejects(() => new SqlStore({ url: 'sqlite::memory:', pruneBatchSize: 0 }), 'pruneBatchSize');
     rejects(() => new SqlStore({ url: 'sqlite::memory:', poolSize: 2.5 }), 'poolSize');
-    rejects(() => new SqlStore({ url: 'sqlite::memory:', maxPatchAttempts: -1 }), 'maxPatchAttempts');
+    rejects(
+      () => new SqlStore({ url: 'sqlite::memory:', conflictRetries: -1 }),
+      'conflictRetries must be a whole number >= 0, got -1',
+    );
     rejects(() => new SqlStore({ url: 'sqlite::memory:', connectTimeoutMs: Number.NaN }), 'connectTimeoutMs');
     rejects(() => new SqlStore({ url: 'sqlite::memory:', pruneIntervalSeconds: -5 }), 'pruneIntervalSeconds');
     rejects(() => new SqlStore({ url: 'sqlite::memory:', createTable: 'yes' as unknown as boolean }), 'createTable');
@@ -139,8 +143,6 @@ describe('sql options', () => {
   it('never modifies the options it is given', () => {
     const options = Object.freeze({
       url: 'postgres://u@h/db',
-      user: 'other',
-      password: 'pw',
       table: 'auth.sessions',
       idColumn: 'sid',
       pruneIntervalSeconds: 0,
@@ -182,82 +184,5 @@ describe('sql options', () => {
     const long = indexName('t'.repeat(60), 'expires_at');
     assert.ok(long.length <= 63);
     assert.notEqual(long, indexName('t'.repeat(60), 'user_id'));
-  });
-});
-
-describe('fromSeedConfig (Dancer2::Session::DBIC)', () => {
-  it('maps the seed example', () => {
-    assert.deepEqual(
-      fromSeedConfig({
-        dsn: 'DBI:mysql:database=testing;host=127.0.0.1;port=3306',
-        schema_class: 'Interchange6::Schema',
-        user: 'user',
-        password: 'password',
-        resultset: 'MySession',
-        id_column: 'my_session_id',
-        data_column: 'my_session_data',
-      }),
-      {
-        url: 'mysql://127.0.0.1:3306/testing',
-        user: 'user',
-        password: 'password',
-        table: 'MySession',
-        idColumn: 'my_session_id',
-        dataColumn: 'my_session_data',
-      },
-    );
-  });
-
-  it('reads the DSNs of DBD::Pg, DBD::SQLite, DBD::mysql and DBD::MariaDB', () => {
-    assert.equal(dsnToUrl('DBI:Pg:dbname=app;host=db.local;port=5433'), 'postgres://db.local:5433/app');
-    assert.equal(dsnToUrl('dbi:Pg:dbname=app;host=db;sslmode=require'), 'postgres://db/app?sslmode=require');
-    assert.equal(dsnToUrl('DBI:Pg:dbname=app'), 'postgres://127.0.0.1/app');
-    assert.equal(dsnToUrl('DBI:SQLite:dbname=/var/app/sessions.db'), 'sqlite:/var/app/sessions.db');
-    assert.equal(dsnToUrl('DBI:SQLite:sessions.db'), 'sqlite:sessions.db');
-    assert.equal(dsnToUrl('DBI:SQLite:dbname=:memory:'), 'sqlite::memory:');
-    assert.equal(dsnToUrl('DBI:mysql:testing'), 'mysql://127.0.0.1/testing');
-    assert.equal(dsnToUrl('DBI:MariaDB:database=t;host=::1;port=3306'), 'mysql://[::1]:3306/t');
-  });
-
-  it('gives options a store accepts', () => {
-    const store = new SqlStore(fromSeedConfig({ dsn: 'DBI:SQLite:dbname=:memory:', user: '', password: '' }));
-    assert.equal(store.dialect, 'sqlite');
-    assert.equal(store.table, 'sessions');
-    const pgStore = new SqlStore(
-      fromSeedConfig({ dsn: 'DBI:Pg:dbname=test;host=127.0.0.1', user: 'postgres', resultset: 'sessions' }),
-    );
-    assert.equal(pgStore.dialect, 'postgres');
-  });
-
-  it('accepts schema_class and ignores it', () => {
-    assert.deepEqual(fromSeedConfig({ dsn: 'DBI:SQLite:dbname=s.db', schema_class: 'My::Schema' }), {
-      url: 'sqlite:s.db',
-    });
-  });
-
-  it('rejects unknown keys and what cannot come from a file, clearly', () => {
-    const config = (value: object) => value as Parameters<typeof fromSeedConfig>[0];
-    rejects(() => fromSeedConfig(config({ dsn: 'DBI:SQLite:dbname=s.db', table: 'x' })), 'unknown key "table"');
-    rejects(() => fromSeedConfig(config({ dsn: 'DBI:SQLite:dbname=s.db', cookie_name: 'x' })), 'engine');
-    rejects(() => fromSeedConfig(config({ dsn: 'DBI:SQLite:dbname=s.db', schema: {} })), 'db option');
-    rejects(() => fromSeedConfig({}), 'dsn is required');
-    rejects(() => fromSeedConfig({ dsn: 'mysql://h/db' }), 'DBI:<driver>');
-    rejects(() => fromSeedConfig({ dsn: 'DBI:Oracle:sid=x' }), '"Oracle" is not supported');
-    rejects(() => fromSeedConfig({ dsn: 'DBI:mysql:database=t;mysql_socket=/tmp/s' }), 'mysql_socket');
-    rejects(() => fromSeedConfig({ dsn: 'DBI:Pg:dbname=t;port=abc' }), 'port');
-    rejects(() => fromSeedConfig({ dsn: 'DBI:SQLite:dbname=s.db', user: 'bob' }), 'SQLite');
-    rejects(() => fromSeedConfig(config({ dsn: 'DBI:SQLite:dbname=s.db', id_column: 5 })), 'id_column');
-    rejects(() => new SqlStore(fromSeedConfig({ dsn: 'DBI:Pg:dbname=t', resultset: 'My::Session' })), 'table');
-  });
-
-  it('errors are SessionErrors scoped to sql', () => {
-    try {
-      fromSeedConfig({});
-      assert.fail('expected an error');
-    } catch (error) {
-      assert.ok(error instanceof SessionError);
-      assert.equal(error.scope, 'sql');
-      assert.match(error.message, /^\[tessera\] \[sql\] DBIC config: /);
-    }
   });
 });

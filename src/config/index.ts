@@ -5,6 +5,9 @@ import { importOptional, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { SessionData } from '../core/session.ts';
 import type { Store } from '../core/store.ts';
+import { fromPerlConfig } from './perl.ts';
+
+export * from './perl.ts';
 
 /**
  * A whole Tessera configuration, as a YAML or JSON file or an object: which store, its options,
@@ -21,9 +24,9 @@ import type { Store } from '../core/store.ts';
  *   maxEntries: 50000
  * ```
  *
- * The seeds' own configurations are read too: a Dancer `session: Redis` + `redis_session`
- * block, Catalyst `redis_*` keys under `Plugin::Session`, a Dancer2 `engines.session.DBIC`
- * block, and a Dancer `session: ElasticSearch` + `session_options` block.
+ * The Perl engines' own configurations are read too (see `./perl.ts`): a Dancer
+ * `session: Redis` + `redis_session` block, Catalyst `redis_*` keys under `Plugin::Session`, a
+ * Dancer2 `engines.session.DBIC` block, and a Dancer `session: ElasticSearch` + `session_options` block.
  */
 export interface TesseraConfig {
   /** A store URL, or `{ url?, type?, ...store options }`. */
@@ -120,7 +123,7 @@ export async function createStore(config: string | StoreConfig): Promise<{ store
 }
 
 /**
- * Resolves a configuration object (ours, or one of the seeds') into a store and engine
+ * Resolves a configuration object (ours, or a Perl engine's) into a store and engine
  * options. Environment: `TESSERA_SECRETS` (comma-separated) fills `session.secrets` when the
  * configuration has none.
  */
@@ -247,7 +250,7 @@ async function withCache(
   return new CachedStore({ store, invalidation, ...limits });
 }
 
-/** Turns a seed's configuration into ours; passes ours through. */
+/** Turns a Perl engine's configuration into ours; passes ours through. */
 async function fromSeeds(config: Record<string, unknown>): Promise<Partial<TesseraConfig>> {
   if ('store' in config) {
     for (const key of Object.keys(config)) {
@@ -262,27 +265,8 @@ async function fromSeeds(config: Record<string, unknown>): Promise<Partial<Tesse
     }
     return config as Partial<TesseraConfig>;
   }
-  if (config.session === 'Redis' || config.session === 'Redis::Simple' || 'redis_session' in config) {
-    const { fromSeedConfig } = await import('../stores/redis/index.ts');
-    const { store, engine } = fromSeedConfig({ ...config, session: 'Redis' } as never);
-    return { store: { kind: 'redis', ...store }, session: engine };
-  }
-  const catalyst = config['Plugin::Session'];
-  if (catalyst && typeof catalyst === 'object') {
-    const { fromSeedConfig } = await import('../stores/redis/index.ts');
-    const { store, engine } = fromSeedConfig(catalyst as never);
-    return { store: { kind: 'redis', ...store }, session: engine };
-  }
-  const engines = config.engines as { session?: { DBIC?: unknown } } | undefined;
-  if (engines?.session?.DBIC) {
-    const { fromSeedConfig } = await import('../stores/sql/index.ts');
-    return { store: { kind: 'sql', ...fromSeedConfig(engines.session.DBIC as never) } };
-  }
-  if (config.session === 'ElasticSearch' || 'session_options' in config) {
-    const { fromSeedConfig } = await import('../stores/elasticsearch/index.ts');
-    const { store, engine } = fromSeedConfig(config as never);
-    return { store: { kind: 'elasticsearch', ...store }, session: engine };
-  }
+  const perl = fromPerlConfig(config);
+  if (perl) return perl;
   throw invalid(
     'the configuration has no "store", and is not a Dancer (session + redis_session / session_options), ' +
       'Catalyst (Plugin::Session) or Dancer2 (engines.session.DBIC) session configuration',

@@ -7,6 +7,7 @@
  */
 import * as v from 'valibot';
 import { SessionError } from './errors.ts';
+import type { Logger } from './report.ts';
 
 /** Any schema the checker takes. */
 export type Schema = v.GenericSchema;
@@ -207,6 +208,12 @@ export const text = () => v.pipe(v.string('must be a non-empty string'), v.nonEm
 export const positive = (what = 'a positive number') =>
   v.pipe(v.number(`must be ${what}`), v.finite(`must be ${what}`), v.gtValue(0, `must be ${what}`));
 
+/** A background interval in seconds, `0` for off. */
+export const interval = () => {
+  const rule = 'must be a number of seconds >= 0 (0 = off)';
+  return v.pipe(v.number(rule), v.finite(rule), v.minValue(0, rule));
+};
+
 /** A whole number from `min` (to `max`). */
 export const whole = (min: number, max?: number) => {
   const rule = max === undefined ? `must be a whole number >= ${min}` : `must be a whole number from ${min} to ${max}`;
@@ -240,3 +247,6 @@ export const having = <T>(methods: readonly string[], what: string) =>
 /** A plain object (settings passed through to a library, e.g. `tls.connect` options). */
 export const record = <T>(what: string) =>
   v.custom<T>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), `must be ${what}`);
+
+/** A {@link Logger}: pino, console... */
+export const logger = () => having<Logger>(['debug', 'warn', 'error'], 'pino, console...');

@@ -1,5 +1,18 @@
 import * as v from 'valibot';
-import { check, flag, func, having, invalid, oneOf, positive, record, type Same, type Subject, text } from './check.ts';
+import {
+  check,
+  flag,
+  func,
+  having,
+  invalid,
+  logger,
+  oneOf,
+  positive,
+  record,
+  type Same,
+  type Subject,
+  text,
+} from './check.ts';
 import type { EncryptionKey, Serializer } from './codec.ts';
 import { type Logger, stderrLogger } from './report.ts';
 import type { Store } from './store.ts';
@@ -213,7 +226,7 @@ export const sessionSchema = v.strictObject({
   store: having<Store>(['get', 'set'], 'a store: see tessera/memory, tessera/redis, tessera/sql'),
   serializer: v.optional(having<Serializer>(['stringify', 'parse'], 'JSON, or an object like it')),
   encryption: v.optional(record<{ keys: readonly EncryptionKey[] }>('{ keys: [{ id, key }] }')),
-  logger: v.optional(having<Logger>(['debug', 'warn', 'error'], 'pino, console...')),
+  logger: v.optional(logger()),
   now: v.optional(func<() => number>()),
 });
 const same: Same<v.InferInput<typeof sessionSchema>, SessionOptions> = true;

@@ -121,18 +121,6 @@ export async function ownedBackend(connection: ResolvedConnection): Promise<Back
   }
   const modern = connection.flavor === 'elasticsearch' && (mod.Diagnostic ?? mod.default?.Diagnostic) !== undefined;
   const options: Record<string, unknown> = { ...connection.clientOptions };
-  if (connection.nodes.length > 0) options.nodes = [...connection.nodes];
-  if (connection.cloudId !== undefined) options.cloud = { id: connection.cloudId };
-  const auth = connection.auth;
-  if (auth && 'bearer' in auth && connection.flavor === 'opensearch') {
-    // The OpenSearch client only knows basic auth; a bearer token (JWT) goes in the header.
-    options.headers = {
-      ...(options.headers as Record<string, string> | undefined),
-      authorization: `Bearer ${auth.bearer}`,
-    };
-  } else if (auth) options.auth = { ...auth };
-  // The 7.x and OpenSearch clients call the TLS settings `ssl`, the 8.x/9.x client `tls`.
-  if (connection.tls !== undefined) options[modern ? 'tls' : 'ssl'] = { ...connection.tls };
   const client = new Client(options);
   const kind = connection.flavor === 'opensearch' ? 'opensearch' : modern ? 'elasticsearch' : 'elasticsearch-7';
   return backendOver(client, kind, () => client.close());

@@ -4,12 +4,5 @@
  * sessions, a per-user listing, and any official client (Elasticsearch 7.17, 8, 9; OpenSearch).
  */
 export type { ElasticsearchClientKind, ElasticsearchClientLike, EsRequestOptions, EsRequestParams } from './client.ts';
-export type { ElasticsearchAuth, ElasticsearchLogger, ElasticsearchStoreOptions } from './options.ts';
-export {
-  type DancerElasticSearchSessionOptions,
-  type DancerElasticSearchSettings,
-  type ElasticsearchSeedResult,
-  fromSeedConfig,
-  type SeedConnection,
-} from './seed-config.ts';
+export type { ElasticsearchStoreOptions } from './options.ts';
 export { ElasticsearchStore, elasticsearchStore, SESSION_INDEX_MAPPINGS } from './store.ts';

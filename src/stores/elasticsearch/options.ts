@@ -1,33 +1,32 @@
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { SessionError } from '../../core/errors.ts';
+import * as v from 'valibot';
+import {
+  check,
+  flag,
+  interval,
+  invalid,
+  logger,
+  oneOf,
+  record,
+  type Same,
+  type Subject,
+  text,
+  whole,
+} from '../../core/check.ts';
+import type { Logger } from '../../core/report.ts';
 import { clientKind, type ElasticsearchClientKind, type ElasticsearchClientLike } from './client.ts';
 
-/** Structural logger: pino, bunyan, winston child loggers and `console` fit. */
-export interface ElasticsearchLogger {
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
-
-/** Credentials for a store-created client: basic, an Elasticsearch API key, or a bearer token. */
-export type ElasticsearchAuth =
-  | { username: string; password: string }
-  /** The encoded key (`id:api_key` in base64), as Kibana shows it. Elasticsearch only. */
-  | { apiKey: string }
-  /** A token (an Elasticsearch service token, or a JWT for OpenSearch security). */
-  | { bearer: string };
-
 /**
- * Options of {@link ElasticsearchStore}. Give either your own `client`, or connection settings
- * (`node`/`nodes` or `cloud`, with `auth` and `tls`) from which the store creates, and owns, a
- * client of the package `flavor` names.
+ * Options of {@link ElasticsearchStore}: your own `client`, or one `node` URL (with
+ * `clientOptions` for what a URL cannot say) from which the store creates, and owns, a client
+ * of the package `flavor` names; and what is the store's own (index, refresh, pruning...).
  */
 export interface ElasticsearchStoreOptions {
   /**
    * Your own client: an `@elastic/elasticsearch` `Client` (7.17, 8.x, 9.x) or an
    * `@opensearch-project/opensearch` `Client` (2.x, 3.x), detected structurally. The store sends
    * plain `application/json` on its own requests, so a 9.x client works against Elasticsearch 8
-   * and 7.17 too. The store never closes it. Cannot be combined with connection settings.
-   * @default undefined (the store creates a client from the settings below)
+   * and 7.17 too. The store never closes it. Cannot be combined with `node`, `flavor` or `clientOptions`.
+   * @default undefined (the store creates a client from `node` and `clientOptions`)
    */
   client?: ElasticsearchClientLike;
   /**
@@ -38,29 +37,25 @@ export interface ElasticsearchStoreOptions {
    */
   flavor?: 'elasticsearch' | 'opensearch';
   /**
-   * URL of one node, e.g. `https://es.internal:9200`. Given but `undefined` (an unset environment
-   * variable) is an error, never a silent fallback to localhost.
-   * @default 'http://localhost:9200' (unless `nodes` or `cloud`)
+   * URL of the node, e.g. `https://user:password@es.internal:9200` (percent-encode reserved
+   * characters in credentials). Given but `undefined` (an unset environment variable) is an
+   * error, never a silent fallback to localhost.
+   * @default 'http://localhost:9200' (unless `clientOptions` names `nodes` or `cloud`)
    */
   node?: string | undefined;
-  /** URLs of several nodes; requests are spread over them. @default undefined */
-  nodes?: readonly string[];
-  /** Credentials. `apiKey` is Elasticsearch only. @default undefined (none, or those in the node URL) */
-  auth?: ElasticsearchAuth;
-  /** Node.js `tls.connect` options (`ca`, `cert`, `key`, `rejectUnauthorized`...). @default undefined */
-  tls?: TlsOptions;
-  /** Elastic Cloud deployment, instead of `node`/`nodes`. Elasticsearch only. @default undefined */
-  cloud?: { id: string };
   /**
-   * Further options for the store-created client's constructor, passed as they are (e.g.
-   * `maxRetries`, `requestTimeout`, `compression`). Connection settings go in the options above.
+   * The one structured connection option, for what one URL cannot carry: options for the
+   * store-created client's constructor, passed as they are, in that client's own words: several
+   * `nodes`, `auth` with an `apiKey` or a `bearer` token, `cloud: { id }`, TLS (`tls` for the
+   * Elasticsearch 8/9 clients, `ssl` for 7.x and OpenSearch), `maxRetries`, `requestTimeout`...
    * @default {}
    */
   clientOptions?: Readonly<Record<string, unknown>>;
-  /** The index holding the sessions, one document per session (the seed's `index`). @default 'session' */
+  /** The index holding the sessions, one document per session. @default 'session' */
   index?: string;
   /**
-   * The seed's mapping `type`. Accepted so old configurations load, and otherwise ignored:
+   * A mapping type, as configurations written for Elasticsearch 6 and older name one. Accepted
+   * so they load, and otherwise ignored:
    * Elasticsearch 7 removed mapping types, and documents live under `_doc`. Giving a value other
    * than `'_doc'` logs a warning once, when the store is created.
    * @default undefined
@@ -91,22 +86,19 @@ export interface ElasticsearchStoreOptions {
   conflictRetries?: number;
   /**
    * Run `prune()` in this process every so many seconds (each run jittered by up to ±20%, the
-   * timer unref'd). Failures go to `logger.error` (or a process warning). One pruner per cluster
-   * is enough; a scheduled job calling `prune()` does the same.
-   * @default undefined (off)
+   * timer unref'd); `0` turns it off. Failures go to `logger.error` (or a process warning). One
+   * pruner per cluster is enough; a scheduled job calling `prune()` does the same.
+   * @default 0 (off)
    */
   pruneIntervalSeconds?: number;
   /** Receives warnings (ignored `type`, setup fallbacks) and errors of background pruning. @default process warnings */
-  logger?: ElasticsearchLogger;
+  logger?: Logger;
 }
 
 /** Connection settings after validation, for a store-created client. */
 export interface ResolvedConnection {
   flavor: 'elasticsearch' | 'opensearch';
-  nodes: readonly string[];
-  cloudId: string | undefined;
-  auth: ElasticsearchAuth | undefined;
-  tls: TlsOptions | undefined;
+  /** The client constructor's options, `node` included unless they name `nodes` or `cloud`. */
   clientOptions: Readonly<Record<string, unknown>>;
 }
 
@@ -118,59 +110,12 @@ export interface ResolvedElasticsearchOptions {
   refresh: 'false' | 'true' | 'wait_for';
   conflictRetries: number;
   pruneIntervalMs: number | undefined;
-  logger: ElasticsearchLogger | undefined;
+  logger: Logger | undefined;
   client: { value: ElasticsearchClientLike; kind: ElasticsearchClientKind } | undefined;
   connection: ResolvedConnection | undefined;
 }
 
-const KNOWN = new Set([
-  'client',
-  'flavor',
-  'node',
-  'nodes',
-  'auth',
-  'tls',
-  'cloud',
-  'clientOptions',
-  'index',
-  'type',
-  'createIndex',
-  'refresh',
-  'conflictRetries',
-  'pruneIntervalSeconds',
-  'logger',
-]);
-const CONNECTION = ['flavor', 'node', 'nodes', 'auth', 'tls', 'cloud', 'clientOptions'] as const;
-/** Client constructor options that have a store option of their own. */
-const OWN_CLIENT_OPTIONS = ['node', 'nodes', 'auth', 'tls', 'ssl', 'cloud'];
-
-function invalid(message: string): SessionError {
-  return new SessionError('INVALID_OPTIONS', message, { scope: 'elasticsearch' });
-}
-
-const show = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : String(value));
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function nonEmpty(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '')
-    throw invalid(`${name} must be a non-empty string, got ${show(value)}`);
-  return value;
-}
-
-function nodeUrl(name: string, value: unknown): string {
-  const text = nonEmpty(name, value);
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid(`${name} must be a URL such as "http://localhost:9200", got ${show(text)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalid(`${name} must be an http:// or https:// URL, got ${show(text)}`);
-  }
-  return text;
-}
+const SUBJECT: Subject = { scope: 'elasticsearch', label: 'elasticsearchStore', unset: { node: 'ELASTICSEARCH_URL' } };
 
 /**
  * Checks an index name against Elasticsearch's rules, so a bad one fails at construction rather
@@ -186,119 +131,83 @@ export function indexNameProblem(name: string): string | null {
   return null;
 }
 
-function resolveAuth(value: unknown, flavor: 'elasticsearch' | 'opensearch'): ElasticsearchAuth | undefined {
-  if (value === undefined) return undefined;
-  if (!isObject(value)) throw invalid('auth must be { username, password }, { apiKey } or { bearer }');
-  const keys = Object.keys(value).sort().join(',');
-  if (keys === 'password,username') {
-    return { username: nonEmpty('auth.username', value.username), password: nonEmpty('auth.password', value.password) };
-  }
-  if (keys === 'apiKey') {
-    if (flavor === 'opensearch')
-      throw invalid('auth.apiKey is an Elasticsearch feature; OpenSearch takes basic auth or a bearer token');
-    return { apiKey: nonEmpty('auth.apiKey', value.apiKey) };
-  }
-  if (keys === 'bearer') return { bearer: nonEmpty('auth.bearer', value.bearer) };
-  throw invalid(`auth must be exactly one of { username, password }, { apiKey } or { bearer }, got keys [${keys}]`);
-}
+const nodeUrl = () =>
+  v.pipe(
+    text(),
+    v.check((value) => {
+      try {
+        return ['http:', 'https:'].includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL such as "http://localhost:9200"'),
+  );
 
-function resolveConnection(options: ElasticsearchStoreOptions): ResolvedConnection {
-  const flavor = options.flavor ?? 'elasticsearch';
-  if (flavor !== 'elasticsearch' && flavor !== 'opensearch') {
-    throw invalid(`flavor must be 'elasticsearch' or 'opensearch', got ${show(flavor)}`);
-  }
-  if (options.node !== undefined && options.nodes !== undefined) throw invalid('give node or nodes, not both');
-  let nodes: string[] = [];
-  if (options.node !== undefined) nodes = [nodeUrl('node', options.node)];
-  if (options.nodes !== undefined) {
-    if (!Array.isArray(options.nodes) || options.nodes.length === 0)
-      throw invalid('nodes must be a non-empty array of URLs');
-    nodes = options.nodes.map((node, i) => nodeUrl(`nodes[${i}]`, node));
-  }
-  let cloudId: string | undefined;
-  if (options.cloud !== undefined) {
-    if (flavor === 'opensearch') throw invalid('cloud (an Elastic Cloud ID) is for Elasticsearch; give node or nodes');
-    if (!isObject(options.cloud) || Object.keys(options.cloud).join() !== 'id') throw invalid('cloud must be { id }');
-    if (nodes.length > 0) throw invalid('give cloud or node/nodes, not both');
-    cloudId = nonEmpty('cloud.id', options.cloud.id);
-  }
-  if (nodes.length === 0 && cloudId === undefined) nodes = ['http://localhost:9200'];
-  if (options.tls !== undefined && !isObject(options.tls))
-    throw invalid('tls must be an object of tls.connect options');
-  const clientOptions = options.clientOptions ?? {};
-  if (!isObject(clientOptions)) throw invalid('clientOptions must be an object');
-  for (const name of OWN_CLIENT_OPTIONS) {
-    if (name in clientOptions) {
-      throw invalid(`clientOptions.${name} is not allowed: use the store option ${name === 'ssl' ? 'tls' : name}`);
-    }
-  }
-  return {
-    flavor,
-    nodes,
-    cloudId,
-    auth: resolveAuth(options.auth, flavor),
-    tls: options.tls,
-    clientOptions: { ...clientOptions },
-  };
-}
+const indexName = () =>
+  v.pipe(
+    text(),
+    v.check(
+      (value) => indexNameProblem(value) === null,
+      'must be a valid index name (lowercase, not starting with -, _ or +, without \\ / * ? " < > | , # : or spaces)',
+    ),
+  );
+
+/** The options a configuration file can hold (all but `client` and `logger`). */
+export const elasticsearchFileSchema = v.strictObject({
+  flavor: v.optional(oneOf(['elasticsearch', 'opensearch'])),
+  node: v.optional(nodeUrl()),
+  clientOptions: v.optional(record<Readonly<Record<string, unknown>>>('an object of client constructor options')),
+  index: v.optional(indexName()),
+  type: v.optional(text()),
+  createIndex: v.optional(flag()),
+  refresh: v.optional(v.union([flag(), v.literal('wait_for')], "must be false, true or 'wait_for'")),
+  conflictRetries: v.optional(whole(0, 1000)),
+  pruneIntervalSeconds: v.optional(interval()),
+});
+
+/** {@link ElasticsearchStoreOptions} as a schema. */
+export const elasticsearchSchema = v.strictObject({
+  ...elasticsearchFileSchema.entries,
+  client: v.optional(
+    v.custom<ElasticsearchClientLike>(
+      (value) => clientKind(value) !== null,
+      'must be an @elastic/elasticsearch or @opensearch-project/opensearch Client (an object with transport.request)',
+    ),
+  ),
+  logger: v.optional(logger()),
+});
+const same: Same<v.InferInput<typeof elasticsearchSchema>, ElasticsearchStoreOptions> = true;
+void same;
 
 /** Validates options and applies defaults; never mutates the input. */
 export function resolveElasticsearchOptions(options: ElasticsearchStoreOptions): ResolvedElasticsearchOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw invalid(`unknown option "${name}" (known: ${[...KNOWN].join(', ')})`);
-  }
-  if ('node' in options && options.node === undefined) {
-    throw invalid('node is undefined: is the environment variable it comes from (e.g. ELASTICSEARCH_URL) set?');
-  }
-  const index = options.index ?? 'session';
-  if (typeof index !== 'string') throw invalid(`index must be a string, got ${show(index)}`);
-  const problem = indexNameProblem(index);
-  if (problem) throw invalid(`index ${show(index)} ${problem}`);
-  const type = options.type === undefined ? undefined : nonEmpty('type', options.type);
-  const createIndex = options.createIndex ?? true;
-  if (typeof createIndex !== 'boolean') throw invalid(`createIndex must be true or false, got ${show(createIndex)}`);
-  const refresh = options.refresh ?? false;
-  if (refresh !== true && refresh !== false && refresh !== 'wait_for') {
-    throw invalid(`refresh must be false, true or 'wait_for', got ${show(refresh)}`);
-  }
-  const conflictRetries = options.conflictRetries ?? 20;
-  if (!Number.isInteger(conflictRetries) || conflictRetries < 0 || conflictRetries > 1000) {
-    throw invalid(`conflictRetries must be a whole number from 0 to 1000, got ${show(conflictRetries)}`);
-  }
-  const prune = options.pruneIntervalSeconds;
-  if (prune !== undefined && (typeof prune !== 'number' || !Number.isFinite(prune) || prune <= 0)) {
-    throw invalid(`pruneIntervalSeconds must be a positive number, got ${show(prune)}`);
-  }
-  const logger = options.logger;
-  if (logger !== undefined && (typeof logger?.warn !== 'function' || typeof logger?.error !== 'function')) {
-    throw invalid('logger must have warn(object, message) and error(object, message) methods');
-  }
-
+  const o = check(elasticsearchSchema, options, SUBJECT);
   let client: ResolvedElasticsearchOptions['client'];
   let connection: ResolvedConnection | undefined;
-  if (options.client !== undefined) {
-    const given = CONNECTION.filter((name) => options[name] !== undefined);
-    if (given.length > 0)
-      throw invalid(`client cannot be combined with ${given.join(', ')}: configure your client instead`);
-    const kind = clientKind(options.client);
-    if (kind === null) {
-      throw invalid(
-        'client must be an @elastic/elasticsearch or @opensearch-project/opensearch Client (an object with transport.request)',
-      );
+  if (o.client !== undefined) {
+    const given = (['flavor', 'node', 'clientOptions'] as const).filter((name) => o[name] !== undefined);
+    if (given.length > 0) {
+      throw invalid(SUBJECT, 'client', `cannot be combined with ${given.join(', ')}: configure your client instead`);
     }
-    client = { value: options.client, kind };
+    client = { value: o.client, kind: clientKind(o.client) as ElasticsearchClientKind };
   } else {
-    connection = resolveConnection(options);
+    const clientOptions: Record<string, unknown> = { ...o.clientOptions };
+    const located = ['node', 'nodes', 'cloud'].filter((name) => name in clientOptions);
+    if (o.node !== undefined && located.length > 0) {
+      throw invalid(SUBJECT, 'node', `cannot be combined with clientOptions.${located[0]}: give one of them`);
+    }
+    if (located.length === 0) clientOptions.node = o.node ?? 'http://localhost:9200';
+    connection = { flavor: o.flavor ?? 'elasticsearch', clientOptions };
   }
+  const refresh = o.refresh ?? false;
   return {
-    index,
-    type,
-    createIndex,
+    index: o.index ?? 'session',
+    type: o.type,
+    createIndex: o.createIndex ?? true,
     refresh: refresh === 'wait_for' ? 'wait_for' : refresh ? 'true' : 'false',
-    conflictRetries,
-    pruneIntervalMs: prune === undefined ? undefined : prune * 1000,
-    logger,
+    conflictRetries: o.conflictRetries ?? 20,
+    pruneIntervalMs: o.pruneIntervalSeconds ? o.pruneIntervalSeconds * 1000 : undefined,
+    logger: o.logger,
     client,
     connection,
   };

@@ -16,14 +16,6 @@ export {
   type DurableCommit,
   type ParsedRedisUrl,
   parseRedisUrl,
-  type RedisLogger,
   type RedisStoreOptions,
 } from './options.ts';
-export {
-  type CatalystRedisConfig,
-  type DancerRedisSessionConfig,
-  type DancerSettings,
-  fromSeedConfig,
-  type SeedConfigResult,
-} from './seed-config.ts';
 export { RedisStore, redisStore } from './store.ts';

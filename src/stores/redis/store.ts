@@ -1,5 +1,6 @@
 import { SessionError, toStoreError } from '../../core/errors.ts';
 import { shortKey } from '../../core/ids.ts';
+import { type Logger, stderrLogger } from '../../core/report.ts';
 import {
   applyChangeSet,
   BaseStore,
@@ -13,16 +14,11 @@ import {
 } from '../../core/store.ts';
 import { type Backend, type RedisClientKind, userBackend } from './clients.ts';
 import { describeTarget, ownedBackend } from './connection.ts';
-import { type RedisLogger, type RedisStoreOptions, type ResolvedRedisOptions, resolveRedisOptions } from './options.ts';
+import { type RedisStoreOptions, type ResolvedRedisOptions, resolveRedisOptions } from './options.ts';
 import { DESTROY, DROP_EXPIRED, INDEX, MOVE_OUT, type Script, SET, UPDATE } from './scripts.ts';
 
 /** Data fields live beside the metadata in one hash; this prefix keeps their names apart. */
 const DATA = 'd:';
-
-const stderrLogger: RedisLogger = {
-  debug: (object, message) => console.error('[tessera] [redis]', message ?? '', JSON.stringify(object)),
-  warn: (object, message) => console.error('[tessera] [redis]', message ?? '', JSON.stringify(object)),
-};
 
 /** A Redis reply as both libraries give it: RESP2 arrays, or RESP3 maps as objects or `Map`s. */
 function toPairs(reply: unknown): Array<[string, string]> {
@@ -66,7 +62,7 @@ export class RedisStore extends BaseStore {
   /** The kind of client the store talks through. */
   readonly clientKind: RedisClientKind;
   readonly #options: ResolvedRedisOptions;
-  readonly #logger: RedisLogger | undefined;
+  readonly #logger: Logger | undefined;
   #backend: Promise<Backend> | null = null;
   #closed = false;
   #failing = false;
@@ -76,7 +72,7 @@ export class RedisStore extends BaseStore {
     this.#options = resolveRedisOptions(options);
     this.prefix = this.#options.prefix;
     this.clientKind = this.#options.client?.kind ?? 'node-redis';
-    this.#logger = this.#options.logger ?? (this.#options.debug ? stderrLogger : undefined);
+    this.#logger = this.#options.logger ?? (this.#options.debug ? stderrLogger('redis') : undefined);
     if (this.#options.connection) {
       // Loading node-redis and building its client takes a few hundred ms the first time: done
       // now, in the background, so that the first request does not pay for it. No connection
@@ -437,12 +433,11 @@ export class RedisStore extends BaseStore {
     const target = describeTarget(settings);
     return ownedBackend(settings, (event, error) => {
       if (event === 'error') {
-        if (!this.#failing)
-          this.#logger?.warn?.({ store: 'redis', target, error: error?.message }, 'connection failed');
+        if (!this.#failing) this.#logger?.warn({ store: 'redis', target, error: error?.message }, 'connection failed');
         this.#failing = true;
       } else if (this.#failing) {
         this.#failing = false;
-        this.#logger?.warn?.({ store: 'redis', target }, 'connection restored');
+        this.#logger?.warn({ store: 'redis', target }, 'connection restored');
       }
     }).catch((error) => {
       this.#backend = null;

@@ -9,5 +9,4 @@ export type {
   SqliteDatabaseLike,
   SqlStoreOptions,
 } from './options.ts';
-export { type DbicConfig, fromSeedConfig } from './seed.ts';
 export { SqlStore, sqlStore } from './store.ts';

@@ -1,6 +1,20 @@
 import { createHash } from 'node:crypto';
+import * as v from 'valibot';
+import {
+  check,
+  invalid as checkInvalid,
+  flag,
+  func,
+  interval,
+  logger,
+  oneOf,
+  type Same,
+  type Subject,
+  text,
+  whole,
+} from '../../core/check.ts';
 import { SessionError } from '../../core/errors.ts';
-import type { Logger } from '../../core/options.ts';
+import type { Logger } from '../../core/report.ts';
 
 /** The SQL dialects the store speaks. MariaDB is `mysql`. */
 export type SqlDialect = 'sqlite' | 'postgres' | 'mysql';
@@ -45,25 +59,15 @@ export type SqlDatabase = KyselyLike | PgPoolLike | MysqlPoolLike | SqliteDataba
 /** Options of {@link SqlStore}. Give exactly one of `url` and `db`. */
 export interface SqlStoreOptions {
   /**
-   * Where the database is (DBIC's `dsn`): `sqlite:path/to/file.db`, `sqlite::memory:`,
+   * Where the database is: `sqlite:path/to/file.db`, `sqlite::memory:`,
    * `postgres://user:pass@host:5432/db` (or `postgresql://`), `mysql://user:pass@host:3306/db`
-   * (or `mariadb://`). The store opens the connection pool lazily and closes it in `close()`.
+   * (or `mariadb://`); percent-encode reserved characters in the user and password. The store opens the connection pool lazily and closes it in `close()`.
    * Given but `undefined` (an unset environment variable) is an error naming that cause.
    * @default undefined
    */
   url?: string | undefined;
   /**
-   * Database user, overriding the one in `url` (PostgreSQL, MySQL).
-   * @default the user in `url`, else the driver's default
-   */
-  user?: string;
-  /**
-   * Database password, overriding the one in `url` (PostgreSQL, MySQL).
-   * @default the password in `url`, else none
-   */
-  password?: string;
-  /**
-   * Your own connection (DBIC's `schema`): a Kysely instance, a `pg.Pool`, a mysql2 pool or a
+   * Your own connection: a Kysely instance, a `pg.Pool`, a mysql2 pool or a
    * better-sqlite3 `Database`. The store never closes it.
    * @default undefined
    */
@@ -74,17 +78,17 @@ export interface SqlStoreOptions {
    * @default detected from `url` or `db`
    */
   dialect?: SqlDialect;
-  /** Table name (DBIC's `resultset`), optionally schema-qualified (`auth.sessions`, not on SQLite). @default 'sessions' */
+  /** Table name optionally schema-qualified (`auth.sessions`, not on SQLite). @default 'sessions' */
   table?: string;
-  /** Primary key column holding the store key, the ID hash (DBIC's `id_column`). @default 'sessions_id' */
+  /** Primary key column holding the store key, the ID hash. @default 'sessions_id' */
   idColumn?: string;
-  /** Column holding the session's fields as JSON text (DBIC's `data_column`). @default 'session_data' */
+  /** Column holding the session's fields as JSON text. @default 'session_data' */
   dataColumn?: string;
   /** Expiry column, epoch milliseconds (BIGINT), indexed. @default 'expires_at' */
   expiresColumn?: string;
   /** Creation time column, epoch milliseconds. @default 'created_at' */
   createdColumn?: string;
-  /** Last write time column, epoch milliseconds, set on every write (the seed's timestamp). @default 'updated_at' */
+  /** Last write time column, epoch milliseconds, set on every write. @default 'updated_at' */
   updatedColumn?: string;
   /** Owner column (nullable, indexed) for per-user listing and revocation. @default 'user_id' */
   userColumn?: string;
@@ -108,8 +112,12 @@ export interface SqlStoreOptions {
   poolSize?: number;
   /** How long opening a connection may take (PostgreSQL, MySQL); for SQLite, how long to wait for a lock. @default 5000 */
   connectTimeoutMs?: number;
-  /** How many times `patch` replays a change set that lost a race before giving up. @default 100 */
-  maxPatchAttempts?: number;
+  /**
+   * How many times a `patch` or `touch` that lost a compare-and-set race re-reads the row and
+   * replays its change before failing with `STORE_UNAVAILABLE`; each replay waits a short jittered delay.
+   * @default 100
+   */
+  conflictRetries?: number;
   /**
    * Receives errors of the background prune. Without it they go to `logger.error`, and without
    * a logger to `console.error`: never nowhere.
@@ -142,8 +150,6 @@ export type SqlTarget =
 export interface ResolvedSqlOptions {
   dialect: SqlDialect;
   target: SqlTarget | null;
-  user: string | undefined;
-  password: string | undefined;
   db: SqlDatabase | null;
   table: string;
   columns: SqlColumns;
@@ -152,7 +158,7 @@ export interface ResolvedSqlOptions {
   pruneBatchSize: number;
   poolSize: number;
   connectTimeoutMs: number;
-  maxPatchAttempts: number;
+  conflictRetries: number;
   onError: ((error: SessionError) => void) | undefined;
   logger: Logger | undefined;
   now: () => number;
@@ -160,7 +166,7 @@ export interface ResolvedSqlOptions {
 
 const SCOPE = 'sql';
 
-/** The default column names: the seed's for key and data, plain ones for the rest. */
+/** The default column names (`sessions_id` and `session_data` are DBIC's, so its tables fit). */
 export const DEFAULT_COLUMNS: Readonly<SqlColumns> = Object.freeze({
   id: 'sessions_id',
   data: 'session_data',
@@ -181,31 +187,15 @@ const COLUMN_OPTIONS: Record<keyof SqlColumns, keyof SqlStoreOptions> = {
   version: 'versionColumn',
 };
 
-const KNOWN_OPTIONS = new Set<string>([
-  'url',
-  'user',
-  'password',
-  'db',
-  'dialect',
-  'table',
-  ...Object.values(COLUMN_OPTIONS),
-  'createTable',
-  'pruneIntervalSeconds',
-  'pruneBatchSize',
-  'poolSize',
-  'connectTimeoutMs',
-  'maxPatchAttempts',
-  'onError',
-  'logger',
-  'now',
-]);
-
 // Both PostgreSQL (63) and MySQL (64) cap identifiers; the tighter limit applies everywhere.
 const MAX_IDENTIFIER = 63;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+const SUBJECT: Subject = { scope: SCOPE, label: 'sqlStore', unset: { url: 'DATABASE_URL' } };
+
+/** An `INVALID_OPTIONS` error about the SQL store's options. */
 export function invalid(message: string): SessionError {
-  return new SessionError('INVALID_OPTIONS', message, { scope: SCOPE });
+  return checkInvalid(SUBJECT, '', message);
 }
 
 /** Checks one identifier: letters, digits and underscores only, so config can never inject SQL. */
@@ -247,19 +237,15 @@ export function redactUrl(url: string): string {
 
 /**
  * Parses a database URL: `sqlite:file.db`, `sqlite:///abs/file.db`, `sqlite::memory:`,
- * `postgres://` / `postgresql://`, `mysql://` / `mariadb://`. User and password options are
- * put into the URL, since pg lets the URL win over separate settings.
+ * `postgres://` / `postgresql://`, `mysql://` / `mariadb://`.
  */
-export function parseSqlUrl(url: string, user?: string, password?: string): SqlTarget {
+export function parseSqlUrl(url: string): SqlTarget {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'sqlite') {
     let filename = url.slice('sqlite:'.length);
     if (filename.startsWith('//')) filename = filename.slice(2);
     if (filename === '')
       throw invalid(`url "${url}" names no SQLite file (use sqlite:path/to/file.db or sqlite::memory:)`);
-    if ((user ?? '') !== '' || (password ?? '') !== '') {
-      throw invalid('user and password do not apply to SQLite (a file has no login)');
-    }
     return { dialect: 'sqlite', filename };
   }
   const dialect =
@@ -277,11 +263,12 @@ export function parseSqlUrl(url: string, user?: string, password?: string): SqlT
   try {
     parsed = new URL(url);
   } catch (cause) {
-    throw new SessionError('INVALID_OPTIONS', `url "${redactUrl(url)}" is not a valid URL`, { scope: SCOPE, cause });
+    throw new SessionError('INVALID_OPTIONS', `sqlStore: url "${redactUrl(url)}" is not a valid URL`, {
+      scope: SCOPE,
+      cause,
+    });
   }
   if (parsed.hostname === '') throw invalid(`url "${redactUrl(url)}" names no host`);
-  if (user !== undefined) parsed.username = encodeURIComponent(user);
-  if (password !== undefined) parsed.password = encodeURIComponent(password);
   const database = decodeURIComponent(parsed.pathname.slice(1)) || null;
   return {
     dialect,
@@ -290,20 +277,6 @@ export function parseSqlUrl(url: string, user?: string, password?: string): SqlT
     port: parsed.port === '' ? null : Number(parsed.port),
     database,
   };
-}
-
-function positiveInteger(option: string, value: unknown, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw invalid(`${option} must be a whole number >= ${min}, got ${String(value)}`);
-  }
-  return value;
-}
-
-function optionalString(option: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw invalid(`${option} must be a string, got ${typeof value}`);
-  return value;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -354,97 +327,91 @@ const DB_DIALECT: Record<Exclude<DbKind, 'kysely'>, SqlDialect> = {
   'sqlite-database': 'sqlite',
 };
 
+const identifier = () => v.optional(v.string('must be an identifier'));
+
+/** The options a configuration file can hold (all but `db` and the functions). */
+export const sqlFileSchema = v.strictObject({
+  url: v.optional(text()),
+  dialect: v.optional(oneOf(['sqlite', 'postgres', 'mysql'])),
+  table: v.optional(text()),
+  idColumn: identifier(),
+  dataColumn: identifier(),
+  expiresColumn: identifier(),
+  createdColumn: identifier(),
+  updatedColumn: identifier(),
+  userColumn: identifier(),
+  versionColumn: identifier(),
+  createTable: v.optional(flag()),
+  pruneIntervalSeconds: v.optional(interval()),
+  pruneBatchSize: v.optional(whole(1)),
+  poolSize: v.optional(whole(1)),
+  connectTimeoutMs: v.optional(whole(1)),
+  conflictRetries: v.optional(whole(0)),
+});
+
+/** {@link SqlStoreOptions} as a schema. */
+export const sqlSchema = v.strictObject({
+  ...sqlFileSchema.entries,
+  db: v.optional(
+    v.custom<SqlDatabase>(isObject, 'must be a Kysely instance, pg.Pool, mysql2 pool or better-sqlite3 Database'),
+  ),
+  onError: v.optional(func<(error: SessionError) => void>()),
+  logger: v.optional(logger()),
+  now: v.optional(func<() => number>()),
+});
+const same: Same<v.InferInput<typeof sqlSchema>, SqlStoreOptions> = true;
+void same;
+
 /** Validates options and applies defaults. The input is not modified. */
 export function resolveSqlOptions(options: SqlStoreOptions): ResolvedSqlOptions {
-  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-  const unknown = Object.keys(options).filter((key) => !KNOWN_OPTIONS.has(key));
-  if (unknown.length > 0) {
-    throw invalid(
-      `unknown option(s) ${unknown.map((k) => `"${k}"`).join(', ')}; known: ${[...KNOWN_OPTIONS].join(', ')}`,
-    );
+  const o = check(sqlSchema, options, SUBJECT);
+  if ((o.url === undefined) === (o.db === undefined)) {
+    throw invalid(o.url === undefined ? 'give either url or db' : 'give either url or db, not both');
   }
-  if ('url' in options && options.url === undefined && options.db === undefined) {
-    throw invalid('url is undefined: is the environment variable it comes from (e.g. DATABASE_URL) set?');
-  }
-  const url = optionalString('url', options.url);
-  const user = optionalString('user', options.user);
-  const password = optionalString('password', options.password);
-  if (options.dialect !== undefined && !['sqlite', 'postgres', 'mysql'].includes(options.dialect)) {
-    throw invalid(`dialect must be "sqlite", "postgres" or "mysql", got ${JSON.stringify(options.dialect)}`);
-  }
-  if ((url === undefined) === (options.db === undefined)) {
-    throw invalid(url === undefined ? 'give either url or db' : 'give either url or db, not both');
-  }
-
   let target: SqlTarget | null = null;
   let dialect: SqlDialect;
-  const db = options.db ?? null;
-  if (url !== undefined) {
-    target = parseSqlUrl(url, user, password);
+  const db = o.db ?? null;
+  if (o.url !== undefined) {
+    target = parseSqlUrl(o.url);
     dialect = target.dialect;
-    if (options.dialect !== undefined && options.dialect !== dialect) {
-      throw invalid(`dialect "${options.dialect}" contradicts url (${dialect})`);
+    if (o.dialect !== undefined && o.dialect !== dialect) {
+      throw invalid(`dialect "${o.dialect}" contradicts url (${dialect})`);
     }
   } else {
-    if (user !== undefined || password !== undefined) {
-      throw invalid('user and password go with url; a db you pass in is already logged in');
-    }
     const kind = dbKind(db);
     const detected = kind === 'kysely' ? kyselyDialect(db as unknown as Record<string, unknown>) : DB_DIALECT[kind];
-    if (detected !== null && options.dialect !== undefined && options.dialect !== detected) {
-      throw invalid(`dialect "${options.dialect}" contradicts db (${detected})`);
+    if (detected !== null && o.dialect !== undefined && o.dialect !== detected) {
+      throw invalid(`dialect "${o.dialect}" contradicts db (${detected})`);
     }
-    const chosen = options.dialect ?? detected;
+    const chosen = o.dialect ?? detected;
     if (chosen === null) throw invalid('cannot tell the dialect of this Kysely instance; pass dialect');
     dialect = chosen;
   }
 
-  const table = checkTable(options.table ?? 'sessions', dialect);
+  const table = checkTable(o.table ?? 'sessions', dialect);
   const columns = { ...DEFAULT_COLUMNS };
   for (const [field, option] of Object.entries(COLUMN_OPTIONS) as [keyof SqlColumns, keyof SqlStoreOptions][]) {
-    const value = options[option];
+    const value = o[option as keyof typeof o];
     if (value !== undefined) columns[field] = checkIdentifier(option, value);
   }
   const names = Object.values(columns).map((name) => name.toLowerCase());
   const repeated = names.filter((name, i) => names.indexOf(name) !== i);
   if (repeated.length > 0) throw invalid(`column names must differ; "${repeated[0]}" is used twice`);
 
-  if (options.createTable !== undefined && typeof options.createTable !== 'boolean') {
-    throw invalid(`createTable must be true or false, got ${String(options.createTable)}`);
-  }
-  const pruneIntervalSeconds = options.pruneIntervalSeconds ?? 0;
-  if (typeof pruneIntervalSeconds !== 'number' || !Number.isFinite(pruneIntervalSeconds) || pruneIntervalSeconds < 0) {
-    throw invalid(`pruneIntervalSeconds must be a number >= 0 (0 = off), got ${String(pruneIntervalSeconds)}`);
-  }
-  for (const name of ['onError', 'now'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'function') {
-      throw invalid(`${name} must be a function`);
-    }
-  }
-  const { logger } = options;
-  if (
-    logger !== undefined &&
-    (!isObject(logger) || typeof logger.debug !== 'function' || typeof logger.error !== 'function')
-  ) {
-    throw invalid('logger must have debug, warn and error methods (pino, console...)');
-  }
-
   return {
     dialect,
     target,
-    user,
-    password,
     db,
     table,
     columns,
-    createTable: options.createTable ?? true,
-    pruneIntervalMs: pruneIntervalSeconds * 1000,
-    pruneBatchSize: positiveInteger('pruneBatchSize', options.pruneBatchSize, 1000),
-    poolSize: positiveInteger('poolSize', options.poolSize, 10),
-    connectTimeoutMs: positiveInteger('connectTimeoutMs', options.connectTimeoutMs, 5000),
-    maxPatchAttempts: positiveInteger('maxPatchAttempts', options.maxPatchAttempts, 100),
-    onError: options.onError,
-    logger: options.logger,
-    now: options.now ?? Date.now,
+    createTable: o.createTable ?? true,
+    pruneIntervalMs: (o.pruneIntervalSeconds ?? 0) * 1000,
+    pruneBatchSize: o.pruneBatchSize ?? 1000,
+    poolSize: o.poolSize ?? 10,
+    connectTimeoutMs: o.connectTimeoutMs ?? 5000,
+    conflictRetries: o.conflictRetries ?? 100,
+    onError: o.onError,
+    logger: o.logger,
+    now: o.now ?? Date.now,
   };
 }

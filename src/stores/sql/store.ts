@@ -136,7 +136,7 @@ export class SqlStore extends BaseStore {
   /**
    * Reads the row and its version, applies the change set, and writes it back only if the
    * version is unchanged and the row unexpired; when another write got in between, it re-reads
-   * and replays (at most `maxPatchAttempts` times). A row that is gone stays gone.
+   * and replays (at most `conflictRetries` times). A row that is gone stays gone.
    *
    * Patches of one key from this process never race each other: they wait for the write in
    * flight, and those that arrived meanwhile are applied together, in order, in one write.
@@ -176,12 +176,12 @@ export class SqlStore extends BaseStore {
     return this.#retrying('patch', key, () => db.connection().execute((conn) => this.#tryPatch(conn, key, changes)));
   }
 
-  /** Runs a compare-and-set until it does not conflict, at most `maxPatchAttempts` times. */
+  /** Runs a compare-and-set until it does not conflict, at most `conflictRetries` times. */
   async #retrying<T>(action: string, key: string, attempt: () => Promise<T | 'conflict'>): Promise<T> {
     for (let tries = 1; ; tries++) {
       const outcome = await attempt();
       if (outcome !== 'conflict') return outcome;
-      if (tries >= this.#o.maxPatchAttempts) {
+      if (tries > this.#o.conflictRetries) {
         throw new SessionError(
           'STORE_UNAVAILABLE',
           `${action} of ${shortKey(key)} in table "${this.table}" lost the race ${tries} times in a row`,
