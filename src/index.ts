@@ -1,28 +1,17 @@
-export { type EncryptionKey, FieldCodec, type Serializer } from './core/codec.ts';
+// The application API. Store authors import the contract from `tessera/store`, and the
+// conformance suite from `tessera/testing`.
+export type { EncryptionKey, Serializer } from './core/codec.ts';
 export { type CommitResult, type RequestContext, SessionEngine, type SessionEvents } from './core/engine.ts';
 export {
-  importOptional,
   isSessionError,
-  missingDependency,
   SessionError,
   type SessionErrorCode,
   type SessionErrorOptions,
-  toStoreError,
 } from './core/errors.ts';
-export { CookieSigner, generateId, hashId, shortKey } from './core/ids.ts';
+export { hashId, shortKey } from './core/ids.ts';
 export type { CookieOptions, FlushMode, Logger, ResolvedOptions, SessionOptions } from './core/options.ts';
-export { type DataKey, Session, type SessionData } from './core/session.ts';
-export {
-  applyChangeSet,
-  BaseStore,
-  type ChangeSet,
-  type RecordMeta,
-  type SessionRecord,
-  type Store,
-  type StoreCapabilities,
-  type UserSessionEntry,
-  validateRecord,
-} from './core/store.ts';
+export { type DataKey, Session, type SessionData, type WriteKind } from './core/session.ts';
+export type { Store, UserSessionEntry } from './core/store.ts';
 
 import { SessionEngine } from './core/engine.ts';
 import type { SessionOptions } from './core/options.ts';

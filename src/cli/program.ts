@@ -4,7 +4,7 @@ import { loadConfig, type ResolvedConfig, resolveConfig } from '../config/index.
 import { isSessionError } from '../core/errors.ts';
 import { CookieSigner, generateId, hashId, shortKey } from '../core/ids.ts';
 import { type ResolvedOptions, resolveOptions } from '../core/options.ts';
-import type { Store } from '../core/store.ts';
+import { type Capability, notSupported, type Store, supports } from '../core/store.ts';
 
 interface Global {
   config?: string;
@@ -106,7 +106,14 @@ export function program(): Command {
           store: store.name,
           kind: resolved.kind,
           roundTripMs: Math.round((performance.now() - started) * 100) / 100,
-          capabilities: store.capabilities,
+          capabilities: {
+            patch: supports(store, 'patch'),
+            atomicPatch: store.atomicPatch === true,
+            move: supports(store, 'move'),
+            userIndex: supports(store, 'userIndex'),
+            prune: supports(store, 'prune'),
+            count: supports(store, 'count'),
+          },
           secrets:
             resolved.session.secrets === undefined
               ? 'not configured (set session.secrets or TESSERA_SECRETS)'
@@ -123,12 +130,12 @@ export function program(): Command {
   cli
     .command('prune')
     .description('delete expired sessions (stores without native expiry)')
-    .action(run(async (store) => ({ deleted: await store.prune() })));
+    .action(run(async (store) => ({ deleted: await need(store, 'prune', 'prune').prune() })));
 
   cli
     .command('count')
     .description('count live sessions')
-    .action(run(async (store) => ({ sessions: await store.count() })));
+    .action(run(async (store) => ({ sessions: await need(store, 'count', 'count').count() })));
 
   cli
     .command('list')
@@ -137,7 +144,7 @@ export function program(): Command {
     .action(
       run(async (store, _resolved) => {
         const user = cli.commands.find((c) => c.name() === 'list')?.opts<{ user: string }>().user as string;
-        const sessions = await store.listByUser(user);
+        const sessions = await need(store, 'userIndex', 'list').listByUser(user);
         return {
           user,
           sessions: sessions.map((s) => ({ key: s.key, createdAt: iso(s.createdAt), expiresAt: iso(s.expiresAt) })),
@@ -193,7 +200,7 @@ export function program(): Command {
           await store.destroy(key);
           return { destroyed: shortKey(key) };
         }
-        return { user, destroyed: await store.destroyByUser(user as string) };
+        return { user, destroyed: await need(store, 'userIndex', 'revoke --user').destroyByUser(user as string) };
       }),
     );
   return cli;
@@ -218,4 +225,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     );
     return 1;
   }
+}
+
+/** The store, when it has the capability a command needs; a `NOT_SUPPORTED` error otherwise. */
+function need(store: Store, capability: Capability, command: string): Store & Required<Omit<Store, 'ready'>> {
+  if (!supports(store, capability)) throw notSupported(store, capability, `tessera ${command}`);
+  return store as Store & Required<Omit<Store, 'ready'>>;
 }

@@ -3,15 +3,32 @@ import { FieldCodec } from './codec.ts';
 import { SessionError, toStoreError } from './errors.ts';
 import { CookieSigner, hashId, parseUnsignedId, shortKey } from './ids.ts';
 import { type ResolvedOptions, resolveOptions, type SessionOptions } from './options.ts';
-import { Session, type SessionContext, type SessionData } from './session.ts';
-import { applyChangeSet, type ChangeSet, type SessionRecord, type Store, type UserSessionEntry } from './store.ts';
+import {
+  Session,
+  type SessionData,
+  type SessionHost,
+  sessionInternals as state,
+  type WriteKind,
+  type WritePlan,
+} from './session.ts';
+import {
+  applyChangeSet,
+  type ChangeSet,
+  checkStore,
+  notSupported,
+  patchRecord,
+  type SessionRecord,
+  type Store,
+  touchRecord,
+  type UserSessionEntry,
+} from './store.ts';
 
 /** What `commit` did, for the `commit` event and for adapters. */
 export interface CommitResult {
   /** The `Set-Cookie` header value to send, or `null` when the cookie does not change. */
   setCookie: string | null;
   /** The store write the commit made. */
-  write: 'none' | 'create' | 'patch' | 'touch';
+  write: WriteKind;
   /**
    * The request's changes found the record destroyed by another request (a logout or a
    * revocation won the race) and were dropped; the cookie is cleared. See `onLostWrite`.
@@ -91,14 +108,23 @@ export class SessionEngine<D extends object = SessionData> {
   readonly #signer: CookieSigner | null;
   readonly #codec: FieldCodec;
   readonly #listeners = new Map<keyof SessionEvents, Listener<keyof SessionEvents>[]>();
-  readonly #ctx: SessionContext;
+  /** What sessions call back into: the engine does every store call on their behalf. */
+  readonly #host: SessionHost;
 
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
+    checkStore(this.options.store);
     this.store = this.options.store;
     this.#signer = this.options.signed ? new CookieSigner(this.options.secrets, this.options.tagBytes) : null;
     this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys, this.store.name);
-    this.#ctx = this.#context();
+    this.#host = {
+      options: this.options,
+      codec: this.#codec,
+      load: (session) => this.#load(session),
+      save: (session) => this.#save(session),
+      destroy: (session) => this.#destroy(session),
+      regenerate: (session) => this.#regenerate(session),
+    };
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -120,18 +146,18 @@ export class SessionEngine<D extends object = SessionData> {
 
   /** The session for a raw cookie value (already taken out of the header). */
   sessionFromValue(value: string | undefined): Session<D> {
-    if (value === undefined || value === '') return new Session<D>(this.#ctx, null, false);
+    if (value === undefined || value === '') return new Session<D>(this.#host, null, false);
     const known = this.#verified.get(value);
-    if (known) return new Session<D>(this.#ctx, known.id, true, known.key);
+    if (known) return new Session<D>(this.#host, known.id, true, known.key);
     const id = this.#signer ? this.#signer.verify(value) : parseUnsignedId(value);
-    if (id === null) return new Session<D>(this.#ctx, null, true);
+    if (id === null) return new Session<D>(this.#host, null, true);
     // Returning visitors skip the HMAC and the SHA-256: only values that verified are kept, and
     // the secrets never change for the life of an engine.
     const key = hashId(id);
     if (this.#verified.size >= VERIFIED_CACHE_ENTRIES)
       this.#verified.delete(this.#verified.keys().next().value as string);
     this.#verified.set(value, { id, key });
-    return new Session<D>(this.#ctx, id, true, key);
+    return new Session<D>(this.#host, id, true, key);
   }
 
   /** Cookie values that verified, with their ID and store key (bounded, oldest dropped first). */
@@ -144,42 +170,36 @@ export class SessionEngine<D extends object = SessionData> {
   async commit(session: Session<D>, request: RequestContext = {}): Promise<CommitResult> {
     const s = session as Session<object>;
     await this.#emit('beforeCommit', s);
-    let write: CommitResult['write'] = 'none';
+    let write: WriteKind = 'none';
     const failed = (request.status ?? 0) >= 500 && !this.options.commitOnServerError;
-    if (session.isLoaded && !session.isDestroyed && !session.isDegraded && !failed) {
+    if (session.isLoaded && !session.isDestroyed && !state.isDegraded(s) && !failed) {
       try {
-        const flushed = this.options.flush === 'manual' ? 'none' : await session.flush();
-        if (flushed !== 'lost') write = flushed;
-        const expiresAt = flushed === 'none' ? session.touchDue(this.options.now()) : null;
-        if (expiresAt !== null) {
-          const key = session.key as string;
-          const outcome = await this.#call('touch', key, () => this.store.touch(key, expiresAt));
-          // 'moved': a concurrent regenerate gave the session a new ID, and the browser gets that
-          // cookie from its response; clearing the cookie here would log it out.
-          if (outcome === true) {
-            session.touched(expiresAt);
-            write = 'touch';
-          } else if (outcome === false) session.lost();
-        }
+        const changes = this.options.flush !== 'manual';
+        const written = await this.#write(s, state.plan(s, this.options.now(), { changes, touch: true }));
+        if (written !== 'lost') write = written;
       } catch (error) {
-        if (!(error instanceof SessionError) || !this.#ctx.storeFailed(error, 'commit')) throw error;
+        if (!this.#storeFailed(error, 'commit')) throw error;
       }
     }
-    const result: CommitResult = { setCookie: this.#setCookie(session, request), write, lost: session.wasLost };
-    session.cookieSent();
-    session.committed();
+    const result: CommitResult = { setCookie: this.#setCookie(session, request), write, lost: state.wasLost(s) };
+    state.cookieSent(s);
+    state.committed(s);
     await this.#emit('commit', s, result);
     return result;
   }
 
   /** The live sessions of a user (needs a store with a per-user index). */
   async listUserSessions(userId: string): Promise<UserSessionEntry[]> {
-    return this.#call('listByUser', `user:${userId}`, () => this.store.listByUser(userId));
+    const { listByUser } = this.store;
+    if (!listByUser) throw notSupported(this.store, 'userIndex', 'listUserSessions');
+    return this.#call('listByUser', `user:${userId}`, () => listByUser.call(this.store, userId));
   }
 
   /** Logs a user out everywhere; returns how many sessions were destroyed. */
   async destroyUserSessions(userId: string): Promise<number> {
-    return this.#call('destroyByUser', `user:${userId}`, () => this.store.destroyByUser(userId));
+    const { destroyByUser } = this.store;
+    if (!destroyByUser) throw notSupported(this.store, 'userIndex', 'destroyUserSessions');
+    return this.#call('destroyByUser', `user:${userId}`, () => destroyByUser.call(this.store, userId));
   }
 
   /** Destroys one session by its store key (as listed by `listUserSessions`). */
@@ -208,7 +228,7 @@ export class SessionEngine<D extends object = SessionData> {
 
   #setCookie(session: Session<D>, request: RequestContext): string | null {
     const { cookie } = this.options;
-    const state = session.cookieState;
+    const cookieState = state.cookieState(session as Session<object>);
     const secure =
       cookie.name.startsWith('__Host-') || cookie.name.startsWith('__Secure-')
         ? true
@@ -224,14 +244,14 @@ export class SessionEngine<D extends object = SessionData> {
       partitioned: cookie.partitioned || undefined,
     } as const;
     if (!session.isNew && session.id !== null && !session.isDestroyed) {
-      if (!state.changed) return null;
+      if (!cookieState.changed) return null;
       const value = this.#signer ? this.#signer.sign(session.id) : session.id;
       return serializeCookie(cookie.name, value, {
         ...attributes,
         expires: cookie.persistent ? new Date(session.expiresAt) : undefined,
       });
     }
-    if (!state.clear) return null;
+    if (!cookieState.clear) return null;
     return serializeCookie(cookie.name, '', { ...attributes, expires: new Date(0), maxAge: 0 });
   }
 
@@ -328,45 +348,120 @@ export class SessionEngine<D extends object = SessionData> {
     return record;
   }
 
-  #context(): SessionContext {
-    const engine = this;
-    return {
-      options: this.options,
-      codec: this.#codec,
-      readStore: (key) => this.#call('get', key, () => this.store.get(key)),
-      async writeNew(session, key, record: SessionRecord) {
-        await engine.#emit('beforeCreate', session);
-        await engine.#call('set', key, () => engine.store.set(key, record));
-        await engine.#emit('create', session);
-      },
-      async moveRecord(session, from, to, change) {
-        await engine.#emit('beforeCreate', session);
-        const moved = await engine.#move(from, to, change);
-        if (moved) await engine.#emit('create', session);
-        return moved;
-      },
-      writePatch: (_session, key, change: ChangeSet) => this.#call('patch', key, () => this.store.patch(key, change)),
-      destroyKey: (_session, key) => this.#call('destroy', key, () => this.store.destroy(key)),
-      emit: (event, session) => this.#emit(event, session),
-      emitRegenerate: (session, oldKey) => this.#emit('regenerate', session, oldKey),
-      async emitLost(session, key) {
-        engine.options.logger?.warn(
-          { store: engine.store.name, key: shortKey(key) },
-          'a write found its session destroyed',
-        );
-        await engine.#emit('lost', session, key);
-      },
-      async emitCorrupt(error, key) {
-        engine.options.logger?.warn({ store: engine.store.name, key: shortKey(key), code: error.code }, error.message);
-        await engine.#emit('corrupt', error, key);
-      },
-      storeFailed(error, action) {
-        const isStoreError =
-          error instanceof SessionError && (error.code === 'STORE_UNAVAILABLE' || error.code === 'STORE_TIMEOUT');
-        if (engine.options.onStoreError !== 'degrade' || !isStoreError) return false;
-        engine.options.logger?.warn({ action, code: error.code }, 'store failed; continuing without a session');
-        return true;
-      },
-    };
+  /** Reads a session's record, once per request, with the corrupt-record and store-failure policies. */
+  async #load(session: Session<object>): Promise<void> {
+    const key = state.cookieKey(session);
+    if (key === null) {
+      state.fresh(session, 'no-cookie');
+      return;
+    }
+    await this.#emit('beforeLoad', session);
+    try {
+      let record = await this.#call('get', key, () => this.store.get(key));
+      if (record && state.expired(session, key, record)) {
+        await this.#call('destroy', key, () => this.store.destroy(key));
+        record = null;
+      }
+      if (!record) {
+        state.fresh(session, 'missing');
+        return;
+      }
+      state.loaded(session, key, record);
+    } catch (error) {
+      if (error instanceof SessionError && error.code === 'CORRUPT_RECORD') {
+        this.options.logger?.warn({ store: this.store.name, key: shortKey(key), code: error.code }, error.message);
+        await this.#emit('corrupt', error, key);
+        if (this.options.onCorruptRecord === 'throw') throw error;
+        state.fresh(session, 'corrupt');
+        return;
+      }
+      if (!this.#storeFailed(error, 'load')) throw error;
+      state.fresh(session, 'degraded');
+      return;
+    }
+    await this.#emit('load', session);
+  }
+
+  /** `session.save()`: writes pending changes, never a touch. */
+  #save(session: Session<object>): Promise<WriteKind | 'lost'> {
+    return this.#write(session, state.plan(session, this.options.now(), { changes: true, touch: false }));
+  }
+
+  /** Carries out a session's write plan: the one place where a session's changes reach the store. */
+  async #write(session: Session<object>, plan: WritePlan): Promise<WriteKind | 'lost'> {
+    switch (plan.kind) {
+      case 'none':
+        return 'none';
+      case 'create':
+        await this.#emit('beforeCreate', session);
+        await this.#call('set', plan.key, () => this.store.set(plan.key, plan.record));
+        state.written(session, plan);
+        await this.#emit('create', session);
+        return 'create';
+      case 'move': {
+        await this.#emit('beforeCreate', session);
+        const moved = await this.#move(plan.from, plan.to, plan.change);
+        if (!moved) return this.#lost(session, plan.from);
+        state.written(session, plan, moved);
+        await this.#emit('create', session);
+        return 'create';
+      }
+      case 'patch': {
+        const outcome = await this.#call('patch', plan.key, () => patchRecord(this.store, plan.key, plan.change));
+        if (outcome === 'moved') {
+          throw new SessionError(
+            'SESSION_MOVED',
+            'a concurrent request gave this session a new ID (regenerate); the changes of this request were not saved',
+          );
+        }
+        // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
+        if (!outcome) return this.#lost(session, plan.key);
+        state.written(session, plan);
+        return 'patch';
+      }
+      case 'touch': {
+        const outcome = await this.#call('touch', plan.key, () => touchRecord(this.store, plan.key, plan.expiresAt));
+        // 'moved': a concurrent regenerate gave the session a new ID, and the browser gets that
+        // cookie from its response; clearing the cookie here would log it out.
+        if (outcome === true) state.written(session, plan);
+        else if (outcome === false) state.lost(session, false);
+        return outcome === true ? 'touch' : 'none';
+      }
+    }
+  }
+
+  /** A write found its record gone: the session is over, and the changes are reported lost. */
+  async #lost(session: Session<object>, key: string): Promise<'lost'> {
+    state.lost(session, true);
+    this.options.logger?.warn({ store: this.store.name, key: shortKey(key) }, 'a write found its session destroyed');
+    await this.#emit('lost', session, key);
+    if (this.options.onLostWrite === 'throw') {
+      throw new SessionError(
+        'SESSION_LOST',
+        'the session was destroyed by another request (a logout or a revocation) before these changes were saved',
+      );
+    }
+    return 'lost';
+  }
+
+  async #destroy(session: Session<object>): Promise<void> {
+    await this.#emit('beforeDestroy', session);
+    for (const key of state.destroyKeys(session)) await this.#call('destroy', key, () => this.store.destroy(key));
+    state.destroyed(session);
+    await this.#emit('destroy', session);
+  }
+
+  async #regenerate(session: Session<object>): Promise<void> {
+    await this.#emit('beforeRegenerate', session);
+    const oldKey = state.regenerated(session);
+    await this.#emit('regenerate', session, oldKey);
+  }
+
+  /** Whether the failure policy answers a store failure by going on without a session. */
+  #storeFailed(error: unknown, action: string): boolean {
+    const isStoreError = error instanceof SessionError && error.status === 503;
+    if (this.options.onStoreError !== 'degrade' || !isStoreError) return false;
+    this.options.logger?.warn({ action, code: error.code }, 'store failed; continuing without a session');
+    return true;
   }
 }

@@ -15,6 +15,9 @@
  * | `SESSION_COMMITTED` | the session was changed after it was committed (the response had started) | 500 |
  * | `SESSION_MOVED` | a concurrent `regenerate()` gave the session a new ID; this request's changes were refused | 409 |
  * | `SESSION_LOST` | the record was destroyed meanwhile, and `onLostWrite` is `'throw'` | 409 |
+ * | `NOT_SUPPORTED` | a feature needs a store capability the store lacks (e.g. a per-user index) | 501 |
+ * | `STORE_CLOSED` | the store was used after `close()` (a request during shutdown) | 503 |
+ * | `CONFLICT` | a compare-and-set write lost to other writers more times than allowed | 503 |
  */
 export type SessionErrorCode =
   | 'STORE_UNAVAILABLE'
@@ -28,7 +31,10 @@ export type SessionErrorCode =
   | 'INVALID_KEY'
   | 'SESSION_COMMITTED'
   | 'SESSION_MOVED'
-  | 'SESSION_LOST';
+  | 'SESSION_LOST'
+  | 'NOT_SUPPORTED'
+  | 'STORE_CLOSED'
+  | 'CONFLICT';
 
 const STATUS: Record<SessionErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
@@ -43,6 +49,9 @@ const STATUS: Record<SessionErrorCode, number> = {
   SESSION_COMMITTED: 500,
   SESSION_MOVED: 409,
   SESSION_LOST: 409,
+  NOT_SUPPORTED: 501,
+  STORE_CLOSED: 503,
+  CONFLICT: 503,
 };
 
 export interface SessionErrorOptions {

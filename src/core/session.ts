@@ -2,7 +2,7 @@ import type { FieldCodec } from './codec.ts';
 import { SessionError } from './errors.ts';
 import { generateId, hashId, shortKey } from './ids.ts';
 import type { ResolvedOptions } from './options.ts';
-import { type ChangeSet, RESERVED_KEYS, type SessionRecord, type WriteOutcome } from './store.ts';
+import { type ChangeSet, RESERVED_KEYS, type SessionRecord } from './store.ts';
 
 /**
  * The shape of session data. Extend it by declaration merging to type every session:
@@ -19,25 +19,72 @@ export interface SessionData {}
 /** Keys of a data type that are strings. */
 export type DataKey<D> = Extract<keyof D, string>;
 
-/** What the engine gives a session; internal. */
-export interface SessionContext {
+/**
+ * What a session asks of its engine; internal. The session only keeps state and works out what
+ * to write; the engine does every store call, applies timeouts and the failure policy, and
+ * emits the events.
+ */
+export interface SessionHost {
   readonly options: ResolvedOptions;
   readonly codec: FieldCodec;
-  readStore(key: string): Promise<SessionRecord | null>;
-  writeNew(session: Session<object>, key: string, record: SessionRecord): Promise<void>;
-  /** Moves the record at `from` to `to` with `change` applied; the record now at `to`, or `null`. */
-  moveRecord(session: Session<object>, from: string, to: string, change: ChangeSet): Promise<SessionRecord | null>;
-  writePatch(session: Session<object>, key: string, change: ChangeSet): Promise<WriteOutcome>;
-  destroyKey(session: Session<object>, key: string): Promise<void>;
-  emit(
-    event: 'beforeLoad' | 'load' | 'beforeDestroy' | 'destroy' | 'beforeRegenerate',
-    session: Session<object>,
-  ): Promise<void>;
-  emitRegenerate(session: Session<object>, oldKey: string | null): Promise<void>;
-  emitCorrupt(error: SessionError, key: string): Promise<void>;
-  emitLost(session: Session<object>, key: string): Promise<void>;
-  storeFailed(error: SessionError, action: string): boolean;
+  load(session: Session<object>): Promise<void>;
+  save(session: Session<object>): Promise<WriteKind | 'lost'>;
+  destroy(session: Session<object>): Promise<void>;
+  regenerate(session: Session<object>): Promise<void>;
 }
+
+/** The store write a commit or a save made. */
+export type WriteKind = 'none' | 'create' | 'patch' | 'touch';
+
+/**
+ * The store write a session needs, worked out from its state (no I/O): a new record, a patch of
+ * the stored one, a move to a new key (a regenerate), a touch of the expiry, or nothing.
+ */
+export type WritePlan =
+  | { kind: 'none' }
+  | { kind: 'create'; key: string; record: SessionRecord }
+  | { kind: 'patch'; key: string; change: ChangeSet }
+  | { kind: 'move'; from: string; to: string; change: ChangeSet }
+  | { kind: 'touch'; key: string; expiresAt: number };
+
+/** How a load ended, when it found no usable record. */
+export type FreshStart = 'no-cookie' | 'missing' | 'corrupt' | 'degraded';
+
+/**
+ * The engine's access to a session's state; internal (not exported from the package). Every
+ * function is pure state: none performs I/O.
+ */
+export interface SessionInternals {
+  /** The store key of the verified cookie, or `null` when the request had none. */
+  cookieKey(session: Session<object>): string | null;
+  /** Throws `CORRUPT_RECORD` for an implausible record; `true` when it is expired. */
+  expired(session: Session<object>, key: string, record: SessionRecord): boolean;
+  /** Takes a stored record in (decoding may throw `CORRUPT_RECORD`). */
+  loaded(session: Session<object>, key: string, record: SessionRecord): void;
+  /** Starts an empty session when no record could be used. */
+  fresh(session: Session<object>, why: FreshStart): void;
+  /** The write this session needs now; `changes: false` plans a touch at most, `touch: false` never one. */
+  plan(session: Session<object>, now: number, want: { changes: boolean; touch: boolean }): WritePlan;
+  /** The planned write succeeded; `moved` is the record a move left at the new key. */
+  written(session: Session<object>, plan: WritePlan, moved?: SessionRecord): void;
+  /** A write found the record destroyed (or expired) meanwhile; `reported` marks the changes lost. */
+  lost(session: Session<object>, reported: boolean): void;
+  /** Keys to delete for a destroy. */
+  destroyKeys(session: Session<object>): string[];
+  destroyed(session: Session<object>): void;
+  /** Gives the session a new identity; returns the key of the stored record it replaces. */
+  regenerated(session: Session<object>): string | null;
+  /** The response has started: changes from now on throw `SESSION_COMMITTED`. */
+  committed(session: Session<object>): void;
+  /** The cookie was handed to the adapter: a second commit sends nothing again. */
+  cookieSent(session: Session<object>): void;
+  cookieState(session: Session<object>): { clear: boolean; changed: boolean };
+  wasLost(session: Session<object>): boolean;
+  isDegraded(session: Session<object>): boolean;
+}
+
+/** Filled in by the `Session` class; the engine's only way into a session's state. */
+export let sessionInternals: SessionInternals;
 
 type State = 'idle' | 'loaded' | 'destroyed';
 
@@ -70,7 +117,7 @@ function encryptedLimit(maxSizeBytes: number): number {
  * first `get`/`set`/`load`, and a request without a valid cookie never touches it at all.
  */
 export class Session<D extends object = SessionData> {
-  readonly #ctx: SessionContext;
+  readonly #host: SessionHost;
   /** The ID from a verified cookie, before loading. */
   readonly #cookieId: string | null;
   /** The store key of #cookieId. */
@@ -105,10 +152,12 @@ export class Session<D extends object = SessionData> {
   #committed = false;
   /** A write found the record destroyed meanwhile; its changes were dropped. */
   #lostWrite = false;
+  /** The field texts of the write planned last (`null` = remove), taken in once it succeeds. */
+  #planned = new Map<string, string | null>();
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
-  constructor(ctx: SessionContext, cookieId: string | null, hadCookie: boolean, cookieKey?: string) {
-    this.#ctx = ctx;
+  constructor(host: SessionHost, cookieId: string | null, hadCookie: boolean, cookieKey?: string) {
+    this.#host = host;
     this.#cookieId = cookieId;
     this.#cookieKey = cookieKey ?? (cookieId === null ? null : hashId(cookieId));
     if (hadCookie && cookieId === null) this.#clearCookie = true;
@@ -149,11 +198,6 @@ export class Session<D extends object = SessionData> {
     return this.#state === 'destroyed';
   }
 
-  /** @internal */
-  get cookieState(): { clear: boolean; changed: boolean } {
-    return { clear: this.#clearCookie, changed: this.#cookieChanged };
-  }
-
   /**
    * The data as a plain object, for code written in express-session style
    * (`session.data.cart.push(item)`): changes, nested ones included, are found at commit.
@@ -171,7 +215,7 @@ export class Session<D extends object = SessionData> {
   /** Reads the session from the store, once. Later calls return at once. */
   load(): Promise<this> {
     if (this.#state !== 'idle') return Promise.resolve(this);
-    this.#loading ??= this.#load();
+    this.#loading ??= this.#host.load(this as Session<object>);
     return this.#loading.then(() => this);
   }
 
@@ -194,7 +238,7 @@ export class Session<D extends object = SessionData> {
     if (value === undefined) delete this.#data[name];
     else this.#data[name] = value;
     this.#candidates.add(name);
-    if (this.#ctx.options.flush === 'immediate') await this.save();
+    await this.#changed();
   }
 
   async delete(name: DataKey<D>): Promise<void> {
@@ -202,7 +246,7 @@ export class Session<D extends object = SessionData> {
     this.#assertWritable('delete', name);
     delete this.#data[name];
     this.#candidates.add(name);
-    if (this.#ctx.options.flush === 'immediate') await this.save();
+    await this.#changed();
   }
 
   /** Removes every key (the session itself stays; use `destroy()` to end it). */
@@ -211,7 +255,7 @@ export class Session<D extends object = SessionData> {
     this.#assertWritable('clear');
     for (const name of Object.keys(this.#data)) this.#candidates.add(name);
     this.#data = Object.create(null);
-    if (this.#ctx.options.flush === 'immediate') await this.save();
+    await this.#changed();
   }
 
   /** A shallow copy of all data. */
@@ -231,7 +275,7 @@ export class Session<D extends object = SessionData> {
     if (userId === this.#userId) return;
     this.#userId = userId;
     this.#userChanged = true;
-    if (this.#ctx.options.flush === 'immediate') await this.save();
+    await this.#changed();
   }
 
   /**
@@ -243,30 +287,14 @@ export class Session<D extends object = SessionData> {
   async regenerate(): Promise<void> {
     await this.load();
     this.#assertWritable('regenerate');
-    await this.#ctx.emit('beforeRegenerate', this as Session<object>);
-    const oldKey = this.#stored ? this.#key : null;
-    if (oldKey) this.#replaces = oldKey;
-    this.#newIdentity();
-    this.#userChanged = true;
-    await this.#ctx.emitRegenerate(this as Session<object>, oldKey);
-    if (this.#ctx.options.flush === 'immediate') await this.save();
+    await this.#host.regenerate(this as Session<object>);
+    await this.#changed();
   }
 
   /** Ends the session now: the record is deleted and the cookie cleared in the response. */
   async destroy(): Promise<void> {
     if (this.#state === 'destroyed') return;
-    await this.#ctx.emit('beforeDestroy', this as Session<object>);
-    const keys = [this.#stored ? this.#key : null, this.#replaces].filter((k): k is string => k !== null);
-    if (keys.length === 0 && this.#cookieKey) keys.push(this.#cookieKey);
-    for (const key of keys) await this.#ctx.destroyKey(this as Session<object>, key);
-    const hadCookie = this.#stored || this.#cookieId !== null;
-    this.#state = 'destroyed';
-    this.#stored = false;
-    this.#data = Object.create(null);
-    this.#candidates.clear();
-    this.#replaces = null;
-    if (hadCookie) this.#clearCookie = true;
-    await this.#ctx.emit('destroy', this as Session<object>);
+    await this.#host.destroy(this as Session<object>);
   }
 
   /**
@@ -274,75 +302,182 @@ export class Session<D extends object = SessionData> {
    * response; with `'manual'` only your call writes.
    */
   async save(): Promise<void> {
-    await this.flush();
+    await this.#host.save(this as Session<object>);
   }
 
-  /** @internal `save()`, saying what it wrote (`'lost'`: the record was destroyed meanwhile). */
-  async flush(): Promise<'none' | 'create' | 'patch' | 'lost'> {
-    if (this.#state !== 'loaded' || this.#degraded) return 'none';
-    const { codec } = this.#ctx;
-    const change = this.#changes();
-    if (change.count === 0 && !this.#userChanged && this.#replaces === null) return 'none';
+  async #changed(): Promise<void> {
+    if (this.#host.options.flush === 'immediate') await this.save();
+  }
+
+  static {
+    sessionInternals = {
+      cookieKey: (s) => s.#cookieKey,
+      expired: (s, key, record) => s.#expired(key, record),
+      loaded: (s, key, record) => s.#loaded(key, record),
+      fresh: (s, why) => s.#fresh(why),
+      plan: (s, now, want) => s.#plan(now, want),
+      written: (s, plan, moved) => s.#written(plan, moved),
+      lost: (s, reported) => s.#lost(reported),
+      destroyKeys: (s) => s.#destroyKeys(),
+      destroyed: (s) => s.#destroyed(),
+      regenerated: (s) => s.#regenerated(),
+      committed: (s) => {
+        s.#committed = true;
+      },
+      cookieSent: (s) => {
+        s.#cookieChanged = false;
+        s.#clearCookie = false;
+      },
+      cookieState: (s) => ({ clear: s.#clearCookie, changed: s.#cookieChanged }),
+      wasLost: (s) => s.#lostWrite,
+      isDegraded: (s) => s.#degraded,
+    };
+  }
+
+  /**
+   * Whether a stored record is past its idle or absolute deadline, or claims an expiry no write
+   * of these options could have given it (beyond now + the idle timeout, or beyond creation +
+   * the absolute timeout): such a record is expired, so a damaged or forged expiry never keeps a
+   * session alive. A creation time in the future, or an expiry before creation, is corrupt.
+   */
+  #expired(key: string, record: SessionRecord): boolean {
+    const { idleMs, absoluteMs, now: clock } = this.#host.options;
+    const now = clock();
+    if (record.createdAt > now + CLOCK_SKEW_MS || record.expiresAt < record.createdAt) {
+      const problem =
+        record.createdAt > now + CLOCK_SKEW_MS
+          ? `its creation time ${new Date(record.createdAt).toISOString()} is in the future`
+          : 'it expires before it was created';
+      throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)}: ${problem}; the record is kept`);
+    }
+    if (record.expiresAt <= now || record.expiresAt > now + idleMs + CLOCK_SKEW_MS) return true;
+    if (absoluteMs === null) return false;
+    return record.createdAt + absoluteMs <= now || record.expiresAt > record.createdAt + absoluteMs + CLOCK_SKEW_MS;
+  }
+
+  #loaded(key: string, record: SessionRecord): void {
+    this.#decode(key, record);
+    this.#id = this.#cookieId;
+    this.#key = key;
+    this.#stored = true;
+    this.#createdAt = record.createdAt;
+    this.#expiresAt = record.expiresAt;
+    this.#userId = record.userId;
+    this.#state = 'loaded';
+  }
+
+  #fresh(why: FreshStart): void {
+    if (why === 'corrupt') this.#saved.clear();
+    if (why === 'corrupt' || why === 'missing') this.#clearCookie = true;
+    if (why === 'degraded') this.#degraded = true;
+    const now = this.#host.options.now();
+    this.#createdAt = now;
+    this.#expiresAt = this.#nextExpiry(now);
+    this.#state = 'loaded';
+  }
+
+  #decode(key: string, record: SessionRecord): void {
+    const { codec, options } = this.#host;
+    // Checked before anything is decrypted or parsed: a huge record costs no parse per request.
+    const size = storedSize(record.fields);
+    const limit = options.encryptionKeys.length > 0 ? encryptedLimit(options.maxSizeBytes) : options.maxSizeBytes;
+    if (size > limit) {
+      throw new SessionError(
+        'CORRUPT_RECORD',
+        `record ${shortKey(key)} is ${size} bytes, over maxSizeBytes (${options.maxSizeBytes}); it was not decoded and is kept`,
+      );
+    }
+    const data: Record<string, unknown> = Object.create(null);
+    const saved = new Map<string, string>();
+    for (const [name, stored] of Object.entries(record.fields)) {
+      // Every store's record, whatever it checked: a reserved name is never decoded.
+      if (RESERVED_KEYS.has(name)) {
+        throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)} has a field named "${name}"; it is kept`);
+      }
+      const text = codec.open(key, name, stored);
+      data[name] = codec.parse(name, text, key);
+      saved.set(name, text);
+    }
+    this.#data = data;
+    this.#saved = saved;
+  }
+
+  #plan(now: number, want: { changes: boolean; touch: boolean }): WritePlan {
+    this.#planned = new Map();
+    if (this.#state !== 'loaded' || this.#degraded) return NO_WRITE;
+    const texts = want.changes ? this.#changes() : this.#planned;
+    if (texts.size > 0 || (want.changes && (this.#userChanged || this.#replaces !== null))) {
+      return this.#planWrite(texts);
+    }
+    if (!want.touch) return NO_WRITE;
+    const expiresAt = this.#touchDue(now);
+    return expiresAt === null ? NO_WRITE : { kind: 'touch', key: this.#key as string, expiresAt };
+  }
+
+  #planWrite(texts: Map<string, string | null>): WritePlan {
     if (this.#committed) {
       throw new SessionError(
         'SESSION_COMMITTED',
         'the session changed after it was committed (the response had started); the change was not saved',
       );
     }
-    this.#checkSize(change.texts);
+    this.#checkSize(texts);
+    this.#planned = texts;
     if (this.#key === null) this.#newIdentity();
     const key = this.#key as string;
+    const { codec } = this.#host;
     if (!this.#stored && this.#replaces === null) {
       const fields: Record<string, string> = {};
-      for (const [name, text] of this.#fieldsText(change.texts)) fields[name] = codec.seal(key, name, text);
-      const record: SessionRecord = {
-        fields,
-        createdAt: this.#createdAt,
-        expiresAt: this.#expiresAt,
-        userId: this.#userId,
+      for (const [name, text] of this.#fieldsText(texts)) fields[name] = codec.seal(key, name, text);
+      return {
+        kind: 'create',
+        key,
+        record: { fields, createdAt: this.#createdAt, expiresAt: this.#expiresAt, userId: this.#userId },
       };
-      await this.#ctx.writeNew(this as Session<object>, key, record);
-      this.#stored = true;
-      this.#cookieChanged = true;
-      this.#afterWrite(change.texts);
-      return 'create';
     }
     // A regenerate seals its changes for the record's old key, where they are applied; the
     // engine re-seals the moved record for the new key when encryption is on.
     const from = this.#replaces;
-    const patch = this.#changeSet(
-      from ?? key,
-      change.texts,
-      from === null ? this.#nextExpiry(this.#ctx.options.now()) : this.#expiresAt,
-    );
-    if (from !== null) {
-      const moved = await this.#ctx.moveRecord(this as Session<object>, from, key, patch);
-      if (!moved) return this.#writeLost(from);
-      this.#replaces = null;
-      this.#stored = true;
-      this.#cookieChanged = true;
-      this.#afterWrite(change.texts);
-      this.#adopt(key, moved, change.texts);
-      return 'create';
+    if (from !== null) return { kind: 'move', from, to: key, change: this.#changeSet(from, texts, this.#expiresAt) };
+    return { kind: 'patch', key, change: this.#changeSet(key, texts, this.#nextExpiry(this.#host.options.now())) };
+  }
+
+  #written(plan: WritePlan, moved?: SessionRecord): void {
+    switch (plan.kind) {
+      case 'none':
+        return;
+      case 'touch':
+        this.#expiresAt = plan.expiresAt;
+        this.#cookieChanged = true;
+        return;
+      case 'patch':
+        if (plan.change.expiresAt !== this.#expiresAt) this.#cookieChanged = true;
+        this.#expiresAt = plan.change.expiresAt;
+        break;
+      case 'move':
+        this.#replaces = null;
+        this.#stored = true;
+        this.#cookieChanged = true;
+        break;
+      case 'create':
+        this.#stored = true;
+        this.#cookieChanged = true;
+        break;
     }
-    const outcome = await this.#ctx.writePatch(this as Session<object>, key, patch);
-    if (outcome === 'moved') {
-      throw new SessionError(
-        'SESSION_MOVED',
-        'a concurrent request gave this session a new ID (regenerate); the changes of this request were not saved',
-      );
+    const texts = this.#planned;
+    for (const [name, text] of texts) {
+      if (text === null) this.#saved.delete(name);
+      else this.#saved.set(name, text);
     }
-    // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
-    if (!outcome) return this.#writeLost(key);
-    if (patch.expiresAt !== this.#expiresAt) this.#cookieChanged = true;
-    this.#expiresAt = patch.expiresAt;
-    this.#afterWrite(change.texts);
-    return 'patch';
+    this.#candidates.clear();
+    this.#userChanged = false;
+    if (plan.kind === 'move' && moved) this.#adopt(plan.to, moved, texts);
+    this.#planned = new Map();
   }
 
   /** The change set of a write: changed fields sealed for `sealKey`, the new expiry and owner. */
   #changeSet(sealKey: string, texts: Map<string, string | null>, expiresAt: number): ChangeSet {
-    const { codec } = this.#ctx;
+    const { codec } = this.#host;
     const set: Record<string, string> = {};
     const unset: string[] = [];
     for (const [name, text] of texts) {
@@ -354,26 +489,12 @@ export class Session<D extends object = SessionData> {
     return patch;
   }
 
-  /** A write found its record gone: the session is over, and the changes are reported lost. */
-  async #writeLost(key: string): Promise<'lost'> {
-    this.lost();
-    this.#lostWrite = true;
-    await this.#ctx.emitLost(this as Session<object>, key);
-    if (this.#ctx.options.onLostWrite === 'throw') {
-      throw new SessionError(
-        'SESSION_LOST',
-        'the session was destroyed by another request (a logout or a revocation) before these changes were saved',
-      );
-    }
-    return 'lost';
-  }
-
   /**
    * Takes in what other requests committed to a moved record (fields this request did not
    * change), so that a later write from this request does not undo them.
    */
   #adopt(key: string, record: SessionRecord, changed: Map<string, string | null>): void {
-    const { codec } = this.#ctx;
+    const { codec } = this.#host;
     for (const name of [...this.#saved.keys()]) {
       if (!changed.has(name) && !Object.hasOwn(record.fields, name)) {
         this.#saved.delete(name);
@@ -389,146 +510,47 @@ export class Session<D extends object = SessionData> {
     }
   }
 
-  /** @internal A commit's write found the record gone. */
-  get wasLost(): boolean {
-    return this.#lostWrite;
-  }
-
-  /** @internal The engine committed the session; later changes throw `SESSION_COMMITTED`. */
-  committed(): void {
-    this.#committed = true;
-  }
-
-  /** @internal Whether an unmodified stored session is due for a touch. */
-  touchDue(now: number): number | null {
-    if (!this.#stored || this.#state !== 'loaded' || this.#degraded) return null;
-    const { idleMs, touchAfterMs } = this.#ctx.options;
-    const next = this.#nextExpiry(now);
-    if (next <= this.#expiresAt) return null;
-    const lastTouch = this.#expiresAt - idleMs;
-    return now - lastTouch >= touchAfterMs ? next : null;
-  }
-
-  /** @internal The cookie was handed to the adapter: a second commit sends nothing again. */
-  cookieSent(): void {
-    this.#cookieChanged = false;
-    this.#clearCookie = false;
-  }
-
-  /** @internal Records a successful touch. */
-  touched(expiresAt: number): void {
-    this.#expiresAt = expiresAt;
-    this.#cookieChanged = true;
-  }
-
-  /** @internal A touch found the record gone. */
-  lost(): void {
+  #lost(reported: boolean): void {
     this.#state = 'destroyed';
     this.#stored = false;
     this.#data = Object.create(null);
     this.#clearCookie = true;
+    this.#planned = new Map();
+    if (reported) this.#lostWrite = true;
   }
 
-  /** @internal */
-  get isDegraded(): boolean {
-    return this.#degraded;
+  #destroyKeys(): string[] {
+    const keys = [this.#stored ? this.#key : null, this.#replaces].filter((k): k is string => k !== null);
+    if (keys.length === 0 && this.#cookieKey) keys.push(this.#cookieKey);
+    return keys;
   }
 
-  async #load(): Promise<void> {
-    const ctx = this.#ctx;
-    if (this.#cookieId === null) {
-      this.#startNew();
-      return;
-    }
-    const key = this.#cookieKey as string;
-    await ctx.emit('beforeLoad', this as Session<object>);
-    let record: SessionRecord | null;
-    try {
-      record = await ctx.readStore(key);
-      if (record && this.#expired(key, record, ctx.options.now())) {
-        await ctx.destroyKey(this as Session<object>, key);
-        record = null;
-      }
-      if (record) this.#decode(key, record);
-    } catch (error) {
-      const failure = error as SessionError;
-      if (failure instanceof SessionError && failure.code === 'CORRUPT_RECORD') {
-        await ctx.emitCorrupt(failure, key);
-        if (ctx.options.onCorruptRecord === 'throw') throw failure;
-        this.#saved.clear();
-        this.#clearCookie = true;
-        this.#startNew();
-        return;
-      }
-      if (!ctx.storeFailed(failure, 'load')) throw error;
-      this.#startNew();
-      this.#degraded = true;
-      return;
-    }
-    if (!record) {
-      this.#clearCookie = true;
-      this.#startNew();
-      return;
-    }
-    this.#id = this.#cookieId;
-    this.#key = key;
-    this.#stored = true;
-    this.#createdAt = record.createdAt;
-    this.#expiresAt = record.expiresAt;
-    this.#userId = record.userId;
-    this.#state = 'loaded';
-    await ctx.emit('load', this as Session<object>);
+  #destroyed(): void {
+    const hadCookie = this.#stored || this.#cookieId !== null;
+    this.#state = 'destroyed';
+    this.#stored = false;
+    this.#data = Object.create(null);
+    this.#candidates.clear();
+    this.#replaces = null;
+    if (hadCookie) this.#clearCookie = true;
   }
 
-  /**
-   * Whether a stored record is past its idle or absolute deadline, or claims an expiry no write
-   * of these options could have given it (beyond now + the idle timeout, or beyond creation +
-   * the absolute timeout): such a record is expired, so a damaged or forged expiry never keeps a
-   * session alive. A creation time in the future, or an expiry before creation, is corrupt.
-   */
-  #expired(key: string, record: SessionRecord, now: number): boolean {
-    const { idleMs, absoluteMs } = this.#ctx.options;
-    if (record.createdAt > now + CLOCK_SKEW_MS || record.expiresAt < record.createdAt) {
-      const problem =
-        record.createdAt > now + CLOCK_SKEW_MS
-          ? `its creation time ${new Date(record.createdAt).toISOString()} is in the future`
-          : 'it expires before it was created';
-      throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)}: ${problem}; the record is kept`);
-    }
-    if (record.expiresAt <= now || record.expiresAt > now + idleMs + CLOCK_SKEW_MS) return true;
-    if (absoluteMs === null) return false;
-    return record.createdAt + absoluteMs <= now || record.expiresAt > record.createdAt + absoluteMs + CLOCK_SKEW_MS;
+  #regenerated(): string | null {
+    const oldKey = this.#stored ? this.#key : null;
+    if (oldKey) this.#replaces = oldKey;
+    this.#newIdentity();
+    this.#userChanged = true;
+    return oldKey;
   }
 
-  #decode(key: string, record: SessionRecord): void {
-    const { codec, options } = this.#ctx;
-    // Checked before anything is decrypted or parsed: a huge record costs no parse per request.
-    const size = storedSize(record.fields);
-    const limit = options.encryptionKeys.length > 0 ? encryptedLimit(options.maxSizeBytes) : options.maxSizeBytes;
-    if (size > limit) {
-      throw new SessionError(
-        'CORRUPT_RECORD',
-        `record ${shortKey(key)} is ${size} bytes, over maxSizeBytes (${options.maxSizeBytes}); it was not decoded and is kept`,
-      );
-    }
-    const data: Record<string, unknown> = Object.create(null);
-    for (const [name, stored] of Object.entries(record.fields)) {
-      // Every store's record, whatever it checked: a reserved name is never decoded.
-      if (RESERVED_KEYS.has(name)) {
-        throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)} has a field named "${name}"; it is kept`);
-      }
-      const text = codec.open(key, name, stored);
-      data[name] = codec.parse(name, text, key);
-      this.#saved.set(name, text);
-    }
-    this.#data = data;
-  }
-
-  #startNew(): void {
-    const now = this.#ctx.options.now();
-    this.#createdAt = now;
-    this.#expiresAt = this.#nextExpiry(now);
-    this.#state = 'loaded';
+  /** Whether an unmodified stored session is due for a touch: the new expiry, or `null`. */
+  #touchDue(now: number): number | null {
+    if (!this.#stored) return null;
+    const { idleMs, touchAfterMs } = this.#host.options;
+    const next = this.#nextExpiry(now);
+    if (next <= this.#expiresAt) return null;
+    const lastTouch = this.#expiresAt - idleMs;
+    return now - lastTouch >= touchAfterMs ? next : null;
   }
 
   #newIdentity(): void {
@@ -536,18 +558,18 @@ export class Session<D extends object = SessionData> {
     this.#key = hashId(this.#id);
     this.#stored = false;
     this.#cookieChanged = true;
-    this.#expiresAt = this.#nextExpiry(this.#ctx.options.now());
+    this.#expiresAt = this.#nextExpiry(this.#host.options.now());
   }
 
   #nextExpiry(now: number): number {
-    const { idleMs, absoluteMs } = this.#ctx.options;
+    const { idleMs, absoluteMs } = this.#host.options;
     const idle = now + idleMs;
     return absoluteMs === null ? idle : Math.min(idle, this.#createdAt + absoluteMs);
   }
 
   /** Serialized text of each candidate field that differs from the store (`null` = remove). */
-  #changes(): { texts: Map<string, string | null>; count: number } {
-    const { codec } = this.#ctx;
+  #changes(): Map<string, string | null> {
+    const { codec } = this.#host;
     const names = this.#exposed ? new Set([...Object.keys(this.#data), ...this.#saved.keys()]) : this.#candidates;
     if (this.#exposed) for (const name of names) assertKey(name);
     const texts = new Map<string, string | null>();
@@ -561,7 +583,7 @@ export class Session<D extends object = SessionData> {
         texts.set(name, text);
       }
     }
-    return { texts, count: texts.size };
+    return texts;
   }
 
   /** Every field's text for a full write: the changes over what was loaded. */
@@ -577,21 +599,12 @@ export class Session<D extends object = SessionData> {
   #checkSize(changes: Map<string, string | null>): void {
     let size = 0;
     for (const [name, text] of this.#fieldsText(changes)) size += Buffer.byteLength(name) + Buffer.byteLength(text);
-    if (size > this.#ctx.options.maxSizeBytes) {
+    if (size > this.#host.options.maxSizeBytes) {
       throw new SessionError(
         'SESSION_TOO_LARGE',
-        `the session would be ${size} bytes, over maxSizeBytes (${this.#ctx.options.maxSizeBytes}); nothing was written`,
+        `the session would be ${size} bytes, over maxSizeBytes (${this.#host.options.maxSizeBytes}); nothing was written`,
       );
     }
-  }
-
-  #afterWrite(changes: Map<string, string | null>): void {
-    for (const [name, text] of changes) {
-      if (text === null) this.#saved.delete(name);
-      else this.#saved.set(name, text);
-    }
-    this.#candidates.clear();
-    this.#userChanged = false;
   }
 
   #assertUsable(action: string): void {
@@ -612,3 +625,5 @@ export class Session<D extends object = SessionData> {
     if (name !== undefined) assertKey(name);
   }
 }
+
+const NO_WRITE: WritePlan = { kind: 'none' };

@@ -58,33 +58,18 @@ export interface UserSessionEntry extends RecordMeta {
   key: string;
 }
 
-/** What a store can do beyond the required methods. */
-export interface StoreCapabilities {
-  /** `patch` applies a change set atomically and never recreates a missing record. */
-  atomicPatch: boolean;
-  /** `touch` extends expiry without rewriting data and never recreates a missing record. */
-  touch: boolean;
-  /** `listByUser` and `destroyByUser` are implemented without scanning the keyspace. */
-  userIndex: boolean;
-  /** `prune` removes expired records (for stores without native expiry). */
-  prune: boolean;
-  /** `count` is implemented. */
-  scan: boolean;
-}
-
 /**
- * A session store. Implement the four required methods; declare what else you implement in
- * `capabilities`. Extending {@link BaseStore} gives working fallbacks for the optional ones.
+ * What every store implements. With these four (and a name) a store works: the engine writes
+ * a whole record where a store cannot apply a change set, and an app gets a `NOT_SUPPORTED`
+ * `SessionError` from features that need a capability the store lacks.
  *
  * Every method may throw; the engine wraps the error in a `STORE_UNAVAILABLE` `SessionError`
  * and never treats a failure as "no session".
  */
-export interface Store {
+export interface StoreCore {
   /** Short name used in error messages and logs (`redis`, `sql`, `memory`). */
   readonly name: string;
-  readonly capabilities: StoreCapabilities;
-
-  /** The record for `key`, or `null` when there is none or it has expired. */
+  /** The record for `key`, or `null` when there is none, it has expired, or it was moved. */
   get(key: string): Promise<SessionRecord | null>;
   /** Writes the whole record, replacing any previous one. Used for new and regenerated sessions. */
   set(key: string, record: SessionRecord): Promise<void>;
@@ -92,22 +77,38 @@ export interface Store {
   destroy(key: string): Promise<void>;
   /** Releases connections and timers the store created itself (never a client the user passed in). */
   close(): Promise<void>;
-
   /**
    * Gets ready to answer: loads the client library and opens connections. The engine calls it
    * once before the first store call, outside the per-call timeout, so a slow cold start is not
    * mistaken for an outage; apps may call `engine.ready()` at boot to fail early on bad settings.
    */
   ready?(): Promise<void>;
+}
 
+/**
+ * Writes of part of a record. Without them the engine reads the record and writes it whole,
+ * which keeps a destroyed session destroyed but lets two requests that change different keys
+ * of one session overwrite each other.
+ */
+export interface PartialWrites {
   /**
    * Applies a change set to an existing, unexpired record. Returns `false` (and writes nothing)
    * when the record no longer exists: a destroyed session is never resurrected; `'moved'` when
    * a `move` left a forward at `key`.
    */
   patch(key: string, change: ChangeSet): Promise<WriteOutcome>;
-  /** Moves the expiry of an existing record. Returns `false` when it no longer exists, `'moved'` as for `patch`. */
+  /** Moves the expiry of an existing record without rewriting its data; outcomes as for `patch`. */
   touch(key: string, expiresAt: number): Promise<WriteOutcome>;
+  /**
+   * `true` when `patch` is atomic: concurrent patches of different fields of one record all
+   * survive (the only capability that cannot be seen from the methods). The conformance suite
+   * holds a store that says so to it.
+   */
+  readonly atomicPatch: boolean;
+}
+
+/** A regenerate's move of a record to a new key, keeping what other requests wrote. */
+export interface Moves {
   /**
    * Moves the record at `from` to the new key `to`, applying `change` on the way (a regenerate).
    * Writes committed to `from` before the move are kept. From the move on, `from` holds a forward
@@ -116,72 +117,126 @@ export interface Store {
    * is refused instead of being dropped silently. Returns the record as now stored at `to`, or
    * `null`, writing nothing, when `from` is missing, expired or already moved.
    *
-   * Optional: without it the engine reads, writes the new key and destroys the old one, which
-   * loses writes that land between the read and the destroy.
+   * Without it the engine reads, writes the new key and destroys the old one, which loses writes
+   * that land between the read and the destroy.
    */
-  move?(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null>;
+  move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null>;
+}
+
+/** A per-user index, for "your devices" and "log out everywhere". Both methods or neither. */
+export interface UserIndex {
   /** The live sessions of a user. */
   listByUser(userId: string): Promise<UserSessionEntry[]>;
   /** Destroys every session of a user; returns how many were destroyed. */
   destroyByUser(userId: string): Promise<number>;
+}
+
+/** Removal of expired records, for stores without native expiry. */
+export interface Pruning {
   /** Deletes expired records; returns how many were deleted. */
   prune(): Promise<number>;
+}
+
+/** Counting of live records. */
+export interface Counting {
   /** Number of live records. */
   count(): Promise<number>;
 }
 
-/** The part of {@link Store} a store author must write; the rest can come from {@link BaseStore}. */
-export type RequiredStoreMethods = Pick<Store, 'name' | 'get' | 'set' | 'destroy' | 'close'>;
+/**
+ * A session store: the core methods, and any of the capability groups it implements. The
+ * engine and the conformance suite (`tessera/testing`) see a capability by its methods.
+ */
+export interface Store
+  extends StoreCore,
+    Partial<PartialWrites>,
+    Partial<Moves>,
+    Partial<UserIndex>,
+    Partial<Pruning>,
+    Partial<Counting> {}
+
+/** The capability groups, by the name `NOT_SUPPORTED` errors and the conformance suite use. */
+export type Capability = 'patch' | 'move' | 'userIndex' | 'prune' | 'count';
+
+/** Whether `store` implements a capability group (a store claiming half a group is refused by the engine). */
+export function supports(store: Store, capability: Capability): boolean {
+  switch (capability) {
+    case 'patch':
+      return typeof store.patch === 'function' && typeof store.touch === 'function';
+    case 'move':
+      return typeof store.move === 'function';
+    case 'userIndex':
+      return typeof store.listByUser === 'function' && typeof store.destroyByUser === 'function';
+    case 'prune':
+      return typeof store.prune === 'function';
+    case 'count':
+      return typeof store.count === 'function';
+  }
+}
 
 /**
- * A base class with fallbacks for every optional method, so that adding a capability later
- * breaks no store. The fallbacks are correct but not atomic (`patch` is read-modify-write),
- * which is why `capabilities` says so and the conformance suite skips the concurrency tests.
+ * Checks that a store is whole: the core methods are there and no capability group is half
+ * implemented. Throws `INVALID_OPTIONS` naming what is missing.
  */
-export abstract class BaseStore implements Store {
-  abstract readonly name: string;
-  readonly capabilities: StoreCapabilities = {
-    atomicPatch: false,
-    touch: false,
-    userIndex: false,
-    prune: false,
-    scan: false,
+export function checkStore(store: unknown): asserts store is Store {
+  const s = store as Partial<Record<string, unknown>> | null;
+  const missing = ['get', 'set', 'destroy', 'close'].filter((name) => typeof s?.[name] !== 'function');
+  if (typeof s !== 'object' || s === null || missing.length > 0 || typeof s.name !== 'string') {
+    const what =
+      typeof s !== 'object' || s === null
+        ? `got ${s === null ? 'null' : typeof s}`
+        : `it lacks ${[...missing, ...(typeof s.name === 'string' ? [] : ['name'])].join(', ')}`;
+    throw new SessionError(
+      'INVALID_OPTIONS',
+      `store must be a session store (name, get, set, destroy, close); ${what}`,
+    );
+  }
+  const halves: [string, string][] = [
+    ['patch', 'touch'],
+    ['listByUser', 'destroyByUser'],
+  ];
+  for (const [a, b] of halves) {
+    if ((typeof s[a] === 'function') !== (typeof s[b] === 'function')) {
+      const [has, lacks] = typeof s[a] === 'function' ? [a, b] : [b, a];
+      throw new SessionError(
+        'INVALID_OPTIONS',
+        `the ${String(s.name)} store has ${has} but not ${lacks}; implement both or neither`,
+      );
+    }
+  }
+}
+
+/** The `NOT_SUPPORTED` error for a capability the store lacks. */
+export function notSupported(store: Store, capability: Capability, action: string): SessionError {
+  const what: Record<Capability, string> = {
+    patch: 'partial writes',
+    move: 'moves',
+    userIndex: 'a per-user index',
+    prune: 'pruning (it expires records itself)',
+    count: 'counting',
   };
+  return new SessionError('NOT_SUPPORTED', `${action} needs ${what[capability]}, which the ${store.name} store lacks`, {
+    scope: store.name,
+  });
+}
 
-  abstract get(key: string): Promise<SessionRecord | null>;
-  abstract set(key: string, record: SessionRecord): Promise<void>;
-  abstract destroy(key: string): Promise<void>;
-  abstract close(): Promise<void>;
+/**
+ * Applies a change set through the store's `patch`, or, for a store without partial writes, as
+ * a read and a whole-record write: a destroyed record stays destroyed, but concurrent writers of
+ * one session may overwrite each other's keys. The engine's (and the bridges') only fallback.
+ */
+export async function patchRecord(store: Store, key: string, change: ChangeSet): Promise<WriteOutcome> {
+  if (store.patch) return store.patch(key, change);
+  const current = await store.get(key);
+  if (!current) return false;
+  await store.set(key, applyChangeSet(current, change));
+  return true;
+}
 
-  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
-    const current = await this.get(key);
-    if (!current) return false;
-    await this.set(key, applyChangeSet(current, change));
-    return true;
-  }
-
-  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
-    const current = await this.get(key);
-    if (!current) return false;
-    await this.set(key, { ...current, expiresAt });
-    return true;
-  }
-
-  async listByUser(_userId: string): Promise<UserSessionEntry[]> {
-    throw new Error(`the ${this.name} store has no per-user index`);
-  }
-
-  async destroyByUser(_userId: string): Promise<number> {
-    throw new Error(`the ${this.name} store has no per-user index`);
-  }
-
-  async prune(): Promise<number> {
-    return 0;
-  }
-
-  async count(): Promise<number> {
-    throw new Error(`the ${this.name} store cannot count its records`);
-  }
+/** Moves a record's expiry through the store's `touch`, or as {@link patchRecord} does without it. */
+export async function touchRecord(store: Store, key: string, expiresAt: number): Promise<WriteOutcome> {
+  if (store.touch) return store.touch(key, expiresAt);
+  return patchRecord(store, key, { set: {}, unset: [], expiresAt });
 }
 
 /** Returns a new record with the change set applied (the input is not mutated). */

@@ -2,10 +2,9 @@ import * as v from 'valibot';
 import { check, func, positive, type Same, whole } from '../core/check.ts';
 import {
   applyChangeSet,
-  BaseStore,
   type ChangeSet,
   type SessionRecord,
-  type StoreCapabilities,
+  type Store,
   type UserSessionEntry,
   type WriteOutcome,
 } from '../core/store.ts';
@@ -33,15 +32,9 @@ void same;
  * An in-process store for tests and single-process development: bounded, really expiring, with
  * a per-user index. Every operation is synchronous inside, so change sets are atomic.
  */
-export class MemoryStore extends BaseStore {
+export class MemoryStore implements Store {
   readonly name = 'memory';
-  override readonly capabilities: StoreCapabilities = {
-    atomicPatch: true,
-    touch: true,
-    userIndex: true,
-    prune: true,
-    scan: true,
-  };
+  readonly atomicPatch = true;
   readonly #records = new Map<string, SessionRecord>();
   readonly #byUser = new Map<string, Set<string>>();
   /** Keys that a `move` left, with the time until which they answer 'moved'. */
@@ -51,7 +44,6 @@ export class MemoryStore extends BaseStore {
   readonly #timer: NodeJS.Timeout;
 
   constructor(options: MemoryStoreOptions = {}) {
-    super();
     const { maxEntries, sweepIntervalMs, now } = check(memorySchema, options, {
       scope: 'memory',
       label: 'memoryStore',
@@ -86,7 +78,7 @@ export class MemoryStore extends BaseStore {
     }
   }
 
-  override async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
+  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const current = this.#live(key);
     if (!current) return this.#forwarded(key);
     this.#remove(key);
@@ -94,7 +86,7 @@ export class MemoryStore extends BaseStore {
     return true;
   }
 
-  override async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
+  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     const current = this.#live(key);
     if (!current) return this.#forwarded(key);
     current.expiresAt = expiresAt;
@@ -116,7 +108,7 @@ export class MemoryStore extends BaseStore {
     this.#remove(key);
   }
 
-  override async listByUser(userId: string): Promise<UserSessionEntry[]> {
+  async listByUser(userId: string): Promise<UserSessionEntry[]> {
     const entries: UserSessionEntry[] = [];
     for (const key of this.#byUser.get(userId) ?? []) {
       const record = this.#live(key);
@@ -125,7 +117,7 @@ export class MemoryStore extends BaseStore {
     return entries;
   }
 
-  override async destroyByUser(userId: string): Promise<number> {
+  async destroyByUser(userId: string): Promise<number> {
     let count = 0;
     for (const key of [...(this.#byUser.get(userId) ?? [])]) {
       if (this.#live(key)) count++;
@@ -134,7 +126,7 @@ export class MemoryStore extends BaseStore {
     return count;
   }
 
-  override async prune(): Promise<number> {
+  async prune(): Promise<number> {
     const now = this.#now();
     for (const [key, until] of this.#moved) if (until <= now) this.#moved.delete(key);
     let count = 0;
@@ -147,7 +139,7 @@ export class MemoryStore extends BaseStore {
     return count;
   }
 
-  override async count(): Promise<number> {
+  async count(): Promise<number> {
     await this.prune();
     return this.#records.size;
   }

@@ -141,7 +141,7 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
       assert.deepEqual(JSON.parse(next.text), { user: 'alice', count: 0 });
     });
 
-    it('counts, one store read per request', async () => {
+    it('counts, one store read per request (two without partial writes)', async () => {
       const browser = new Browser(base);
       await post(browser, '/login?user=bob');
       for (let i = 1; i <= 3; i++) {
@@ -149,7 +149,8 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
         const response = await post(browser, '/increment');
         assert.equal(response.status, 200);
         assert.deepEqual(JSON.parse(response.text), { count: i });
-        assert.equal(store.calls.get, 1);
+        // Without partial writes the engine reads the record again for its whole-record write.
+        assert.equal(store.calls.get, store.patch ? 1 : 2);
       }
       assert.deepEqual(JSON.parse((await browser.get('/state')).text), { user: 'bob', count: 3 });
     });

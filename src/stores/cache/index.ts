@@ -1,13 +1,6 @@
 import * as v from 'valibot';
 import { check, flag, func, having, positive, type Same } from '../../core/check.ts';
-import type {
-  ChangeSet,
-  SessionRecord,
-  Store,
-  StoreCapabilities,
-  UserSessionEntry,
-  WriteOutcome,
-} from '../../core/store.ts';
+import { type SessionRecord, type Store, supports } from '../../core/store.ts';
 import { LruMap } from './lru.ts';
 
 export { type RedisInvalidationOptions, redisPubSub, redisTracking } from './redis-invalidation.ts';
@@ -114,7 +107,6 @@ interface Pending {
  */
 export class CachedStore implements Store {
   readonly name: string;
-  readonly capabilities: StoreCapabilities;
   readonly inner: Store;
   readonly #invalidation: InvalidationSource | null;
   readonly #lru: LruMap<Entry>;
@@ -126,8 +118,15 @@ export class CachedStore implements Store {
   #started: Promise<void> | null = null;
   #startError: unknown = null;
   readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0 };
-  /** Present when the backing store has it, so the engine sees the same capabilities. */
+  // Present when the backing store has them, so the engine sees the same capabilities.
+  readonly atomicPatch?: boolean;
+  readonly patch?: Store['patch'];
+  readonly touch?: Store['touch'];
   readonly move?: Store['move'];
+  readonly listByUser?: Store['listByUser'];
+  readonly destroyByUser?: Store['destroyByUser'];
+  readonly prune?: Store['prune'];
+  readonly count?: Store['count'];
 
   constructor(options: CachedStoreOptions) {
     check(cachedStoreSchema, options, { scope: 'cache', label: 'CachedStore' });
@@ -136,23 +135,32 @@ export class CachedStore implements Store {
     const maxStalenessMs = options.maxStalenessMs ?? (options.invalidation ? 60000 : 1000);
     this.inner = options.store;
     this.name = `cache+${options.store.name}`;
-    this.capabilities = options.store.capabilities;
     this.#invalidation = options.invalidation;
     this.#lru = new LruMap(maxEntries, maxBytes);
     this.#maxStalenessMs = maxStalenessMs;
     this.#closeStore = options.closeStore ?? true;
     this.#now = options.now ?? Date.now;
-    const move = this.inner.move;
-    if (move) {
-      this.move = async (from, to, change, forwardUntil) => {
-        this.#evict(from);
-        this.#evict(to);
-        const moved = await move.call(this.inner, from, to, change, forwardUntil);
-        await this.#changed(from);
-        await this.#changed(to);
-        return moved;
+    const inner = this.inner;
+    if (supports(inner, 'patch')) {
+      this.atomicPatch = inner.atomicPatch === true;
+      const { patch, touch } = inner as Required<Pick<Store, 'patch' | 'touch'>>;
+      this.patch = (key, change) => this.#writing([key], () => patch.call(inner, key, change));
+      this.touch = (key, expiresAt) => this.#writing([key], () => touch.call(inner, key, expiresAt));
+    }
+    const { move, listByUser, destroyByUser, prune, count } = inner;
+    if (move) this.move = (from, to, ...rest) => this.#writing([from, to], () => move.call(inner, from, to, ...rest));
+    if (listByUser && destroyByUser) {
+      this.listByUser = (userId) => listByUser.call(inner, userId);
+      this.destroyByUser = async (userId) => {
+        const sessions = await listByUser.call(inner, userId);
+        this.#lru.deleteWhere((entry) => entry.record.userId === userId);
+        const destroyed = await destroyByUser.call(inner, userId);
+        for (const { key } of sessions) await this.#changed(key);
+        return destroyed;
       };
     }
+    if (prune) this.prune = () => prune.call(inner);
+    if (count) this.count = () => count.call(inner);
   }
 
   /** Starts the invalidation source; called by the first read, or call it at boot. */
@@ -208,50 +216,20 @@ export class CachedStore implements Store {
     }
   }
 
-  async set(key: string, record: SessionRecord): Promise<void> {
-    this.#evict(key);
-    await this.inner.set(key, record);
-    await this.#changed(key);
+  set(key: string, record: SessionRecord): Promise<void> {
+    return this.#writing([key], () => this.inner.set(key, record));
   }
 
-  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
-    this.#evict(key);
-    const applied = await this.inner.patch(key, change);
-    await this.#changed(key);
-    return applied;
+  destroy(key: string): Promise<void> {
+    return this.#writing([key], () => this.inner.destroy(key));
   }
 
-  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
-    this.#evict(key);
-    const touched = await this.inner.touch(key, expiresAt);
-    await this.#changed(key);
-    return touched;
-  }
-
-  async destroy(key: string): Promise<void> {
-    this.#evict(key);
-    await this.inner.destroy(key);
-    await this.#changed(key);
-  }
-
-  listByUser(userId: string): Promise<UserSessionEntry[]> {
-    return this.inner.listByUser(userId);
-  }
-
-  async destroyByUser(userId: string): Promise<number> {
-    const sessions = await this.inner.listByUser(userId);
-    this.#lru.deleteWhere((entry) => entry.record.userId === userId);
-    const count = await this.inner.destroyByUser(userId);
-    for (const { key } of sessions) await this.#changed(key);
-    return count;
-  }
-
-  prune(): Promise<number> {
-    return this.inner.prune();
-  }
-
-  count(): Promise<number> {
-    return this.inner.count();
+  /** A write through to the store: the local copies go before it, and others are told after it. */
+  async #writing<T>(keys: string[], write: () => Promise<T>): Promise<T> {
+    for (const key of keys) this.#evict(key);
+    const result = await write();
+    for (const key of keys) await this.#changed(key);
+    return result;
   }
 
   async close(): Promise<void> {

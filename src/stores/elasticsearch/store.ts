@@ -2,10 +2,9 @@ import { SessionError, toStoreError } from '../../core/errors.ts';
 import { shortKey } from '../../core/ids.ts';
 import {
   applyChangeSet,
-  BaseStore,
   type ChangeSet,
   type SessionRecord,
-  type StoreCapabilities,
+  type Store,
   type UserSessionEntry,
   validateRecord,
   type WriteOutcome,
@@ -104,15 +103,9 @@ function errorOf(body: unknown): { type: string; reason: string } {
  * - Listing, counting and delete-by-query use search, which sees writes after the index's next
  *   refresh (1 s by default); `destroyByUser` refreshes first so that it misses no session.
  */
-export class ElasticsearchStore extends BaseStore {
+export class ElasticsearchStore implements Store {
   readonly name = 'elasticsearch';
-  override readonly capabilities: StoreCapabilities = {
-    atomicPatch: true,
-    touch: true,
-    userIndex: true,
-    prune: true,
-    scan: true,
-  };
+  readonly atomicPatch = true;
   /** The index holding the sessions. */
   readonly index: string;
   /** The index template the store creates when the index is missing. */
@@ -131,7 +124,6 @@ export class ElasticsearchStore extends BaseStore {
   readonly #writing = new Set<string>();
 
   constructor(options: ElasticsearchStoreOptions = {}) {
-    super();
     this.#options = resolveElasticsearchOptions(options);
     this.index = this.#options.index;
     this.templateName = `tessera-${this.index}`;
@@ -167,11 +159,11 @@ export class ElasticsearchStore extends BaseStore {
     });
   }
 
-  override patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
+  patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     return this.#enqueue(key, { change });
   }
 
-  override touch(key: string, expiresAt: number): Promise<WriteOutcome> {
+  touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     return this.#enqueue(key, { expiresAt });
   }
 
@@ -215,7 +207,7 @@ export class ElasticsearchStore extends BaseStore {
     );
   }
 
-  override async listByUser(userId: string): Promise<UserSessionEntry[]> {
+  async listByUser(userId: string): Promise<UserSessionEntry[]> {
     const search = async (size: number) => {
       const res = await this.#request('listByUser', {
         method: 'POST',
@@ -249,7 +241,7 @@ export class ElasticsearchStore extends BaseStore {
     });
   }
 
-  override async destroyByUser(userId: string): Promise<number> {
+  async destroyByUser(userId: string): Promise<number> {
     let deleted = 0;
     for (let round = 0; round < REVOKE_ROUNDS; round++) {
       // Delete-by-query sees what the last refresh saw: refresh first, or a session written
@@ -269,12 +261,12 @@ export class ElasticsearchStore extends BaseStore {
     );
   }
 
-  override async prune(): Promise<number> {
+  async prune(): Promise<number> {
     const result = await this.#deleteByQuery('prune', { range: { expiresAt: { lte: Date.now() } } });
     return result.deleted;
   }
 
-  override async count(): Promise<number> {
+  async count(): Promise<number> {
     const res = await this.#request('count', {
       method: 'POST',
       path: `${this.#path}/_count`,

@@ -3,11 +3,10 @@ import { shortKey } from '../../core/ids.ts';
 import { type Logger, stderrLogger } from '../../core/report.ts';
 import {
   applyChangeSet,
-  BaseStore,
   type ChangeSet,
   RESERVED_KEYS,
   type SessionRecord,
-  type StoreCapabilities,
+  type Store,
   type UserSessionEntry,
   validateRecord,
   type WriteOutcome,
@@ -48,15 +47,9 @@ function isNoScript(error: unknown): boolean {
  * Commands per request: a read is one HGETALL; a change or a touch is one EVALSHA more; a login
  * (a new owner) costs one index write more.
  */
-export class RedisStore extends BaseStore {
+export class RedisStore implements Store {
   readonly name = 'redis';
-  override readonly capabilities: StoreCapabilities = {
-    atomicPatch: true,
-    touch: true,
-    userIndex: true,
-    prune: false,
-    scan: true,
-  };
+  readonly atomicPatch = true;
   /** The prefix of every key the store writes. */
   readonly prefix: string;
   /** The kind of client the store talks through. */
@@ -68,7 +61,6 @@ export class RedisStore extends BaseStore {
   #failing = false;
 
   constructor(options: RedisStoreOptions = {}) {
-    super();
     this.#options = resolveRedisOptions(options);
     this.prefix = this.#options.prefix;
     this.clientKind = this.#options.client?.kind ?? 'node-redis';
@@ -168,14 +160,14 @@ export class RedisStore extends BaseStore {
     if (previous !== null && previous !== userId) await this.#unindex(previous, [key]);
   }
 
-  override async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
+  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const fields: string[] = [];
     for (const [name, value] of Object.entries(change.set)) fields.push(DATA + name, value);
     const removed = change.unset.map((name) => DATA + name);
     return this.#update('patch', key, change.expiresAt, change.userId, fields, removed);
   }
 
-  override async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
+  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     return this.#update('touch', key, expiresAt, undefined, [], []);
   }
 
@@ -205,7 +197,7 @@ export class RedisStore extends BaseStore {
     if (owner !== null) await this.#unindex(owner, [key]);
   }
 
-  override async listByUser(userId: string): Promise<UserSessionEntry[]> {
+  async listByUser(userId: string): Promise<UserSessionEntry[]> {
     const indexKey = this.#indexKey(userId);
     const now = Date.now();
     const members = (await this.#send('listByUser', indexKey, [
@@ -242,7 +234,7 @@ export class RedisStore extends BaseStore {
     return entries.sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  override async destroyByUser(userId: string): Promise<number> {
+  async destroyByUser(userId: string): Promise<number> {
     const indexKey = this.#indexKey(userId);
     const members = (await this.#send('destroyByUser', indexKey, ['ZRANGE', indexKey, '0', '-1'])) as string[];
     // One conditional delete per session (never a multi-key DEL: CROSSSLOT on a cluster); a
@@ -258,7 +250,7 @@ export class RedisStore extends BaseStore {
   }
 
   /** Number of session hashes under the prefix (SCAN over every master; user indexes not counted). */
-  override async count(): Promise<number> {
+  async count(): Promise<number> {
     const backend = await this.#ready('count');
     const pattern = `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
     const indexPrefix = `${this.prefix}user:`;

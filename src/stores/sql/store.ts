@@ -6,11 +6,10 @@ import { shortKey } from '../../core/ids.ts';
 import { reportError } from '../../core/report.ts';
 import {
   applyChangeSet,
-  BaseStore,
   type ChangeSet,
   RESERVED_KEYS,
   type SessionRecord,
-  type StoreCapabilities,
+  type Store,
   type UserSessionEntry,
   validateRecord,
   type WriteOutcome,
@@ -62,15 +61,9 @@ export function lockKey(purpose: string, table: string): string {
  * The connection is opened, and the table created or checked, on first use; call
  * {@link SqlStore.ready} at startup to find a wrong URL or table shape before the first request.
  */
-export class SqlStore extends BaseStore {
+export class SqlStore implements Store {
   readonly name = 'sql';
-  override readonly capabilities: StoreCapabilities = {
-    atomicPatch: true,
-    touch: true,
-    userIndex: true,
-    prune: true,
-    scan: true,
-  };
+  readonly atomicPatch = true;
   /** The dialect in use. */
   readonly dialect: SqlDialect;
   /** The table, as configured. */
@@ -88,7 +81,6 @@ export class SqlStore extends BaseStore {
   #rowid = false;
 
   constructor(options: SqlStoreOptions) {
-    super();
     this.#o = resolveSqlOptions(options);
     this.dialect = this.#o.dialect;
     this.table = this.#o.table;
@@ -141,7 +133,7 @@ export class SqlStore extends BaseStore {
    * Patches of one key from this process never race each other: they wait for the write in
    * flight, and those that arrived meanwhile are applied together, in order, in one write.
    */
-  override async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
+  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const { db } = await this.#connectionOf();
     return new Promise<WriteOutcome>((resolve, reject) => {
       const open = this.#batches.get(key);
@@ -222,7 +214,7 @@ export class SqlStore extends BaseStore {
    * before the touch then replays on top of it, and MySQL reports the row as changed even
    * without CLIENT_FOUND_ROWS.
    */
-  override async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
+  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
     const {
       db,
       k: { sql },
@@ -287,7 +279,7 @@ export class SqlStore extends BaseStore {
     await this.#run('destroy', () => db.deleteFrom(this.table).where(this.#o.columns.id, '=', key).execute());
   }
 
-  override async listByUser(userId: string): Promise<UserSessionEntry[]> {
+  async listByUser(userId: string): Promise<UserSessionEntry[]> {
     const { db } = await this.#connectionOf();
     const c = this.#o.columns;
     return this.#run('listByUser', async () => {
@@ -307,7 +299,7 @@ export class SqlStore extends BaseStore {
   }
 
   /** Deletes the user's live sessions and returns their number; expired ones are left to `prune`. */
-  override async destroyByUser(userId: string): Promise<number> {
+  async destroyByUser(userId: string): Promise<number> {
     const { db } = await this.#connectionOf();
     const c = this.#o.columns;
     return this.#run('destroyByUser', async () => {
@@ -320,7 +312,7 @@ export class SqlStore extends BaseStore {
     });
   }
 
-  override async count(): Promise<number> {
+  async count(): Promise<number> {
     const {
       db,
       k: { sql },
@@ -342,7 +334,7 @@ export class SqlStore extends BaseStore {
    * were deleted. On PostgreSQL it first takes an advisory lock and returns 0 at once when
    * another instance holds it (that one is pruning the same table).
    */
-  override async prune(): Promise<number> {
+  async prune(): Promise<number> {
     const {
       db,
       k: { sql },

@@ -11,7 +11,7 @@ import {
   type ExpressSessionStoreAdapter,
   fromExpressSessionStore,
   toExpressSessionStore,
-} from '../../../src/frameworks/express-session-compat.ts';
+} from '../../../src/stores/express-session.ts';
 import { MemoryStore } from '../../../src/stores/memory.ts';
 
 const tessera = new MemoryStore();

@@ -6,7 +6,7 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import { expectTypeOf } from 'expect-type';
 import Fastify from 'fastify';
-import { toExpressSessionStore } from '../../../src/frameworks/express-session-compat.ts';
+import { toExpressSessionStore } from '../../../src/stores/express-session.ts';
 import { MemoryStore } from '../../../src/stores/memory.ts';
 
 export async function fastifySessionTypes(): Promise<void> {

@@ -5,7 +5,7 @@ import { check, func, positive, type Same } from '../core/check.ts';
 import { withTimeout } from '../core/engine.ts';
 import { SessionError, toStoreError } from '../core/errors.ts';
 import { hashId } from '../core/ids.ts';
-import { BaseStore, type SessionRecord, type Store, type StoreCapabilities, validateRecord } from '../core/store.ts';
+import { notSupported, patchRecord, type SessionRecord, type Store, validateRecord } from '../core/store.ts';
 
 // express-session's and @fastify/session's types are not imported here: both declare `session`
 // on the request globally, which clashes with Tessera's own adapters. Everything is structural.
@@ -171,7 +171,7 @@ export function toExpressSessionStore<B extends StoreBaseClass = StoreBaseClass>
       return settle(
         call('touch', async () => {
           // A patch, not a touch: the stored cookie must match the new expiry, as in express-session's MemoryStore.
-          await store.patch(hashId(sid), { set, unset: [], expiresAt: expiresAt(session) });
+          await patchRecord(store, hashId(sid), { set, unset: [], expiresAt: expiresAt(session) });
         }),
         callback,
       );
@@ -179,7 +179,10 @@ export function toExpressSessionStore<B extends StoreBaseClass = StoreBaseClass>
 
     length(callback?: (error: unknown, length?: number) => void) {
       return settle(
-        call('count', () => store.count()),
+        call('count', async () => {
+          if (!store.count) throw notSupported(store, 'count', 'length');
+          return store.count();
+        }),
         callback,
       );
     }
@@ -197,8 +200,8 @@ export interface FromExpressSessionStoreOptions {
  * Makes any express-session store (connect-redis, connect-mongo, connect-pg-simple, the ~100
  * others) a Tessera {@link Store}. Each record is one JSON object `{ cookie, tessera }`: the
  * `cookie.expires`/`maxAge` that those stores read for their own TTL, and the Tessera record.
- * Changes are read-modify-write (`atomicPatch: false`); `count` works when the store has
- * `length`. `close()` leaves the store you passed in open.
+ * It has no partial writes, so the engine writes whole records (read-modify-write); `count` is
+ * there when the store has `length`. `close()` leaves the store you passed in open.
  *
  * ```ts
  * const engine = new SessionEngine({ store: fromExpressSessionStore(new MongoStore({ ... })), secrets });
@@ -216,22 +219,19 @@ interface Envelope extends ExpressSessionData {
   tessera: SessionRecord;
 }
 
-class ExpressSessionBackedStore extends BaseStore {
+class ExpressSessionBackedStore implements Store {
   readonly name: string;
-  override readonly capabilities: StoreCapabilities;
   readonly #inner: ExpressSessionStoreLike;
+  /** Present when the wrapped store has `length`. */
+  readonly count?: () => Promise<number>;
 
   constructor(inner: ExpressSessionStoreLike, name: string) {
-    super();
     this.#inner = inner;
     this.name = name;
-    this.capabilities = {
-      atomicPatch: false,
-      touch: false,
-      userIndex: false,
-      prune: false,
-      scan: typeof inner.length === 'function',
-    };
+    const length = inner.length;
+    if (typeof length === 'function') {
+      this.count = async () => (await callback<number | undefined>((done) => length.call(inner, done))) ?? 0;
+    }
   }
 
   async get(key: string): Promise<SessionRecord | null> {
@@ -257,12 +257,6 @@ class ExpressSessionBackedStore extends BaseStore {
 
   async destroy(key: string): Promise<void> {
     await callback<void>((done) => this.#inner.destroy(key, done));
-  }
-
-  override async count(): Promise<number> {
-    const length = this.#inner.length;
-    if (!length) return super.count();
-    return (await callback<number | undefined>((done) => length.call(this.#inner, done))) ?? 0;
   }
 
   async close(): Promise<void> {}
