@@ -272,7 +272,7 @@ for (const target of CONCURRENCY_TARGETS) {
       await raw(srv.admin, 'DELETE', `/_index_template/tessera-${index}`, undefined, [404]);
     });
 
-    it('gives up with STORE_UNAVAILABLE when the conflicts outlast conflictRetries', async () => {
+    it('gives up with CONFLICT (a 503) when the conflicts outlast conflictRetries', async () => {
       const index = freshIndex();
       const barrier = readBarrier(client, 2);
       const writerA = new ElasticsearchStore({ client: barrier, index, conflictRetries: 0 });
@@ -287,7 +287,9 @@ for (const target of CONCURRENCY_TARGETS) {
       ]);
       const failed = results.filter((r) => r.status === 'rejected');
       assert.equal(failed.length, 1);
-      assert.ok(isSessionError((failed[0] as PromiseRejectedResult).reason, 'STORE_UNAVAILABLE'));
+      const reason = (failed[0] as PromiseRejectedResult).reason;
+      assert.ok(isSessionError(reason, 'CONFLICT'));
+      assert.equal(reason.status, 503);
       await writerA.close();
       await writerB.close();
       await raw(srv.admin, 'DELETE', `/${index}`);
@@ -503,8 +505,10 @@ describe('elasticsearch store: index setup, records and revocation', () => {
     };
     const failing = open({ client: broken, index, pruneIntervalSeconds: 0.02, logger });
     const entry = await failure;
-    assert.match(entry.message, /background prune .* failed: .*cluster is read-only/);
-    assert.ok(isSessionError(entry.object.err, 'STORE_UNAVAILABLE'));
+    assert.match(entry.message, /prune failed: .*cluster is read-only/);
+    assert.equal(entry.object.index, index);
+    assert.equal(entry.object.code, 'STORE_UNAVAILABLE');
+    assert.equal(entry.object.err, undefined, 'the log gets the code, never the error object (it may hold the client)');
     await failing.close();
   });
 
@@ -526,7 +530,7 @@ describe('elasticsearch store: index setup, records and revocation', () => {
     const store = open();
     await store.count();
     await store.close();
-    await assert.rejects(store.get(newKey()), (error) => isSessionError(error, 'STORE_UNAVAILABLE'));
+    await assert.rejects(store.get(newKey()), (error) => isSessionError(error, 'STORE_CLOSED'));
     assert.equal((await raw(client, 'GET', '/')).statusCode, 200);
   });
 });

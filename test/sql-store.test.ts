@@ -468,11 +468,11 @@ for (const dialect of DIALECTS) {
       await store.close();
     });
 
-    it('fails every call after close() with INVALID_STATE', async () => {
+    it('fails every call after close() with STORE_CLOSED', async () => {
       const store = storeFor();
       await store.ready();
       await store.close();
-      await assert.rejects(store.get(newKey()), (error) => isSessionError(error, 'INVALID_STATE'));
+      await assert.rejects(store.get(newKey()), (error) => isSessionError(error, 'STORE_CLOSED'));
     });
   });
 }

@@ -29,6 +29,14 @@ const PROBES: Record<string, Probe[]> = {
       missing: [],
     },
   ],
+  './store': [
+    {
+      code: `const { applyChangeSet, validateRecord } = await import('tessera/store');
+        const r = applyChangeSet({ fields: { a: '1' }, createdAt: 1, expiresAt: 2, userId: null }, { set: { b: '2' }, unset: ['a'], expiresAt: 3 });
+        validateRecord(r, 'probe');`,
+      missing: [],
+    },
+  ],
   './memory': [
     { code: `const { memoryStore } = await import('tessera/memory'); await memoryStore().close();`, missing: [] },
   ],

@@ -1,7 +1,7 @@
 // The `tessera` command itself; src/cli/index.ts loads it once commander is known to be there.
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type ResolvedConfig, resolveConfig } from '../config/index.ts';
-import { isSessionError } from '../core/errors.ts';
+import { isSessionError, SessionError } from '../core/errors.ts';
 import { CookieSigner, generateId, hashId, shortKey } from '../core/ids.ts';
 import { type ResolvedOptions, resolveOptions } from '../core/options.ts';
 import { type Capability, notSupported, type Store, supports } from '../core/store.ts';
@@ -101,7 +101,8 @@ export function program(): Command {
         const back = await store.get(key);
         await store.destroy(key);
         const gone = (await store.get(key)) === null;
-        if (back?.fields.probe !== '"tessera doctor"' || !gone) throw new Error('the probe record did not round-trip');
+        if (back?.fields.probe !== '"tessera doctor"' || !gone)
+          throw new SessionError('STORE_UNAVAILABLE', 'the probe record did not round-trip', { scope: store.name });
         return {
           store: store.name,
           kind: resolved.kind,

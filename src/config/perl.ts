@@ -14,7 +14,7 @@
 import * as v from 'valibot';
 import { check, invalid, type Subject, text } from '../core/check.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { StoreConfig } from './index.ts';
+import type { StoreConfig } from './types.ts';
 
 /** What a Perl block becomes: the store to open and the engine options its settings mean. */
 export interface PerlConfig {

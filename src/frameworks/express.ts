@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { SessionEngine } from '../core/engine.ts';
+import { SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { setSessionCacheHeaders } from './internal/cache-headers.ts';
@@ -60,6 +61,10 @@ export function session<D extends object = SessionData>(
  */
 export async function commitSession(req: Request): Promise<void> {
   const commit = commits.get(req);
-  if (!commit) throw new Error('[tessera] [express] commitSession() needs the session middleware on this route');
+  if (!commit) {
+    throw new SessionError('INVALID_STATE', 'commitSession() needs the session middleware on this route', {
+      scope: 'express',
+    });
+  }
   await commit();
 }

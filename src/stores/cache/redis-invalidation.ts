@@ -1,6 +1,8 @@
-import type { RedisClientOptions } from 'redis';
 import { importOptional, SessionError } from '../../core/errors.ts';
-import type { InvalidationListener, InvalidationSource } from './index.ts';
+import type { InvalidationListener, InvalidationSource } from './invalidation.ts';
+
+/** node-redis `createClient` options; not typed with node-redis's own types, which are not Tessera's API. */
+type ClientOptions = Readonly<Record<string, unknown>>;
 
 /** The part of a node-redis client this module uses. */
 interface Connection {
@@ -12,7 +14,7 @@ interface Connection {
   publish(channel: string, message: string): Promise<number>;
 }
 
-type CreateClient = (options: RedisClientOptions) => Connection;
+type CreateClient = (options: ClientOptions) => Connection;
 
 /** Options of {@link redisTracking} and {@link redisPubSub}. */
 export interface RedisInvalidationOptions {
@@ -22,8 +24,11 @@ export interface RedisInvalidationOptions {
    * @default 'redis://127.0.0.1:6379'
    */
   url?: string;
-  /** More node-redis client options (TLS, username, password...) for the listener connections. */
-  clientOptions?: Omit<RedisClientOptions, 'url'>;
+  /**
+   * More node-redis `createClient` options (TLS, username, password...) for the listener
+   * connections, passed as they are (`url` is the option above).
+   */
+  clientOptions?: ClientOptions;
   /**
    * `redisTracking`: the key prefix of the Redis store (its `prefix` option).
    * @default 'tessera:'
@@ -47,7 +52,7 @@ const INVALIDATE = '__redis__:invalidate';
 abstract class RedisListener implements InvalidationSource {
   abstract readonly name: string;
   protected readonly url: string;
-  protected readonly clientOptions: Omit<RedisClientOptions, 'url'>;
+  protected readonly clientOptions: ClientOptions;
   readonly #firstDelay: number;
   #delay: number;
   #listener: InvalidationListener | null = null;
@@ -94,8 +99,12 @@ abstract class RedisListener implements InvalidationSource {
       ...this.clientOptions,
       ...(socketPath ? {} : { url }),
       // Reconnecting is done here, as a whole, so that tracking is set up again each time.
-      socket: { ...this.clientOptions.socket, ...(socketPath ? { path: socketPath } : {}), reconnectStrategy: false },
-    } as RedisClientOptions);
+      socket: {
+        ...(this.clientOptions.socket as object | undefined),
+        ...(socketPath ? { path: socketPath } : {}),
+        reconnectStrategy: false,
+      },
+    });
     this.#connections.push(client);
     client.on('error', () => this.#lost());
     client.on('end', () => this.#lost());
@@ -104,7 +113,7 @@ abstract class RedisListener implements InvalidationSource {
       if (this.#closed) {
         this.#teardown();
         client.destroy();
-        throw new Error('closed');
+        throw new SessionError('STORE_CLOSED', 'the cache was closed while its listener connected', { scope: 'cache' });
       }
       return client;
     });

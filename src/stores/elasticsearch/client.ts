@@ -3,7 +3,13 @@
  * either library's types), and the one low-level call the store makes through them.
  */
 import { importOptional, SessionError } from '../../core/errors.ts';
-import type { ResolvedConnection } from './options.ts';
+
+/** Connection settings after validation, for a store-created client. */
+export interface ResolvedConnection {
+  flavor: 'elasticsearch' | 'opensearch';
+  /** The client constructor's options, `node` included unless they name `nodes` or `cloud`. */
+  clientOptions: Readonly<Record<string, unknown>>;
+}
 
 /** The request the store hands to a client's transport: a REST call with a JSON body. */
 export interface EsRequestParams {

@@ -13,7 +13,14 @@ import {
   whole,
 } from '../../core/check.ts';
 import type { Logger } from '../../core/report.ts';
-import { clientKind, type ElasticsearchClientKind, type ElasticsearchClientLike } from './client.ts';
+import {
+  clientKind,
+  type ElasticsearchClientKind,
+  type ElasticsearchClientLike,
+  type ResolvedConnection,
+} from './client.ts';
+
+export type { ResolvedConnection } from './client.ts';
 
 /**
  * Options of {@link ElasticsearchStore}: your own `client`, or one `node` URL (with
@@ -93,13 +100,6 @@ export interface ElasticsearchStoreOptions {
   pruneIntervalSeconds?: number;
   /** Receives warnings (ignored `type`, setup fallbacks) and errors of background pruning. @default process warnings */
   logger?: Logger;
-}
-
-/** Connection settings after validation, for a store-created client. */
-export interface ResolvedConnection {
-  flavor: 'elasticsearch' | 'opensearch';
-  /** The client constructor's options, `node` included unless they name `nodes` or `cloud`. */
-  clientOptions: Readonly<Record<string, unknown>>;
 }
 
 /** Options after validation and defaults. */

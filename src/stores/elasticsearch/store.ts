@@ -9,6 +9,7 @@ import {
   validateRecord,
   type WriteOutcome,
 } from '../../core/store.ts';
+import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryConflicts } from '../kit.ts';
 import {
   type Backend,
   type ElasticsearchClientKind,
@@ -65,22 +66,10 @@ type Op = { change: ChangeSet } | { expiresAt: number };
  */
 const MOVED_CREATED_AT = -1;
 
-interface Queued {
-  op: Op;
-  resolve(ok: WriteOutcome): void;
-  reject(error: unknown): void;
-}
-
 interface Versioned {
   source: unknown;
   seqNo: number;
   primaryTerm: number;
-}
-
-/** A random, growing delay before replaying a change that lost a race: up to 2, 4, 8... 100 ms. */
-function conflictDelay(attempt: number): Promise<void> {
-  const ms = Math.random() * Math.min(100, 2 * 2 ** attempt);
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function errorOf(body: unknown): { type: string; reason: string } {
@@ -116,12 +105,10 @@ export class ElasticsearchStore implements Store {
   readonly #path: string;
   #backend: Promise<Backend> | null = null;
   #setup: Promise<void> | null = null;
-  #timer: NodeJS.Timeout | undefined;
+  #pruner: Interval | undefined;
   #closed = false;
-  /** Per session: the changes waiting for the write in flight. */
-  readonly #waiting = new Map<string, Queued[]>();
-  /** Sessions with a write in flight. */
-  readonly #writing = new Set<string>();
+  /** Changes of one session from this process go one write at a time, batched. */
+  readonly #queue = new KeyedQueue();
 
   constructor(options: ElasticsearchStoreOptions = {}) {
     this.#options = resolveElasticsearchOptions(options);
@@ -140,7 +127,15 @@ export class ElasticsearchStore implements Store {
         'TESSERA_ES_TYPE_IGNORED',
       );
     }
-    this.#schedulePrune();
+    const interval = this.#options.pruneIntervalMs;
+    if (interval !== undefined) {
+      const report = backgroundErrors({ scope: 'elasticsearch', logger: this.#options.logger });
+      this.#pruner = every(
+        interval,
+        () => this.prune(),
+        (error) => report(toStoreError(error, 'elasticsearch', 'background prune'), { index: this.index }),
+      );
+    }
   }
 
   async get(key: string): Promise<SessionRecord | null> {
@@ -173,29 +168,29 @@ export class ElasticsearchStore implements Store {
    * and is refused), then writes the new document, which nobody else knows yet.
    */
   async move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null> {
-    const retries = this.#options.conflictRetries;
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await conflictDelay(attempt);
-      const current = await this.#read(from, 'move');
-      if (!current || isForward(current.source)) return null;
-      const record = this.#decode(from, current.source);
-      if (record.expiresAt <= Date.now()) return null;
-      const forward = { fields: {}, createdAt: MOVED_CREATED_AT, expiresAt: forwardUntil, userId: null };
-      const res = await this.#request(
-        'move',
-        { method: 'PUT', path: this.#docPath(from), querystring: this.#writeQuery(current), body: forward },
-        [404, 409],
-      );
-      if (res.statusCode === 404) return null;
-      if (res.statusCode === 409) continue;
-      const moved = applyChangeSet(record, change);
-      await this.set(to, moved);
-      return moved;
-    }
-    throw new SessionError(
-      'STORE_UNAVAILABLE',
-      `move of ${shortKey(from)} in index "${this.index}" lost ${retries + 1} version conflicts in a row`,
-      { scope: 'elasticsearch' },
+    return retryConflicts(
+      this.#options.conflictRetries,
+      async () => {
+        const current = await this.#read(from, 'move');
+        if (!current || isForward(current.source)) return null;
+        const record = this.#decode(from, current.source);
+        if (record.expiresAt <= Date.now()) return null;
+        const forward = { fields: {}, createdAt: MOVED_CREATED_AT, expiresAt: forwardUntil, userId: null };
+        const res = await this.#request(
+          'move',
+          { method: 'PUT', path: this.#docPath(from), querystring: this.#writeQuery(current), body: forward },
+          [404, 409],
+        );
+        if (res.statusCode === 404) return null;
+        if (res.statusCode === 409) return CONFLICTED;
+        const moved = applyChangeSet(record, change);
+        await this.set(to, moved);
+        return moved;
+      },
+      (tries) => ({
+        message: `move of ${shortKey(from)} in index "${this.index}" lost ${tries} version conflicts in a row`,
+        scope: 'elasticsearch',
+      }),
     );
   }
 
@@ -292,7 +287,7 @@ export class ElasticsearchStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    await this.#pruner?.stop();
     const backend = this.#backend;
     this.#backend = null;
     if (backend)
@@ -360,29 +355,7 @@ export class ElasticsearchStore implements Store {
    * race each other for the same `_seq_no`, so conflicts only come from other processes.
    */
   #enqueue(key: string, op: Op): Promise<WriteOutcome> {
-    return new Promise((resolve, reject) => {
-      const waiting = this.#waiting.get(key);
-      if (waiting) waiting.push({ op, resolve, reject });
-      else this.#waiting.set(key, [{ op, resolve, reject }]);
-      if (!this.#writing.has(key)) void this.#drain(key);
-    });
-  }
-
-  async #drain(key: string): Promise<void> {
-    this.#writing.add(key);
-    for (let batch = this.#waiting.get(key); batch; batch = this.#waiting.get(key)) {
-      this.#waiting.delete(key);
-      try {
-        const results = await this.#write(
-          key,
-          batch.map((entry) => entry.op),
-        );
-        for (const [i, entry] of batch.entries()) entry.resolve(results[i] ?? false);
-      } catch (error) {
-        for (const entry of batch) entry.reject(error);
-      }
-    }
-    this.#writing.delete(key);
+    return this.#queue.batch(key, op, (ops: Op[]) => this.#write(key, ops));
   }
 
   /**
@@ -393,45 +366,46 @@ export class ElasticsearchStore implements Store {
   async #write(key: string, ops: Op[]): Promise<WriteOutcome[]> {
     const touchOnly = ops.every((op) => !('change' in op));
     const action = touchOnly ? 'touch' : 'patch';
-    const retries = this.#options.conflictRetries;
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await conflictDelay(attempt);
-      const current = await this.#read(key, action);
-      if (!current) return ops.map(() => false);
-      if (isForward(current.source)) return ops.map(() => 'moved' as const);
-      let record = this.#decode(key, current.source);
-      const now = Date.now();
-      const results = ops.map((op) => {
-        if (record.expiresAt <= now) return false;
-        record = 'change' in op ? applyChangeSet(record, op.change) : { ...record, expiresAt: op.expiresAt };
-        return true;
-      });
-      if (!results.includes(true)) return results;
-      const querystring = this.#writeQuery(current);
-      const res = touchOnly
-        ? await this.#request(
-            action,
-            {
-              method: 'POST',
-              path: `${this.#path}/_update/${encodeURIComponent(key)}`,
-              querystring,
-              body: { doc: { expiresAt: record.expiresAt } },
-            },
-            [404, 409],
-          )
-        : await this.#request(
-            action,
-            { method: 'PUT', path: this.#docPath(key), querystring, body: toDoc(record) },
-            [409],
-          );
-      if (res.statusCode === 404) return ops.map(() => false);
-      if (res.statusCode !== 409) return results;
-    }
-    throw new SessionError(
-      'STORE_UNAVAILABLE',
-      `${action} of ${shortKey(key)} in index "${this.index}" lost ${retries + 1} version conflicts in a row ` +
-        '(too many concurrent writes to one session from other processes); raise conflictRetries if this is expected',
-      { scope: 'elasticsearch' },
+    return retryConflicts(
+      this.#options.conflictRetries,
+      async (): Promise<WriteOutcome[] | typeof CONFLICTED> => {
+        const current = await this.#read(key, action);
+        if (!current) return ops.map(() => false);
+        if (isForward(current.source)) return ops.map(() => 'moved' as const);
+        let record = this.#decode(key, current.source);
+        const now = Date.now();
+        const results = ops.map((op) => {
+          if (record.expiresAt <= now) return false;
+          record = 'change' in op ? applyChangeSet(record, op.change) : { ...record, expiresAt: op.expiresAt };
+          return true;
+        });
+        if (!results.includes(true)) return results;
+        const querystring = this.#writeQuery(current);
+        const res = touchOnly
+          ? await this.#request(
+              action,
+              {
+                method: 'POST',
+                path: `${this.#path}/_update/${encodeURIComponent(key)}`,
+                querystring,
+                body: { doc: { expiresAt: record.expiresAt } },
+              },
+              [404, 409],
+            )
+          : await this.#request(
+              action,
+              { method: 'PUT', path: this.#docPath(key), querystring, body: toDoc(record) },
+              [409],
+            );
+        if (res.statusCode === 404) return ops.map(() => false);
+        return res.statusCode === 409 ? CONFLICTED : results;
+      },
+      (tries) => ({
+        message:
+          `${action} of ${shortKey(key)} in index "${this.index}" lost ${tries} version conflicts in a row ` +
+          '(too many concurrent writes to one session from other processes); raise conflictRetries if this is expected',
+        scope: 'elasticsearch',
+      }),
     );
   }
 
@@ -502,7 +476,7 @@ export class ElasticsearchStore implements Store {
   /** The client, and the index ready for use; a failed setup is tried again on the next call. */
   async #ready(): Promise<Backend> {
     if (this.#closed) {
-      throw new SessionError('STORE_UNAVAILABLE', 'the store is closed', { scope: 'elasticsearch' });
+      throw new SessionError('STORE_CLOSED', 'the store is closed', { scope: 'elasticsearch' });
     }
     this.#backend ??= this.#options.client
       ? Promise.resolve(userBackend(this.#options.client.value, this.#options.client.kind))
@@ -619,31 +593,6 @@ export class ElasticsearchStore implements Store {
   #warn(object: object, message: string, code = 'TESSERA_ES_WARNING'): void {
     if (this.#options.logger) this.#options.logger.warn(object, `[tessera] [elasticsearch] ${message}`);
     else process.emitWarning(`[tessera] [elasticsearch] ${message}`, { type: 'TesseraWarning', code });
-  }
-
-  #schedulePrune(): void {
-    const interval = this.#options.pruneIntervalMs;
-    if (interval === undefined || this.#closed) return;
-    // Jitter keeps the pruners of many processes from hitting the cluster together.
-    this.#timer = setTimeout(() => void this.#pruneInBackground(), interval * (0.8 + Math.random() * 0.4));
-    this.#timer.unref();
-  }
-
-  async #pruneInBackground(): Promise<void> {
-    try {
-      await this.prune();
-    } catch (error) {
-      if (this.#closed) return;
-      const message = `background prune of index "${this.index}" failed: ${(error as Error)?.message ?? String(error)}`;
-      if (this.#options.logger)
-        this.#options.logger.error({ err: error, index: this.index }, `[tessera] [elasticsearch] ${message}`);
-      else
-        process.emitWarning(`[tessera] [elasticsearch] ${message}`, {
-          type: 'TesseraWarning',
-          code: 'TESSERA_ES_PRUNE_FAILED',
-        });
-    }
-    this.#schedulePrune();
   }
 }
 

@@ -407,7 +407,7 @@ export class RedisStore implements Store {
   }
 
   async #ready(action: string): Promise<Backend> {
-    if (this.#closed) throw new SessionError('STORE_UNAVAILABLE', `${action} after close()`, { scope: 'redis' });
+    if (this.#closed) throw new SessionError('STORE_CLOSED', `${action} after close()`, { scope: 'redis' });
     try {
       this.#backend ??= this.#open();
       const backend = await this.#backend;

@@ -86,7 +86,7 @@ export async function openConnection(
     }
     return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: db as never }) }), k, owned: false };
   }
-  if (target === null) throw new Error('unreachable: neither url nor db');
+  if (target === null) throw new SessionError('INVALID_OPTIONS', 'give the store a url or a db', { scope: 'sql' });
 
   const fail = (error: unknown) => toStoreError(error, SCOPE, `connecting to ${describeTarget(options)}`);
   if (target.dialect === 'sqlite') {

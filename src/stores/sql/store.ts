@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { SessionError, toStoreError } from '../../core/errors.ts';
 import { shortKey } from '../../core/ids.ts';
-import { reportError } from '../../core/report.ts';
 import {
   applyChangeSet,
   type ChangeSet,
@@ -14,6 +13,7 @@ import {
   validateRecord,
   type WriteOutcome,
 } from '../../core/store.ts';
+import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryConflicts } from '../kit.ts';
 import { type Connection, type Db, describeTarget, openConnection, type Row } from './connect.ts';
 import { createTableStatements, quote } from './ddl.ts';
 import { type ResolvedSqlOptions, resolveSqlOptions, type SqlDialect, type SqlStoreOptions } from './options.ts';
@@ -28,12 +28,6 @@ const INSERT_CHUNK = 500;
  * An upsert onto a forward counts up from here to 0, a live version again.
  */
 const MOVED_VERSION = -1;
-
-interface PendingPatch {
-  change: ChangeSet;
-  resolve(ok: WriteOutcome): void;
-  reject(error: unknown): void;
-}
 
 interface Loaded {
   record: SessionRecord;
@@ -71,12 +65,10 @@ export class SqlStore implements Store {
   readonly #o: ResolvedSqlOptions;
   #connection: Promise<Connection> | undefined;
   #closed = false;
-  #timer: NodeJS.Timeout | undefined;
-  #pruning: Promise<void> | undefined;
-  /** The last queued write per key (see #queued). */
-  readonly #writes = new Map<string, Promise<void>>();
-  /** Patches per key waiting for the write in flight, to be applied together. */
-  readonly #batches = new Map<string, PendingPatch[]>();
+  #pruner: Interval | undefined;
+  /** Writes of one key from this process go one after another, patches batched. */
+  readonly #queue = new KeyedQueue();
+  readonly #report: (error: SessionError) => void;
   /** SQLite prunes by rowid, unless the table was made WITHOUT ROWID. */
   #rowid = false;
 
@@ -84,7 +76,14 @@ export class SqlStore implements Store {
     this.#o = resolveSqlOptions(options);
     this.dialect = this.#o.dialect;
     this.table = this.#o.table;
-    if (this.#o.pruneIntervalMs > 0) this.#schedulePrune();
+    this.#report = backgroundErrors({ scope: SCOPE, logger: this.#o.logger, onError: this.#o.onError });
+    if (this.#o.pruneIntervalMs > 0) {
+      this.#pruner = every(
+        this.#o.pruneIntervalMs,
+        () => this.prune(),
+        (error) => this.#report(toStoreError(error, SCOPE, 'prune')),
+      );
+    }
   }
 
   /**
@@ -135,30 +134,9 @@ export class SqlStore implements Store {
    */
   async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
     const { db } = await this.#connectionOf();
-    return new Promise<WriteOutcome>((resolve, reject) => {
-      const open = this.#batches.get(key);
-      if (open) {
-        open.push({ change, resolve, reject });
-        return;
-      }
-      const batch: PendingPatch[] = [{ change, resolve, reject }];
-      this.#batches.set(key, batch);
-      void this.#queued(key, async () => {
-        // From here on, new patches start the next batch.
-        if (this.#batches.get(key) === batch) this.#batches.delete(key);
-        try {
-          const ok = await this.#run('patch', () =>
-            this.#patchRow(
-              db,
-              key,
-              batch.map((p) => p.change),
-            ),
-          );
-          for (const p of batch) p.resolve(ok);
-        } catch (error) {
-          for (const p of batch) p.reject(error);
-        }
-      });
+    return this.#queue.batch(key, change, async (changes: ChangeSet[]) => {
+      const outcome = await this.#run('patch', () => this.#patchRow(db, key, changes));
+      return changes.map(() => outcome);
     });
   }
 
@@ -168,24 +146,15 @@ export class SqlStore implements Store {
     return this.#retrying('patch', key, () => db.connection().execute((conn) => this.#tryPatch(conn, key, changes)));
   }
 
-  /** Runs a compare-and-set until it does not conflict, at most `conflictRetries` times. */
-  async #retrying<T>(action: string, key: string, attempt: () => Promise<T | 'conflict'>): Promise<T> {
-    for (let tries = 1; ; tries++) {
-      const outcome = await attempt();
-      if (outcome !== 'conflict') return outcome;
-      if (tries > this.#o.conflictRetries) {
-        throw new SessionError(
-          'STORE_UNAVAILABLE',
-          `${action} of ${shortKey(key)} in table "${this.table}" lost the race ${tries} times in a row`,
-          { scope: SCOPE },
-        );
-      }
-      // Jitter, so that writers of other processes still racing do not meet again in lockstep.
-      if (tries > 1) await sleep(Math.random() * Math.min(2 ** tries, 20));
-    }
+  /** Runs a compare-and-set until it does not conflict, at most `conflictRetries` more times. */
+  #retrying<T>(action: string, key: string, attempt: () => Promise<T | typeof CONFLICTED>): Promise<T> {
+    return retryConflicts(this.#o.conflictRetries, attempt, (tries) => ({
+      message: `${action} of ${shortKey(key)} in table "${this.table}" lost the race ${tries} times in a row`,
+      scope: SCOPE,
+    }));
   }
 
-  async #tryPatch(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<WriteOutcome | 'conflict'> {
+  async #tryPatch(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<WriteOutcome | typeof CONFLICTED> {
     const c = this.#o.columns;
     const { sql } = (await this.#connectionOf()).k;
     const current = await this.#load(db, key);
@@ -206,7 +175,7 @@ export class SqlStore implements Store {
       .where(c.version, '=', current.version)
       .where(c.expires, '>', now)
       .executeTakeFirst();
-    return result.numUpdatedRows > 0n ? true : 'conflict';
+    return result.numUpdatedRows > 0n ? true : CONFLICTED;
   }
 
   /**
@@ -220,10 +189,9 @@ export class SqlStore implements Store {
       k: { sql },
     } = await this.#connectionOf();
     const c = this.#o.columns;
-    // Patches arriving after this touch must not be applied before it.
-    this.#batches.delete(key);
+    // Patches arriving after this touch are not applied before it.
     return this.#run('touch', () =>
-      this.#queued(key, async () => {
+      this.#queue.run(key, async () => {
         const now = this.#o.now();
         const result = await db
           .updateTable(this.table)
@@ -245,9 +213,8 @@ export class SqlStore implements Store {
   async move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null> {
     const { db } = await this.#connectionOf();
     const c = this.#o.columns;
-    this.#batches.delete(from);
     return this.#run('move', () =>
-      this.#queued(from, () =>
+      this.#queue.run(from, () =>
         this.#retrying('move', from, () =>
           db.transaction().execute(async (trx) => {
             const current = await this.#load(trx, from);
@@ -265,7 +232,7 @@ export class SqlStore implements Store {
               .where(c.id, '=', from)
               .where(c.version, '=', current.version)
               .executeTakeFirst();
-            if (sealed.numUpdatedRows === 0n) return 'conflict' as const;
+            if (sealed.numUpdatedRows === 0n) return CONFLICTED;
             await this.#upsert(trx, [[to, moved]]);
             return moved;
           }),
@@ -373,8 +340,7 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
-    await this.#pruning;
+    await this.#pruner?.stop();
     const opening = this.#connection;
     this.#connection = undefined;
     if (!opening) return;
@@ -489,29 +455,9 @@ export class SqlStore implements Store {
     return { record, version };
   }
 
-  /**
-   * Runs writes of one key from this process one after another. They would only lose
-   * compare-and-set races to each other (hundreds of retries for a burst of requests on one
-   * session); the version check settles races with other processes.
-   */
-  async #queued<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#writes.get(key);
-    const run = previous ? previous.then(work, work) : work();
-    const tail = run.then(
-      () => {},
-      () => {},
-    );
-    this.#writes.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.#writes.get(key) === tail) this.#writes.delete(key);
-    }
-  }
-
   #connectionOf(): Promise<Connection> {
     if (this.#closed) {
-      return Promise.reject(new SessionError('INVALID_STATE', 'the sql store is closed', { scope: SCOPE }));
+      return Promise.reject(new SessionError('STORE_CLOSED', 'the sql store is closed', { scope: SCOPE }));
     }
     this.#connection ??= this.#open().catch((error: unknown) => {
       this.#connection = undefined;
@@ -604,35 +550,6 @@ export class SqlStore implements Store {
       return await work();
     } catch (error) {
       throw toStoreError(error, SCOPE, `${action} on table "${this.table}"`);
-    }
-  }
-
-  #schedulePrune(): void {
-    const delay = this.#o.pruneIntervalMs * (0.8 + Math.random() * 0.4);
-    this.#timer = setTimeout(() => {
-      this.#pruning = this.prune()
-        .then(
-          () => {},
-          (error: unknown) => this.#report(toStoreError(error, SCOPE, 'prune')),
-        )
-        .finally(() => {
-          this.#pruning = undefined;
-          if (!this.#closed) this.#schedulePrune();
-        });
-    }, delay);
-    this.#timer.unref();
-  }
-
-  /** Background errors go to onError, else the logger, else stderr (one line, repeats folded): never nowhere. */
-  #report(error: SessionError): void {
-    try {
-      if (this.#o.onError) this.#o.onError(error);
-      else if (this.#o.logger)
-        this.#o.logger.error({ store: SCOPE, table: this.table, code: error.code }, error.message);
-      else reportError(error, SCOPE);
-    } catch (failure) {
-      reportError(error, SCOPE);
-      reportError(failure, SCOPE);
     }
   }
 }
