@@ -51,7 +51,7 @@ export class KeyedQueue {
         if (this.#open.get(key) === batch) this.#open.delete(key);
         try {
           const results = await write(batch.ops as Op[]);
-          batch.settle.forEach((s, i) => s.resolve(results[i]));
+          for (const [i, s] of batch.settle.entries()) s.resolve(results[i]);
         } catch (error) {
           for (const s of batch.settle) s.reject(error);
         }
