@@ -37,3 +37,12 @@ export {
   validateRecord,
   type WriteOutcome,
 } from './core/store.ts';
+export {
+  type BackgroundErrorOptions,
+  backgroundErrors,
+  CONFLICTED,
+  every,
+  type Interval,
+  KeyedQueue,
+  retryConflicts,
+} from './stores/_kit.ts';

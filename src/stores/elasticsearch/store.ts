@@ -9,7 +9,7 @@ import {
   validateRecord,
   type WriteOutcome,
 } from '../../core/store.ts';
-import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryConflicts } from '../kit.ts';
+import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryConflicts } from '../_kit.ts';
 import {
   type Backend,
   type ElasticsearchClientKind,

@@ -13,7 +13,7 @@ import {
   validateRecord,
   type WriteOutcome,
 } from '../../core/store.ts';
-import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryConflicts } from '../kit.ts';
+import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryConflicts } from '../_kit.ts';
 import { type Connection, type Db, describeTarget, openConnection, type Row } from './connect.ts';
 import { createTableStatements, quote } from './ddl.ts';
 import { type ResolvedSqlOptions, resolveSqlOptions, type SqlDialect, type SqlStoreOptions } from './options.ts';
