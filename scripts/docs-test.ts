@@ -1,0 +1,367 @@
+// Every code block of README.md and docs/**/*.md, checked as a user would meet it. Run by
+// test/docs/docs.test.ts (so by `npm test`); `node --import tsx --test test/docs/docs.test.ts` alone.
+//
+// Conventions for writing docs (this header is their reference):
+//
+// - A `ts` block is compiled on its own, unless an HTML comment right before it names an example:
+//     <!-- example: NAME -->
+//   Blocks naming the same example (on one page) form one program, in page order: the first block
+//   is the module, each later one is wrapped in its own `{ ... }` block (so alternatives may
+//   redeclare `store`), and its `import` lines are hoisted to the top.
+// - Every program is type-checked with `strict`, `exactOptionalPropertyTypes` and
+//   `noUncheckedIndexedAccess` in a fresh project that installed the packed tarball plus the packages
+//   its page tells the reader to install: every `npm install ...` line of the page's `sh` blocks
+//   (`-D` ones as dev dependencies), and the README's `npm install -D ...` tools (TypeScript, tsx,
+//   @types/node), which every reader installs. `tessera` itself is the tarball.
+// - The lines after the name in the comment make it runnable; each is one of
+//     runs                                      started, must exit with status 0 within 30 s
+//     GET /path -> 200 "text in the body"       an HTTP request (after the server listens on PORT)
+//     POST /login user=alice&x=1 -> 303         a form body; `{...}` sends JSON instead
+//   Requests go in order through one cookie jar. The program gets PORT, SESSION_SECRET, REDIS_URL
+//   (a database of the shared Redis that is flushed afterwards), DATABASE_URL (PostgreSQL) and
+//   MYSQL_URL in its environment, and is stopped with SIGTERM after the last request.
+// - `yaml` blocks must parse; one whose first line is `# tessera.yml...` must also load with
+//   tessera/config's loadConfig. `json` blocks must parse. `sql` blocks must equal a file of sql/.
+//   `sh` blocks must pass `bash -n`. Other blocks (`text`, none) are output and left alone.
+// - A Markdown table that describes options (headed "option", or with a "default" column) whose
+//   first column names options the API reference (TypeDoc, from the TSDoc in src/) documents fails
+//   the check: each option is described once, in the code. Tables mapping other libraries' or the
+//   Perl seeds' settings to options are fine.
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+export interface Check {
+  method: string;
+  path: string;
+  body?: { type: 'form' | 'json'; text: string };
+  status: number;
+  text?: string;
+}
+
+export interface Block {
+  page: string;
+  line: number;
+  lang: string;
+  code: string;
+  example?: string;
+  checks: Check[];
+  runs: boolean;
+}
+
+export interface Example {
+  name: string;
+  page: string;
+  line: number;
+  blocks: Block[];
+  checks: Check[];
+  runs: boolean;
+  dependencies: string[];
+  devDependencies: string[];
+}
+
+/** README.md and every Markdown page under docs/ (the generated API reference excepted). */
+export function pages(): string[] {
+  const found = ['README.md'];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+      const rel = path.posix.join(dir, entry.name);
+      if (entry.isDirectory() && rel !== 'docs/api') walk(rel);
+      else if (entry.isFile() && entry.name.endsWith('.md')) found.push(rel);
+    }
+  };
+  walk('docs');
+  return found.sort();
+}
+
+const CHECK = /^(GET|POST|PUT|PATCH|DELETE)\s+(\S+)(?:\s+(.+?))?\s+->\s+(\d{3})(?:\s+"(.*)")?$/;
+
+function parseChecks(lines: string[], where: string): { checks: Check[]; runs: boolean } {
+  const checks: Check[] = [];
+  let runs = false;
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === '') continue;
+    if (line === 'runs') {
+      runs = true;
+      continue;
+    }
+    const m = CHECK.exec(line);
+    if (!m) throw new Error(`${where}: cannot read the check "${line}" (see scripts/docs-test.ts)`);
+    const [, method = 'GET', target = '/', body, status = '200', text] = m;
+    checks.push({
+      method,
+      path: target,
+      status: Number(status),
+      ...(body ? { body: { type: body.startsWith('{') ? 'json' : 'form', text: body } } : {}),
+      ...(text !== undefined ? { text } : {}),
+    });
+  }
+  return { checks, runs };
+}
+
+/** The fenced blocks of one page, each with the example comment right before it, if any. */
+export function blocksOf(page: string): Block[] {
+  const lines = readFileSync(path.join(ROOT, page), 'utf8').split('\n');
+  const blocks: Block[] = [];
+  let comment: { name: string; rest: string[] } | null = null;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const open = /^<!--\s*example:\s*(\S+)\s*(-->)?\s*$/.exec(line);
+    if (open) {
+      const rest: string[] = [];
+      if (!open[2]) {
+        while (i + 1 < lines.length && !(lines[i + 1] ?? '').includes('-->')) rest.push(lines[++i] ?? '');
+        i++;
+      }
+      comment = { name: open[1] ?? '', rest };
+      continue;
+    }
+    const fence = /^(\s*)```(\w*)\s*$/.exec(line);
+    if (!fence) {
+      if (line.trim() !== '') comment = null;
+      continue;
+    }
+    const indent = fence[1] ?? '';
+    const start = i + 1;
+    const body: string[] = [];
+    while (++i < lines.length && !new RegExp(`^${indent}\`\`\`\\s*$`).test(lines[i] ?? '')) {
+      body.push((lines[i] ?? '').slice(indent.length));
+    }
+    const where = `${page}:${start}`;
+    const parsed = comment ? parseChecks(comment.rest, where) : { checks: [], runs: false };
+    blocks.push({
+      page,
+      line: start,
+      lang: fence[2] ?? '',
+      code: `${body.join('\n')}\n`,
+      ...(comment ? { example: comment.name } : {}),
+      ...parsed,
+    });
+    comment = null;
+  }
+  return blocks;
+}
+
+/** The packages a page's `npm install` lines name (tessera itself excepted). */
+export function installsOf(blocks: Block[]): { dependencies: string[]; devDependencies: string[] } {
+  const dependencies: string[] = [];
+  const devDependencies: string[] = [];
+  for (const block of blocks) {
+    if (block.lang !== 'sh') continue;
+    for (const raw of block.code.split('\n')) {
+      const line = raw.replace(/#.*$/, '').trim();
+      const m = /^npm (?:install|i|add)\s+(.*)$/.exec(line);
+      if (!m) continue;
+      const words = (m[1] ?? '').split(/\s+/).filter(Boolean);
+      const dev = words.some((word) => word === '-D' || word === '--save-dev');
+      for (const word of words) {
+        if (word.startsWith('-') || word === 'tessera') continue;
+        (dev ? devDependencies : dependencies).push(word);
+      }
+    }
+  }
+  return { dependencies, devDependencies };
+}
+
+/** Every program the docs contain, with the packages its page installs. */
+export function examples(): Example[] {
+  const readmeTools = installsOf(blocksOf('README.md')).devDependencies;
+  const out: Example[] = [];
+  for (const page of pages()) {
+    const blocks = blocksOf(page);
+    const installs = installsOf(blocks);
+    const named = new Map<string, Example>();
+    for (const block of blocks) {
+      if (block.lang !== 'ts') continue;
+      const base = {
+        page,
+        line: block.line,
+        dependencies: [...new Set(installs.dependencies)].sort(),
+        devDependencies: [...new Set([...readmeTools, ...installs.devDependencies])].sort(),
+      };
+      if (!block.example) {
+        out.push({ ...base, name: `${page}:${block.line}`, blocks: [block], checks: [], runs: false });
+        continue;
+      }
+      const existing = named.get(block.example);
+      if (existing) {
+        existing.blocks.push(block);
+        existing.checks.push(...block.checks);
+        existing.runs ||= block.runs;
+        continue;
+      }
+      const example = { ...base, name: block.example, blocks: [block], checks: [...block.checks], runs: block.runs };
+      named.set(block.example, example);
+      out.push(example);
+    }
+  }
+  return out;
+}
+
+const IMPORT = /^import\s[\s\S]*?from\s+'[^']+';[^\n]*$|^import\s+'[^']+';[^\n]*$/gm;
+
+/** One program from an example's blocks: later blocks scoped, their imports hoisted. */
+export function program(example: Example): string {
+  const [first, ...rest] = example.blocks;
+  if (!first) return '';
+  const imports: string[] = [];
+  const bodies: string[] = [];
+  for (const block of rest) {
+    const found = block.code.match(IMPORT) ?? [];
+    imports.push(...found);
+    bodies.push(`{ // ${block.page}:${block.line}\n${block.code.replace(IMPORT, '')}}\n`);
+  }
+  const own = new Set(first.code.match(IMPORT) ?? []);
+  const hoisted = [...new Set(imports)].filter((line) => !own.has(line));
+  return `${hoisted.join('\n')}${hoisted.length ? '\n' : ''}${first.code}${bodies.join('')}`;
+}
+
+/** The compiler options every docs program is checked with: a strict user project. */
+export const TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    lib: ['ES2023', 'DOM'],
+    types: ['node'],
+    strict: true,
+    exactOptionalPropertyTypes: true,
+    noUncheckedIndexedAccess: true,
+    skipLibCheck: true,
+    noEmit: true,
+  },
+  include: ['index.ts'],
+};
+
+/** Checks a non-TypeScript block; returns a problem, or null. */
+export async function checkOther(block: Block, sqlFiles: string[]): Promise<string | null> {
+  const where = `${block.page}:${block.line}`;
+  if (block.lang === 'json') {
+    try {
+      JSON.parse(block.code);
+    } catch (error) {
+      return `${where}: the JSON does not parse: ${(error as Error).message}`;
+    }
+  }
+  if (block.lang === 'sql') {
+    // The statements, without the files' `--` comment lines.
+    const statements = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => !line.startsWith('--'))
+        .join('\n')
+        .trim();
+    const text = statements(block.code);
+    if (!sqlFiles.some((file) => statements(readFileSync(path.join(ROOT, 'sql', file), 'utf8')) === text)) {
+      return `${where}: this SQL is not the content of any file in sql/ (${sqlFiles.join(', ')})`;
+    }
+  }
+  if (block.lang === 'sh') {
+    try {
+      await run('bash', ['-n', '-c', block.code]);
+    } catch (error) {
+      return `${where}: bash -n: ${(error as { stderr?: string }).stderr ?? String(error)}`;
+    }
+  }
+  return null;
+}
+
+/** A minimal cookie jar: what Set-Cookie stored, minus what it cleared. */
+export class CookieJar {
+  readonly #cookies = new Map<string, string>();
+  store(response: Response): void {
+    for (const header of response.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = header.split(';');
+      const at = pair.indexOf('=');
+      const name = pair.slice(0, at).trim();
+      const value = pair.slice(at + 1).trim();
+      const expired = attributes.some((a) => {
+        const [key = '', v = ''] = a.trim().split('=');
+        if (key.toLowerCase() === 'max-age') return Number(v) <= 0;
+        if (key.toLowerCase() === 'expires') return Date.parse(v) <= Date.now();
+        return false;
+      });
+      if (expired || value === '') this.#cookies.delete(name);
+      else this.#cookies.set(name, value);
+    }
+  }
+  header(): string {
+    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+}
+
+/** Sends the checks in order; returns the first problem, or null. */
+export async function drive(port: number, checks: Check[]): Promise<string | null> {
+  const jar = new CookieJar();
+  for (const check of checks) {
+    const headers: Record<string, string> = {};
+    const cookie = jar.header();
+    if (cookie) headers.cookie = cookie;
+    if (check.body)
+      headers['content-type'] = check.body.type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded';
+    const response = await fetch(`http://127.0.0.1:${port}${check.path}`, {
+      method: check.method,
+      headers,
+      redirect: 'manual',
+      ...(check.body ? { body: check.body.text } : {}),
+    });
+    jar.store(response);
+    const text = await response.text();
+    const label = `${check.method} ${check.path}`;
+    if (response.status !== check.status)
+      return `${label}: status ${response.status}, expected ${check.status}; body: ${text.slice(0, 300)}`;
+    if (check.text !== undefined && !text.includes(check.text))
+      return `${label}: the body ${JSON.stringify(text.slice(0, 300))} lacks "${check.text}"`;
+  }
+  return null;
+}
+
+/**
+ * Option names of the public API as TypeDoc sees them (members of every exported `...Options`
+ * interface or type), from its JSON output.
+ */
+export function optionNames(json: unknown): Map<string, string> {
+  const names = new Map<string, string>();
+  const visit = (node: unknown, owner: string | null) => {
+    if (node === null || typeof node !== 'object') return;
+    const r = node as { name?: string; kind?: number; children?: unknown[]; type?: { declaration?: unknown } };
+    const isOptions = typeof r.name === 'string' && /Options$/.test(r.name) && (r.kind === 256 || r.kind === 2097152);
+    if (owner && r.kind === 1024 && typeof r.name === 'string') names.set(r.name, owner);
+    const next = isOptions ? (r.name as string) : owner && r.kind === 1024 ? null : owner;
+    for (const child of r.children ?? []) visit(child, next);
+    if (r.type?.declaration) visit(r.type.declaration, next);
+  };
+  visit(json, null);
+  return names;
+}
+
+/** Markdown tables that describe options TypeDoc documents (a `default` column, or headed "option"). */
+export function duplicatedOptionTables(page: string, options: Map<string, string>): string[] {
+  const problems: string[] = [];
+  const lines = readFileSync(path.join(ROOT, page), 'utf8').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^\|/.test(lines[i] ?? '') || !/^\|[\s:|-]+\|$/.test(lines[i + 1] ?? '') || /^\|/.test(lines[i - 1] ?? ''))
+      continue;
+    const headers = (lines[i] ?? '').split('|').map((cell) => cell.trim().toLowerCase());
+    const firsts: string[] = [];
+    for (let j = i + 2; j < lines.length && /^\|/.test(lines[j] ?? ''); j++) {
+      firsts.push((lines[j] ?? '').split('|')[1]?.trim() ?? '');
+    }
+    const named = firsts
+      .map((cell) => /^`([\w.]+)`$/.exec(cell)?.[1])
+      .filter((n): n is string => n !== undefined && options.has(n.split('.')[0] ?? n));
+    // An options table: "option" heads it, or it gives defaults. Mapping tables (seed settings,
+    // express-session's options) say where a setting went and are not descriptions.
+    if (named.length > 0 && (headers[1] === 'option' || headers.includes('default'))) {
+      problems.push(
+        `${page}:${i + 1}: a table of options the API reference documents (${named.slice(0, 5).join(', ')}...): link to it instead`,
+      );
+    }
+  }
+  return problems;
+}
