@@ -100,10 +100,11 @@ async function stop(child: ChildProcess): Promise<void> {
 
 describe('docs: every TypeScript block compiles under strict settings, and runnable ones answer as written', {
   concurrency: 2,
+  timeout: 20 * 60_000, // the whole suite: npm test's --test-timeout is per test and would cut it at 2 minutes
 }, () => {
   for (const example of examples()) {
     const label = `${example.name} (${example.page}:${example.line}${example.checks.length ? `, ${example.checks.length} requests` : example.runs ? ', runs' : ''})`;
-    it(label, async () => {
+    it(label, { timeout: 10 * 60_000 }, async () => {
       const project = await projectFor(example);
       const dir = await mkdtemp(path.join(project, 'example-'));
       await writeFile(path.join(dir, 'index.ts'), program(example));
@@ -139,7 +140,7 @@ describe('docs: every TypeScript block compiles under strict settings, and runna
   }
 });
 
-describe('docs: other blocks, links and options', () => {
+describe('docs: other blocks, links and options', { timeout: 10 * 60_000 }, () => {
   it('every yaml, json, sql and sh block is valid; tessera.yml files load with tessera/config', async () => {
     const sqlFiles = (await readdir(path.join(ROOT, 'sql'))).filter((f) => f.endsWith('.sql'));
     const problems: string[] = [];
