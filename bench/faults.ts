@@ -28,6 +28,8 @@ const scenarios: Array<[string, () => Promise<Prepared>]> = [
   ['cluster ioredis', () => clusterScenario('ioredis')],
   ['sentinel node-redis', () => sentinelScenario('node-redis', false)],
   ['sentinel node-redis durable', () => sentinelScenario('node-redis', true)],
+  ['sentinel node-redis 6', () => sentinelScenario('node-redis 6', false)],
+  ['sentinel node-redis 6 durable', () => sentinelScenario('node-redis 6', true)],
   ['sentinel ioredis', () => sentinelScenario('ioredis', false)],
   ['sentinel ioredis durable', () => sentinelScenario('ioredis', true)],
 ];

@@ -5,6 +5,7 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import { createCluster, createSentinel } from 'redis';
+import { createSentinel as createSentinel6 } from 'redis6';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.ts';
 import { SqlStore } from '../../src/stores/sql/index.ts';
 import {
@@ -142,7 +143,7 @@ async function replicated(handle: RedisSentinelHandle): Promise<void> {
  * old master is then restarted and rejoins as a replica, so the next run can fail over back.
  */
 export async function sentinelScenario(
-  library: 'node-redis' | 'ioredis',
+  library: 'node-redis' | 'node-redis 6' | 'ioredis',
   durable: boolean,
   sentinel?: RedisSentinelHandle,
 ): Promise<Prepared> {
@@ -150,8 +151,10 @@ export async function sentinelScenario(
   await replicated(handle);
   let options: RedisStoreOptions;
   let close: () => Promise<void>;
-  if (library === 'node-redis') {
-    const c = createSentinel({ name: handle.masterName, sentinelRootNodes: handle.sentinels });
+  if (library !== 'ioredis') {
+    // As the README shows it: the client's own settings, and an error listener.
+    const settings = { name: handle.masterName, sentinelRootNodes: handle.sentinels };
+    const c = library === 'node-redis' ? createSentinel(settings) : createSentinel6(settings);
     c.on('error', () => {});
     await c.connect();
     options = { client: c };
@@ -167,7 +170,7 @@ export async function sentinelScenario(
   }
   const store = new RedisStore({
     ...options,
-    prefix: `fault:${library}:${durable ? 'durable' : 'async'}:`,
+    prefix: `fault:${library.replace(' ', '')}:${durable ? 'durable' : 'async'}:`,
     ...(durable ? { durableCommit: { replicas: 1, timeoutMs: 200 } } : {}),
   });
   let killed: { start(args?: string[]): Promise<void> } | undefined;

@@ -18,6 +18,7 @@ const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 10_000;
 const CLUSTER_TIMEOUT_MS = 30_000;
 const SENTINEL_TIMEOUT_MS = 30_000;
+const FAILOVER_TIMEOUT_MS = 3000;
 const POLL_MS = 50;
 const PORT_ATTEMPTS = 5;
 
@@ -463,7 +464,7 @@ async function clusterOk(procs: readonly ServerProcess[], masters: number): Prom
 
 /**
  * Starts a Sentinel setup: a master, one replica of it, and 3 `redis-sentinel` processes monitoring it under
- * `masterName` with quorum 2 (down-after 2 s unless `downAfterMs` says otherwise, failover-timeout 10 s). Resolves once the replica's link is up
+ * `masterName` with quorum 2 (down-after 2 s unless `downAfterMs` says otherwise, failover-timeout 3 s). Resolves once the replica's link is up
  * and every sentinel reports the master's address, lists the replica, and knows the other two sentinels
  * (so a failover can be authorised).
  */
@@ -501,7 +502,10 @@ export async function startRedisSentinel(opts: { downAfterMs?: number } = {}): P
               `dir ${dir}`,
               `sentinel monitor ${masterName} ${HOST} ${master.port} 2`,
               `sentinel down-after-milliseconds ${masterName} ${opts.downAfterMs ?? 2000}`,
-              `sentinel failover-timeout ${masterName} 10000`,
+              // An attempt that aborts (a split vote, or `no-good-slave` while the replica is
+              // still syncing) is retried after twice this: 20 s at 10 s, the slow failovers
+              // the fault suite once blamed on the client.
+              `sentinel failover-timeout ${masterName} ${FAILOVER_TIMEOUT_MS}`,
               '',
             ].join('\n'),
           );

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { sentinelBackend } from './sentinel.ts';
 
 /**
  * The Redis clients the store accepts, typed structurally (no import of either library's types),
@@ -156,17 +157,8 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
         },
       };
     }
-    case 'node-redis-sentinel': {
-      const c = client as NodeRedisSentinelLike;
-      // Never `isReadonly: true`: with `useReplicas` that could read a replica that lags a write.
-      const send: NodeSender = (args) => c.sendCommand(false, args);
-      // While no master is known (a failover under way) a command waits for Sentinel's answer,
-      // retried once a second: fail at once instead.
-      const ready = async () => {
-        if (c.getMasterNode() === undefined) throw new Error('Sentinel knows no master right now (failover?)');
-      };
-      return { ...base, ready, send: (_key, args) => send(args), masters: async () => [send] };
-    }
+    case 'node-redis-sentinel':
+      return sentinelBackend(client as NodeRedisSentinelLike);
     case 'ioredis': {
       const c = client as IORedisLike;
       const send: NodeSender = (args) => c.call(args[0] as string, args.slice(1));
