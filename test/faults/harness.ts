@@ -61,6 +61,8 @@ export interface FaultResult {
   lostExamples: string[];
   /** Sessions that could not be read back at the end (status of the last try). */
   unreadable: number;
+  /** Store errors that were the engine's timeout (`STORE_TIMEOUT`), not a fast failure. */
+  timeouts: number;
   /** The most frequent store errors (digits masked) and their counts. */
   errors: Array<[message: string, count: number]>;
 }
@@ -142,7 +144,9 @@ export async function runFault(plan: FaultPlan): Promise<FaultResult> {
   });
   await engine.ready();
   const errors = new Map<string, number>();
+  let timeouts = 0;
   engine.on('storeError', (error) => {
+    if (error.code === 'STORE_TIMEOUT') timeouts++;
     // Numbers (ports, counts, ms) vary between otherwise equal errors.
     const message = error.message.replace(/\d+/g, 'N');
     errors.set(message, (errors.get(message) ?? 0) + 1);
@@ -254,6 +258,7 @@ export async function runFault(plan: FaultPlan): Promise<FaultResult> {
       lost,
       lostExamples,
       unreadable,
+      timeouts,
       errors: [...errors].sort((a, b) => b[1] - a[1]).slice(0, 5),
     };
   } finally {
@@ -272,6 +277,7 @@ export function summary(r: FaultResult): string {
     `error window ${round(r.errorWindowMs)} ms; outage answers p99 ${round(r.outage.p99Ms)} ms, max ${round(r.outage.maxMs)} ms; ` +
     `first success ${r.recoveryMs === null ? 'never' : `${round(r.recoveryMs)} ms`} after recovery; ` +
     `${r.lost} of ${r.acknowledged} acknowledged writes lost${r.lostExamples.length ? ` (${r.lostExamples.join('; ')})` : ''}; ` +
+    `${r.timeouts} store timeouts; ` +
     `errors: ${r.errors.map(([message, count]) => `${count}x ${message}`).join(' | ')}`
   );
 }
