@@ -55,6 +55,23 @@ describe('options', () => {
     });
   }
 
+  it('refuses a store without its core methods, or with half a capability group, naming what is wrong', () => {
+    const core = { name: 'half', get: store.get, set: store.set, destroy: store.destroy, close: store.close };
+    const refused: Array<[object, RegExp]> = [
+      [{ name: 'bare', get: store.get, set: store.set }, /destroy, close methods/],
+      [{ ...core, name: '' }, /store\.name must be a non-empty string/],
+      [{ ...core, patch: store.patch }, /has patch but not touch/],
+      [{ ...core, destroyByUser: store.destroyByUser }, /has destroyByUser but not listByUser/],
+    ];
+    for (const [candidate, message] of refused) {
+      assert.throws(
+        () => new SessionEngine({ store: candidate as SessionOptions['store'], secrets: [secret] }),
+        (e) => isSessionError(e, 'INVALID_OPTIONS') && message.test((e as Error).message),
+      );
+    }
+    assert.ok(new SessionEngine({ store: core, secrets: [secret] }), 'the four core methods and a name are a store');
+  });
+
   it('does not mutate the options it is given', () => {
     const options = Object.freeze({
       store,

@@ -223,7 +223,7 @@ function whole16to32() {
 /** {@link SessionOptions} as a schema. */
 export const sessionSchema = v.strictObject({
   ...sessionFileSchema.entries,
-  store: having<Store>(['get', 'set'], 'a store: see tessera/memory, tessera/redis, tessera/sql'),
+  store: having<Store>(['get', 'set', 'destroy', 'close'], 'a store: see tessera/memory, tessera/redis, tessera/sql'),
   serializer: v.optional(having<Serializer>(['stringify', 'parse'], 'JSON, or an object like it')),
   encryption: v.optional(record<{ keys: readonly EncryptionKey[] }>('{ keys: [{ id, key }] }')),
   logger: v.optional(logger()),

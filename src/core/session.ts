@@ -405,7 +405,7 @@ export class Session<D extends object = SessionData> {
   #plan(now: number, want: { changes: boolean; touch: boolean }): WritePlan {
     this.#planned = new Map();
     if (this.#state !== 'loaded' || this.#degraded) return NO_WRITE;
-    const texts = want.changes ? this.#changes() : this.#planned;
+    const texts = want.changes ? this.#changes() : new Map<string, string | null>();
     if (texts.size > 0 || (want.changes && (this.#userChanged || this.#replaces !== null))) {
       return this.#planWrite(texts);
     }
