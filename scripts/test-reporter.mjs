@@ -11,26 +11,44 @@ export default async function* compact(source) {
   const output = [];
   const summary = [];
   const paths = new Map(); // file -> names of the tests open in it, by nesting (files run in parallel)
-  const groups = new Map(); // file -> counts of the top-level test or suite under way in it
+  const groups = new Map(); // file and top-level test or suite -> its counts
+  // Node may announce a top-level suite twice (when declared and when it runs): count from the first.
+  const groupOf = (file, name) => {
+    const key = `${file}\0${name}`;
+    if (!groups.has(key)) groups.set(key, { passed: 0, failed: 0, skipped: 0, todo: 0 });
+    return groups.get(key);
+  };
   const totals = { passed: 0, failed: 0, skipped: 0, todo: 0 };
   const fail = (data, path) =>
     failures.push({ file: relative(data.file), name: trail(path, data), error: data.details?.error });
 
+  // Tests declared outside a test file (the conformance suite in src/testing) are reported with that
+  // file: they belong to the test file whose top-level suite is open (the latest, if two files run).
+  const open = [];
+  const ownerOf = (data) => {
+    if (data.nesting === 0 || /\.test\.[cm]?[jt]s$/.test(data.file ?? '')) return data.file;
+    return open.at(-1) ?? data.file;
+  };
+
   for await (const event of source) {
-    const { data } = event;
+    const data = event.data && 'nesting' in event.data ? { ...event.data, file: ownerOf(event.data) } : event.data;
+    if (event.type === 'test:start' && data.nesting === 0 && !open.includes(data.file)) open.push(data.file);
+    if ((event.type === 'test:pass' || event.type === 'test:fail') && data.nesting === 0) {
+      open.splice(open.indexOf(data.file), 1);
+    }
     switch (event.type) {
       case 'test:start': {
         const path = paths.get(data.file) ?? [];
         path[data.nesting] = data.name;
         path.length = data.nesting + 1;
         paths.set(data.file, path);
-        if (data.nesting === 0) groups.set(data.file, { passed: 0, failed: 0, skipped: 0, todo: 0 });
+        if (data.nesting === 0) groupOf(data.file, data.name);
         break;
       }
       case 'test:pass':
       case 'test:fail': {
         const path = paths.get(data.file) ?? [];
-        const group = groups.get(data.file) ?? { passed: 0, failed: 0, skipped: 0, todo: 0 };
+        const group = groupOf(data.file, data.nesting === 0 ? data.name : path[0]);
         const isSuite = data.details?.type === 'suite';
         // A file that crashed or did not load is reported as one test named after the file.
         const outcome = isSuite ? null : kind(event.type, data);
@@ -43,7 +61,11 @@ export default async function* compact(source) {
           group.failed += 1;
           totals.failed += 1;
         }
-        if (data.nesting === 0) yield line(relative(data.file), data.name, group, data.details?.duration_ms ?? 0);
+        if (data.nesting === 0 && isSuite && typeof data.skip === 'string') {
+          yield `skip ${relative(data.file)} > ${data.name} (skipped: ${data.skip})\n`;
+        } else if (data.nesting === 0) {
+          yield line(relative(data.file), data.name, group, data.details?.duration_ms ?? 0);
+        }
         break;
       }
       case 'test:stdout':

@@ -9,7 +9,23 @@ step() {
   "$@" || { echo "test.sh: FAILED: $*" >&2; exit 1; }
 }
 
-step bash scripts/ensure-services.sh
+# STORES=redis,postgres (memory, sqlite, postgres, mysql or mariadb, redis, elasticsearch) runs the
+# tests of those stores only and starts only their servers; test/support/stores.ts says how.
+services=()
+if [ -n "${STORES:-}" ]; then
+  for store in ${STORES//,/ }; do
+    case "$store" in
+      redis) services+=(redis) ;;
+      postgres) services+=(postgres) ;;
+      mysql | mariadb) services+=(mariadb) ;;
+      memory | sqlite | elasticsearch) ;;
+      *) echo "test.sh: STORES: unknown store \"$store\"; use memory, sqlite, postgres, mysql, redis, elasticsearch" >&2; exit 1 ;;
+    esac
+  done
+fi
+if [ -z "${STORES:-}" ] || [ "${#services[@]}" -gt 0 ]; then
+  step bash scripts/ensure-services.sh "${services[@]}"
+fi
 step npx --no-install biome check .
 step npx --no-install tsc -p tsconfig.json --noEmit
 step npx --no-install tsc -p test/types/tsconfig.json
@@ -34,12 +50,30 @@ export TESSERA_TARBALL
 # test/docs runs after the others, on its own: its installs and compilers would load the machine
 # while the fault tests measure answer times.
 mapfile -t tests < <(find test -type f -name '*.test.ts' -not -path '*/node_modules/*' -not -path 'test/docs/*' | LC_ALL=C sort)
+# With STORES set, a file whose `// stores:` header names none of them is left out.
+wanted() {
+  local header
+  header="$(head -n 3 "$1" | sed -n 's#^// stores: *##p')"
+  [ -z "${STORES:-}" ] || [ -z "$header" ] && return 0
+  local store mine
+  for store in ${STORES//,/ }; do
+    [ "$store" = mariadb ] && store=mysql
+    for mine in $header; do [ "$store" = "$mine" ] && return 0; done
+  done
+  return 1
+}
+if [ -n "${STORES:-}" ]; then
+  kept=()
+  for file in "${tests[@]}"; do wanted "$file" && kept+=("$file"); done
+  echo "==> STORES=$STORES: ${#kept[@]} of ${#tests[@]} test files" >&2
+  tests=("${kept[@]}")
+fi
 if [ "${#tests[@]}" -eq 0 ]; then
   echo "test.sh: no test/**/*.test.ts files found" >&2
   exit 1
 fi
 # Tests must leave no keys in the shared Redis: they delete what they wrote, under their own prefixes.
-redis_keys() { redis-cli -h 127.0.0.1 -p 6379 --scan | wc -l; }
+redis_keys() { if command -v redis-cli >/dev/null; then redis-cli -h 127.0.0.1 -p 6379 --scan 2>/dev/null | wc -l; else echo 0; fi; }
 keys_before="$(redis_keys)"
 echo "==> node --test (${#tests[@]} files)" >&2
 # One line per top-level suite, failures in full, then node's summary and `N passed, N failed, ...`.

@@ -1,3 +1,4 @@
+// stores: postgres
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isSessionError } from '../../src/core/errors.ts';

@@ -1,3 +1,4 @@
+// stores: redis
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type RedisClusterHandle, startRedisCluster } from '../support/redis-servers.ts';

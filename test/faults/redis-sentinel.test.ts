@@ -1,3 +1,4 @@
+// stores: redis
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type RedisSentinelHandle, startRedisSentinel } from '../support/redis-servers.ts';

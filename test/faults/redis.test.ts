@@ -1,3 +1,4 @@
+// stores: redis
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkFault, runFault, summary } from './harness.ts';

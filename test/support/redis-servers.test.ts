@@ -1,3 +1,4 @@
+// stores: redis
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';

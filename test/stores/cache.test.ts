@@ -1,0 +1,108 @@
+// stores: redis
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { generateId, hashId } from '../../src/core/ids.ts';
+import { CachedStore, redisPubSub } from '../../src/stores/cache/index.ts';
+import { MemoryStore } from '../../src/stores/memory.ts';
+import { CountingStore } from '../../src/testing/counting-store.ts';
+import { runStoreConformance } from '../../src/testing/index.ts';
+import { until } from '../support/until.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const t = { describe, it, beforeEach, afterEach };
+
+runStoreConformance(t, {
+  name: 'cache (process-local) + memory',
+  createStore: () => new CachedStore({ store: new MemoryStore(), invalidation: null }),
+});
+
+runStoreConformance(t, {
+  name: 'cache (redis pub/sub) + memory',
+  createStore: () =>
+    new CachedStore({
+      store: new MemoryStore(),
+      invalidation: redisPubSub({ url: REDIS_URL, channel: `tessera-test:${randomUUID()}` }),
+    }),
+});
+
+const record = (fields: Record<string, string>, userId: string | null = null) => ({
+  fields,
+  createdAt: Date.now(),
+  expiresAt: Date.now() + 60_000,
+  userId,
+});
+
+describe('cache tier', () => {
+  it('serves repeated reads from memory, and writes go through', async () => {
+    const backing = new CountingStore(new MemoryStore());
+    const cache = new CachedStore({ store: backing, invalidation: null });
+    const key = hashId(generateId());
+    await cache.set(key, record({ a: '1' }));
+    backing.reset();
+    for (let i = 0; i < 5; i++) assert.deepEqual((await cache.get(key))?.fields, { a: '1' });
+    assert.equal(backing.calls.get, 1);
+    assert.equal(await cache.patch?.(key, { set: { b: '2' }, unset: [], expiresAt: Date.now() + 60_000 }), true);
+    assert.deepEqual((await cache.get(key))?.fields, { a: '1', b: '2' }, 'a write is never hidden by the cache');
+    await cache.destroy(key);
+    assert.equal(await cache.get(key), null);
+    const stats = cache.stats();
+    assert.equal(stats.hits, 4);
+    assert.ok(stats.misses >= 2);
+    await cache.close();
+  });
+
+  it('is bounded by entries and by bytes', async () => {
+    const cache = new CachedStore({ store: new MemoryStore(), invalidation: null, maxEntries: 3, maxBytes: 4000 });
+    const keys = Array.from({ length: 5 }, () => hashId(generateId()));
+    for (const key of keys) {
+      await cache.set(key, record({ a: '1' }));
+      await cache.get(key);
+    }
+    assert.equal(cache.stats().entries, 3);
+    assert.equal(cache.stats().evictions, 2);
+    const big = hashId(generateId());
+    await cache.set(big, record({ a: 'x'.repeat(3000) }));
+    await cache.get(big);
+    assert.ok(cache.stats().bytes <= 4000);
+    await cache.close();
+  });
+
+  it('drops an entry another process changed (pub/sub), and says how long it took', async () => {
+    const shared = new MemoryStore();
+    const channel = `tessera-test:${randomUUID()}`;
+    const a = new CachedStore({
+      store: shared,
+      invalidation: redisPubSub({ url: REDIS_URL, channel }),
+      closeStore: false,
+    });
+    const b = new CachedStore({
+      store: shared,
+      invalidation: redisPubSub({ url: REDIS_URL, channel }),
+      closeStore: false,
+    });
+    await Promise.all([a.start(), b.start()]);
+    const key = hashId(generateId());
+    await a.set(key, record({ user: '"alice"' }));
+    assert.ok(await a.get(key));
+    assert.ok(await a.get(key));
+    assert.equal(a.stats().hits, 1);
+    await b.destroy(key);
+    const ms = await until(async () => (await a.get(key)) === null);
+    assert.ok(a.stats().invalidations >= 1);
+    assert.ok(ms < 5000);
+    await Promise.all([a.close(), b.close()]);
+    await shared.close();
+  });
+
+  it('refuses bad options with INVALID_OPTIONS', () => {
+    assert.throws(
+      () => new CachedStore({ store: new MemoryStore(), invalidation: null, maxEntries: 0 }),
+      (e: { code?: string }) => e.code === 'INVALID_OPTIONS',
+    );
+    assert.throws(
+      () => new CachedStore({ store: new MemoryStore() } as never),
+      (e: { code?: string }) => e.code === 'INVALID_OPTIONS',
+    );
+  });
+});

@@ -1,0 +1,80 @@
+// stores: redis
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { createSentinel, type RedisSentinelType } from 'redis';
+import { generateId, hashId } from '../../src/core/ids.ts';
+import type { Store } from '../../src/core/store.ts';
+import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.ts';
+import { runStoreConformance } from '../../src/testing/index.ts';
+import { type RedisSentinelHandle, redisCommand, startRedisSentinel } from '../support/redis-servers.ts';
+
+let sentinel: RedisSentinelHandle;
+let nodeRedis: RedisSentinelType;
+let ioredis: Redis;
+
+before(async () => {
+  const started = Date.now();
+  sentinel = await startRedisSentinel();
+  nodeRedis = createSentinel({ name: sentinel.masterName, sentinelRootNodes: sentinel.sentinels });
+  await nodeRedis.connect();
+  ioredis = new Redis({ sentinels: sentinel.sentinels, name: sentinel.masterName });
+  console.log(`sentinel setup ready in ${Date.now() - started} ms`);
+});
+after(async () => {
+  await nodeRedis?.close();
+  ioredis?.disconnect();
+  await sentinel?.stop();
+});
+
+function shared(options: () => RedisStoreOptions) {
+  return {
+    createStore: () => new RedisStore({ ...options(), prefix: `tessera-test:${randomBytes(6).toString('hex')}:` }),
+    async writeCorruptRecord(store: Store, key: string) {
+      const redisKey = (store as RedisStore).prefix + key;
+      const master = { port: sentinel.master.port };
+      await redisCommand(master, ['HSET', redisKey, 'createdAt', String(Date.now()), 'expiresAt', 'soon']);
+      await redisCommand(master, ['PEXPIRE', redisKey, '60000']);
+    },
+  };
+}
+
+const hooks = { describe, it, beforeEach, afterEach };
+runStoreConformance(hooks, {
+  name: 'redis sentinel (node-redis createSentinel)',
+  ...shared(() => ({ client: nodeRedis })),
+});
+runStoreConformance(hooks, { name: 'redis sentinel (ioredis sentinels)', ...shared(() => ({ client: ioredis })) });
+
+describe('redis sentinel failover', () => {
+  it('keeps working through both clients after the replica is promoted', async () => {
+    const stores = [nodeRedis, ioredis].map((client) => new RedisStore({ client, prefix: 'tessera-test:failover:' }));
+    const key = hashId(generateId());
+    const now = Date.now();
+    await stores[0]?.set(key, { fields: { a: '1' }, createdAt: now, expiresAt: now + 60_000, userId: 'erin' });
+    const started = Date.now();
+    await redisCommand(sentinel.sentinels[0] as { port: number }, ['SENTINEL', 'FAILOVER', sentinel.masterName]);
+    const roleOf = async (port: number) => ((await redisCommand({ port }, ['ROLE'])) as string[])[0];
+    const deadline = Date.now() + 30_000;
+    while ((await roleOf(sentinel.replica.port)) !== 'master' || (await roleOf(sentinel.master.port)) !== 'slave') {
+      assert.ok(Date.now() < deadline, 'sentinel swaps the roles');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const swapped = Date.now() - started;
+    // The promoted replica has the data but not the scripts: EVALSHA answers NOSCRIPT, EVAL follows.
+    for (const store of stores) {
+      while (!(await store.patch(key, { set: { b: '2' }, unset: [], expiresAt: now + 60_000 }).catch(() => false))) {
+        assert.ok(Date.now() < deadline, 'the store answers again after the failover');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual((await store.get(key))?.fields, { a: '1', b: '2' });
+      assert.deepEqual(
+        (await store.listByUser('erin')).map((e) => e.key),
+        [key],
+      );
+    }
+    console.log(`failover: roles swapped after ${swapped} ms, both stores answering after ${Date.now() - started} ms`);
+    for (const store of stores) await store.close();
+  });
+});
