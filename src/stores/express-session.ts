@@ -10,11 +10,16 @@ import { notSupported, patchRecord, type SessionRecord, type Store, validateReco
 // express-session's and @fastify/session's types are not imported here: both declare `session`
 // on the request globally, which clashes with Tessera's own adapters. Everything is structural.
 
-/** The cookie part of an express-session (or @fastify/session) session object. */
+/**
+ * The cookie part of an express-session (or @fastify/session) session object. Every field also
+ * takes `undefined`: express-session's own `Cookie` declares `maxAge?: number | undefined`, and
+ * without it a strict project (`exactOptionalPropertyTypes`) could not pass express-session's
+ * stores (MemoryStore, connect-redis) to {@link fromExpressSessionStore}.
+ */
 export interface ExpressSessionCookie {
-  expires?: Date | string | null;
-  maxAge?: number | null;
-  originalMaxAge?: number | null;
+  expires?: Date | string | null | undefined;
+  maxAge?: number | null | undefined;
+  originalMaxAge?: number | null | undefined;
 }
 
 /** The session object express-session and @fastify/session hand to a store (data beside `cookie`). */
