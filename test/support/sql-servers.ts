@@ -4,7 +4,13 @@
  * A server that cannot start (binary missing, init failing) rejects with the reason and the last
  * lines of its log, so a test that needs it fails instead of skipping.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import {
+  type ChildProcess,
+  type ExecFileSyncOptionsWithStringEncoding,
+  execFile,
+  execFileSync,
+  spawn,
+} from 'node:child_process';
 import { chownSync, closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -49,11 +55,14 @@ process.on('exit', () => {
 /** The uid and gid to run servers as; creates the user when running as root and it is missing. */
 function account(): { uid: number; gid: number } | Record<string, never> {
   if (process.getuid?.() !== 0) return {};
-  const id = (flag: string) => Number(execFileSync('id', [flag, USER], { encoding: 'utf8' }).trim());
+  // stderr is piped, not inherited: the first probe on a fresh machine fails by design ("no such
+  // user") and is answered by creating the user; a useradd failure carries its stderr in the error.
+  const quiet: ExecFileSyncOptionsWithStringEncoding = { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] };
+  const id = (flag: string) => Number(execFileSync('id', [flag, USER], quiet).trim());
   try {
     return { uid: id('-u'), gid: id('-g') };
   } catch {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER], quiet);
     return { uid: id('-u'), gid: id('-g') };
   }
 }
