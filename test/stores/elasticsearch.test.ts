@@ -12,6 +12,7 @@ import { Client as EsClient } from '@elastic/elasticsearch';
 import { Client as OsClient } from '@opensearch-project/opensearch';
 import { Client as Es7Client } from 'es7';
 import { Client as Es8Client } from 'es8';
+import { Client as Os2Client } from 'os2';
 import { isSessionError } from '../../src/core/errors.ts';
 import { generateId, hashId } from '../../src/core/ids.ts';
 import type { SessionRecord, Store } from '../../src/core/store.ts';
@@ -41,6 +42,7 @@ const CLIENTS = {
   '@elastic/elasticsearch 8': (node: string): Closable => new Es8Client({ node }),
   '@elastic/elasticsearch 7': (node: string): Closable => new Es7Client({ node }),
   '@opensearch-project/opensearch 3': (node: string): Closable => new OsClient({ node }),
+  '@opensearch-project/opensearch 2': (node: string): Closable => new Os2Client({ node }),
 };
 type ClientName = keyof typeof CLIENTS;
 
@@ -60,6 +62,7 @@ const DOUBLE_TARGETS: Target[] = [
   { flavor: 'elasticsearch', version: '7.17.0', client: '@elastic/elasticsearch 7' },
   { flavor: 'elasticsearch', version: '7.17.0', client: undefined },
   { flavor: 'opensearch', version: '3.1.0', client: '@opensearch-project/opensearch 3' },
+  { flavor: 'opensearch', version: '2.17.0', client: '@opensearch-project/opensearch 2' },
   { flavor: 'opensearch', version: '2.17.0', client: undefined },
   { flavor: 'opensearch', version: '1.3.20', client: '@opensearch-project/opensearch 3' },
 ];
@@ -71,6 +74,7 @@ const REAL_TARGETS = (flavor: Flavor): Target[] =>
       ]
     : [
         { flavor, version: 'real', client: '@opensearch-project/opensearch 3' },
+        { flavor, version: 'real', client: '@opensearch-project/opensearch 2' },
         { flavor, version: 'real', client: undefined },
       ];
 const TARGETS = (['elasticsearch', 'opensearch'] as const).flatMap((flavor) =>
@@ -617,6 +621,7 @@ describe('elasticsearch store options', () => {
       '@elastic/elasticsearch 8': 'elasticsearch',
       '@elastic/elasticsearch 7': 'elasticsearch-7',
       '@opensearch-project/opensearch 3': 'opensearch',
+      '@opensearch-project/opensearch 2': 'opensearch',
     };
     for (const [name, make] of Object.entries(CLIENTS)) {
       const client = make('http://127.0.0.1:1');
