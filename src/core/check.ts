@@ -72,15 +72,48 @@ function join(base: string | undefined, keys: readonly (string | number)[]): str
 
 /** The problem, phrased for where it was found. */
 function phrase(subject: Subject, path: string, rule: string): string {
-  if (subject.path !== undefined) return `${path === '' ? subject.path : path}: ${rule}`;
+  if (subject.path !== undefined) return path === '' ? rule : `${path}: ${rule}`;
   const head = subject.label ? `${subject.label}: ` : '';
   return path === '' ? `${head}${rule}` : `${head}${path} ${rule}`;
 }
 
+/** What each error {@link invalid} made was about, so that {@link within} can phrase it again. */
+const problems = new WeakMap<SessionError, { keys: readonly (string | number)[]; rule: string }>();
+
 /** The error for one problem, phrased as {@link check} phrases them; for rules a schema cannot state. */
 export function invalid(subject: Subject, path: string | readonly (string | number)[], rule: string): SessionError {
-  const where = typeof path === 'string' ? join(subject.path, path === '' ? [] : [path]) : join(subject.path, path);
-  return new SessionError('INVALID_OPTIONS', phrase(subject, where, rule), { scope: subject.scope });
+  const keys = typeof path === 'string' ? (path === '' ? [] : [path]) : path;
+  const error = new SessionError('INVALID_OPTIONS', phrase(subject, join(subject.path, keys), rule), {
+    scope: subject.scope,
+  });
+  problems.set(error, { keys, rule });
+  return error;
+}
+
+/**
+ * Runs `make`, and phrases an options problem it throws for `subject` instead of the function
+ * it was given to: a store made from a file's `store` block reports `tessera.yml: store.url: ...`,
+ * not `redisStore: url ...`. `rename` maps an option to the key the file wrote it under.
+ */
+export function within<T>(subject: Subject, make: () => T, rename: Readonly<Record<string, string>> = {}): T {
+  try {
+    return make();
+  } catch (error) {
+    const problem = error instanceof SessionError ? problems.get(error) : undefined;
+    if (!problem) throw error;
+    const [head, ...rest] = problem.keys;
+    const renamed = typeof head === 'string' ? rename[head] : undefined;
+    const keys = renamed === undefined ? problem.keys : renamed === '' ? rest : [renamed, ...rest];
+    throw invalid(subject, keys, problem.rule);
+  }
+}
+
+/** An options error as found in a configuration file: its message starts with the file's name. */
+export function inFile(error: unknown, file: string): unknown {
+  if (!(error instanceof SessionError) || error.code !== 'INVALID_OPTIONS') return error;
+  const head = error.scope === undefined ? '[tessera] ' : `[tessera] [${error.scope}] `;
+  const message = `${file}: ${error.message.slice(head.length)}`;
+  return new SessionError('INVALID_OPTIONS', message, { scope: error.scope ?? 'config', cause: error.cause });
 }
 
 /** Edit distance, for "did you mean". */
@@ -129,7 +162,9 @@ function keysOf(issue: Issue): (string | number)[] {
 function deepest(issue: Issue): Issue {
   let found = issue;
   for (const inner of issue.issues ?? []) {
-    const candidate = deepest(inner);
+    // A branch's paths start at the union's value.
+    const path = [...(issue.path ?? []), ...(inner.path ?? [])] as Issue['path'];
+    const candidate = deepest({ ...inner, path });
     if ((candidate.path?.length ?? 0) > (found.path?.length ?? 0)) found = candidate;
   }
   return found;

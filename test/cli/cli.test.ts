@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config/index.ts';
 import { generateId, hashId } from '../../src/core/ids.ts';
 import { SqlStore } from '../../src/stores/sql/index.ts';
 
@@ -61,6 +62,23 @@ describe('the tessera command', () => {
           return true;
         });
       }
+    }
+  });
+
+  it('reports a configuration file’s problem as loadConfig names it: the file, the path, the did-you-mean', async () => {
+    const file = join(dir, 'misspelt.yml');
+    writeFileSync(file, `store:\n  url: ${url}\n  tabel: sessions\nsession:\n  idleTimeoutSeconds: 60\n`);
+    const expected = await loadConfig(file).then(
+      () => assert.fail('the file was accepted'),
+      (error: Error) => error.message,
+    );
+    assert.match(expected, /misspelt\.yml: store\.tabel: is not a known option \(did you mean "table"\?\)/);
+    for (const command of ['doctor', 'count']) {
+      await assert.rejects(cli('--config', file, command), (e: { code?: number; stderr?: string }) => {
+        assert.equal(e.code, 1, command);
+        assert.equal(e.stderr, `tessera: ${expected} (INVALID_OPTIONS)\n`);
+        return true;
+      });
     }
   });
 
