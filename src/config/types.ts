@@ -23,7 +23,7 @@ import { cacheLimitsSchema } from '../stores/cache/index.ts';
  * Dancer2 `engines.session.DBIC` block, and a Dancer `session: ElasticSearch` + `session_options` block.
  */
 export interface TesseraConfig {
-  /** A store URL, or `{ url?, type?, ...store options }`. */
+  /** A store URL, or `{ kind?, url?, ...the store's options }`. */
   store: string | StoreConfig;
   /** Engine options (all but `store` and the function- and object-valued ones). */
   session?: Omit<SessionOptions, 'store' | 'logger' | 'now' | 'serializer' | 'encryption'>;

@@ -252,12 +252,8 @@ export const interval = () => {
 /** A whole number from `min` (to `max`). */
 export const whole = (min: number, max?: number) => {
   const rule = max === undefined ? `must be a whole number >= ${min}` : `must be a whole number from ${min} to ${max}`;
-  return v.pipe(
-    v.number(rule),
-    v.integer(rule),
-    v.minValue(min, rule),
-    v.maxValue(max ?? Number.MAX_SAFE_INTEGER, rule),
-  );
+  const from = v.pipe(v.number(rule), v.integer(rule), v.minValue(min, rule));
+  return max === undefined ? from : v.pipe(from, v.maxValue(max, rule));
 };
 
 /** `true` or `false`. */

@@ -19,12 +19,14 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-/** {@link MemoryStoreOptions} as a schema. */
-export const memorySchema = v.strictObject({
+/** The options a configuration file can hold (all but `now`). */
+export const memoryFileSchema = v.strictObject({
   maxEntries: v.optional(whole(1), 10000),
   sweepIntervalMs: v.optional(positive(), 60000),
-  now: v.optional(func<() => number>()),
 });
+
+/** {@link MemoryStoreOptions} as a schema. */
+export const memorySchema = v.strictObject({ ...memoryFileSchema.entries, now: v.optional(func<() => number>()) });
 const same: Same<v.InferInput<typeof memorySchema>, MemoryStoreOptions> = true;
 void same;
 
