@@ -19,7 +19,13 @@
 //     POST /login user=alice&x=1 -> 303         a form body; `{...}` sends JSON instead
 //   Requests go in order through one cookie jar. The program gets PORT, SESSION_SECRET, REDIS_URL
 //   (a database of the shared Redis that is flushed afterwards), DATABASE_URL (PostgreSQL) and
-//   MYSQL_URL in its environment, and is stopped with SIGTERM after the last request.
+//   MYSQL_URL (a database of their own on the shared servers, dropped afterwards), and
+//   TESSERA_STORE_URL (= REDIS_URL) with TESSERA_SECRETS (= SESSION_SECRET) for tessera/config's
+//   environment path in its environment, and is stopped with SIGTERM after the last request.
+// - Every TypeScript example runs (`runs` or requests), or COMPILE_ONLY below says why it cannot
+//   here; a block that is a fragment of a runnable example names that example. An `sh` block
+//   after `<!-- example: NAME runs -->` (the comment on one line) is a shell session: it runs with
+//   `bash -e` in a fresh directory of the project, with the environment above, within 60 s.
 // - `yaml` blocks must parse; one whose first line is `# tessera.yml...` must also load with
 //   tessera/config's loadConfig. `json` blocks must parse. `sql` blocks must equal a file of sql/.
 //   `sh` blocks must pass `bash -n`. Other blocks (`text`, none) are output and left alone.
@@ -55,6 +61,8 @@ export interface Block {
 
 export interface Example {
   name: string;
+  /** `ts` (a program) or `sh` (a shell session to run). */
+  lang: 'ts' | 'sh';
   page: string;
   line: number;
   blocks: Block[];
@@ -111,10 +119,10 @@ export function blocksOf(page: string): Block[] {
   let comment: { name: string; rest: string[] } | null = null;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
-    const open = /^<!--\s*example:\s*(\S+)\s*(-->)?\s*$/.exec(line);
+    const open = /^<!--\s*example:\s*(\S+)\s*(runs\s*)?(-->)?\s*$/.exec(line);
     if (open) {
-      const rest: string[] = [];
-      if (!open[2]) {
+      const rest: string[] = open[2] ? ['runs'] : [];
+      if (!open[3]) {
         while (i + 1 < lines.length && !(lines[i + 1] ?? '').includes('-->')) rest.push(lines[++i] ?? '');
         i++;
       }
@@ -177,8 +185,23 @@ export function examples(): Example[] {
     const installs = installsOf(blocks);
     const named = new Map<string, Example>();
     for (const block of blocks) {
+      if (block.lang === 'sh' && block.example) {
+        out.push({
+          name: block.example,
+          lang: 'sh',
+          page,
+          line: block.line,
+          blocks: [block],
+          checks: [],
+          runs: block.runs,
+          dependencies: [...new Set(installs.dependencies)].sort(),
+          devDependencies: [...new Set([...readmeTools, ...installs.devDependencies])].sort(),
+        });
+        continue;
+      }
       if (block.lang !== 'ts') continue;
       const base = {
+        lang: 'ts' as const,
         page,
         line: block.line,
         dependencies: [...new Set(installs.dependencies)].sort(),
@@ -219,6 +242,49 @@ export function program(example: Example): string {
   const own = new Set(first.code.match(IMPORT) ?? []);
   const hoisted = [...new Set(imports)].filter((line) => !own.has(line));
   return `${hoisted.join('\n')}${hoisted.length ? '\n' : ''}${first.code}${bodies.join('')}`;
+}
+
+/**
+ * The TypeScript examples that are compiled but not run, and why. `runsWith` names the
+ * environment variable with which the example runs after all (a service this machine lacks).
+ */
+export const COMPILE_ONLY: Record<string, { reason: string; runsWith?: string }> = {
+  'redis-clients': {
+    reason:
+      'it connects to a Sentinel group (a master, a replica and three sentinels, which the fault tests ' +
+      'start in 10 s or more) and to the reader’s hosts (10.0.0.x) as written; the node-redis Cluster ' +
+      'runs as `redis-cluster`, on a private cluster the docs test starts',
+  },
+  es: {
+    reason: 'there is no Elasticsearch server here (its tests use a protocol double)',
+    runsWith: 'ELASTICSEARCH_URL',
+  },
+  'es-more': {
+    reason:
+      'OpenSearch with a password, a client of your own and a Dancer block all name hosts of the ' +
+      'reader’s (search.internal, es1:9200); the `es` example is the runnable one',
+  },
+};
+
+/** Examples that neither run nor say why (COMPILE_ONLY), and reasons that no longer apply. */
+export function unrunnable(all: Example[]): string[] {
+  const problems: string[] = [];
+  const names = new Set(all.map((example) => example.name));
+  for (const example of all) {
+    const runnable = example.runs || example.checks.length > 0;
+    const reason = COMPILE_ONLY[example.name];
+    if (example.lang === 'sh' && !example.runs)
+      problems.push(`${example.page}:${example.line}: the sh example "${example.name}" lacks \`runs\``);
+    if (!runnable && !reason)
+      problems.push(
+        `${example.page}:${example.line}: "${example.name}" is only compiled: make it runnable, name the example it belongs to, or give the reason in COMPILE_ONLY`,
+      );
+    if (runnable && reason && !reason.runsWith)
+      problems.push(`${example.page}:${example.line}: "${example.name}" runs, yet COMPILE_ONLY gives a reason`);
+  }
+  for (const name of Object.keys(COMPILE_ONLY))
+    if (!names.has(name)) problems.push(`COMPILE_ONLY names "${name}", which no page has`);
+  return problems;
 }
 
 /** The compiler options every docs program is checked with: a strict user project. */

@@ -6,11 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { createClient } from 'redis';
 import {
   blocksOf,
+  COMPILE_ONLY,
   checkOther,
   drive,
   duplicatedOptionTables,
@@ -21,20 +24,51 @@ import {
   program,
   ROOT,
   TSCONFIG,
+  unrunnable,
 } from '../../scripts/docs-test.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { freshProject } from '../support/packed.ts';
 import { freePort } from '../support/ports.ts';
+import { type RedisClusterHandle, startRedisCluster } from '../support/redis-servers.ts';
 import { needs } from '../support/stores.ts';
 
 const run = promisify(execFile);
 const REDIS_URL = 'redis://127.0.0.1:6379/15'; // flushed after the run: the docs' default prefixes stay out of db 0
-const ENV = {
+// The docs' tables have the default names (sessions): in databases of their own, dropped afterwards,
+// they meet no other test's tables.
+const DATABASE = `tessera_docs_${randomBytes(4).toString('hex')}`;
+const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
+const MYSQL_ADMIN = 'mysql://root@127.0.0.1:3306/test';
+const SECRET = randomBytes(32).toString('base64url');
+const ENV: Record<string, string> = {
   REDIS_URL,
-  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
-  MYSQL_URL: 'mysql://root@127.0.0.1:3306/test',
-  SESSION_SECRET: randomBytes(32).toString('base64url'),
+  DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${DATABASE}`,
+  MYSQL_URL: `mysql://root@127.0.0.1:3306/${DATABASE}`,
+  SESSION_SECRET: SECRET,
+  TESSERA_STORE_URL: REDIS_URL,
+  TESSERA_SECRETS: SECRET,
 };
+const ALL = examples();
+// A private Redis Cluster, only when an example reads REDIS_CLUSTER_NODES (a few seconds to start).
+const wantsCluster = ALL.some((example) => example.blocks.some((block) => block.code.includes('REDIS_CLUSTER_NODES')));
+let cluster: RedisClusterHandle | undefined;
+let databases = false;
+
+before(async () => {
+  if (needs('redis', 'postgres', 'mysql').skip) return; // the suites below are skipped too
+  const admin = new pg.Client({ connectionString: PG_ADMIN });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${DATABASE}`);
+  await admin.end();
+  const my = await mysql.createConnection(MYSQL_ADMIN);
+  await my.query(`CREATE DATABASE ${DATABASE}`);
+  await my.end();
+  databases = true;
+  if (wantsCluster) {
+    cluster = await startRedisCluster();
+    ENV.REDIS_CLUSTER_NODES = cluster.nodes.map(({ host, port }) => `redis://${host}:${port}`).join(',');
+  }
+});
 
 const projects = new Map<string, Promise<string>>();
 const made: string[] = [];
@@ -51,6 +85,16 @@ function projectFor(example: Example): Promise<string> {
 
 after(async () => {
   for (const dir of made) await rm(dir, { recursive: true, force: true });
+  await cluster?.stop();
+  if (databases) {
+    const admin = new pg.Client({ connectionString: PG_ADMIN });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await admin.end();
+    const my = await mysql.createConnection(MYSQL_ADMIN);
+    await my.query(`DROP DATABASE IF EXISTS ${DATABASE}`);
+    await my.end();
+  }
   if (made.length === 0) return; // nothing ran (STORES left the docs out): no Redis to clean
   const redis = await createClient({ url: REDIS_URL }).connect();
   await redis.flushDb();
@@ -106,11 +150,25 @@ describe('docs: every TypeScript block compiles under strict settings, and runna
   concurrency: 2,
   timeout: 20 * 60_000, // the whole suite: npm test's --test-timeout is per test and would cut it at 2 minutes
 }, () => {
-  for (const example of examples()) {
+  for (const example of ALL) {
     const label = `${example.name} (${example.page}:${example.line}${example.checks.length ? `, ${example.checks.length} requests` : example.runs ? ', runs' : ''})`;
-    it(label, { timeout: 10 * 60_000 }, async () => {
+    it(label, { timeout: 10 * 60_000 }, async (t) => {
       const project = await projectFor(example);
       const dir = await mkdtemp(path.join(project, 'example-'));
+      if (example.lang === 'sh') {
+        // A shell session: its own directory inside the project, so `npx tessera` finds the install.
+        await writeFile(path.join(dir, 'session.sh'), program(example));
+        const result = await run('bash', ['-e', path.join(dir, 'session.sh')], {
+          cwd: dir,
+          env: { ...process.env, ...ENV },
+          timeout: 60_000,
+        }).catch((error: { code?: number; stdout?: string; stderr?: string }) => error);
+        assert.ok(
+          !('code' in result && result.code),
+          `exited with ${'code' in result ? result.code : '?'}:\n${result.stdout}${result.stderr}`,
+        );
+        return;
+      }
       await writeFile(path.join(dir, 'index.ts'), program(example));
       await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
       const tsc = path.join(project, 'node_modules/.bin/tsc');
@@ -130,6 +188,11 @@ describe('docs: every TypeScript block compiles under strict settings, and runna
           await stop(server.child);
         }
       } else if (example.runs) {
+        const needed = COMPILE_ONLY[example.name]?.runsWith;
+        if (needed && !process.env[needed]) {
+          t.diagnostic(`compiled; not run: ${COMPILE_ONLY[example.name]?.reason} (set ${needed} to run it)`);
+          return;
+        }
         const result = await run(process.execPath, ['--import', 'tsx', path.join(dir, 'index.ts')], {
           cwd: project,
           env: { ...process.env, ...ENV },
@@ -148,6 +211,10 @@ describe('docs: other blocks, links and options', {
   ...needs('redis', 'postgres', 'mysql'),
   timeout: 10 * 60_000,
 }, () => {
+  it('every TypeScript example runs, or COMPILE_ONLY says why it cannot here', () => {
+    assert.deepEqual(unrunnable(ALL), []);
+  });
+
   it('every yaml, json, sql and sh block is valid; tessera.yml files load with tessera/config', async () => {
     const sqlFiles = (await readdir(path.join(ROOT, 'sql'))).filter((f) => f.endsWith('.sql'));
     const problems: string[] = [];
