@@ -12,13 +12,19 @@ import type { Logger } from './report.ts';
 /** Any schema the checker takes. */
 export type Schema = v.GenericSchema;
 
-/** Arrays without `readonly`: a schema infers mutable arrays, an options interface takes readonly ones. */
-type Loose<T> = T extends readonly (infer U)[] ? U[] : T;
+/** Arrays without `readonly`, at any depth: a schema infers mutable arrays, an options interface takes readonly ones. */
+type Loose<T> = T extends readonly (infer U)[]
+  ? Loose<U>[]
+  : T extends Buffer | ((...args: never[]) => unknown)
+    ? T
+    : T extends object
+      ? { [K in keyof T]: Loose<T[K]> }
+      : T;
 type Shape<T> = { [K in keyof T]: Loose<T[K]> };
 
 /**
- * `true` only when `A` and `B` are the same type, field by field (a field's readonly array and
- * mutable array count as one). A schema's file states
+ * `true` only when `A` and `B` are the same type, field by field (a readonly array and a mutable
+ * one count as one). A schema's file states
  * `const same: Same<v.InferInput<typeof schema>, XxxOptions> = true`, so adding, removing or
  * retyping a field in one of them and not the other fails to compile.
  */
@@ -44,7 +50,7 @@ export interface Subject {
 }
 
 /** Option names whose value is never echoed in a message. */
-const SECRET = /secret|password|apikey|bearer|token/i;
+const SECRET = /secret|password|apikey|bearer|token|^key$/i;
 
 /** What a value is, for "got ...": short, and never the text of a secret. */
 export function describe(value: unknown, key?: string): string {
@@ -54,6 +60,7 @@ export function describe(value: unknown, key?: string): string {
       : JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   }
   if (typeof value === 'function') return 'a function';
+  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (value === null) return 'null';
   if (typeof value === 'object') return 'an object';

@@ -1,4 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import * as v from 'valibot';
+import { check, type Same } from './check.ts';
 import { SessionError } from './errors.ts';
 import { shortKey } from './ids.ts';
 
@@ -18,6 +20,27 @@ export interface EncryptionKey {
 
 const ENVELOPE = '~1';
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+const KEY_RULE = 'must be 32 bytes: a Buffer, or a base64 or base64url string of 32 bytes';
+const keyBytes = (key: Buffer | string) => (typeof key === 'string' ? Buffer.from(key, 'base64') : key);
+
+/** {@link EncryptionKey} as a schema. */
+const keySchema = v.strictObject({
+  id: v.pipe(v.string('must be a string'), v.regex(KEY_ID, 'must be 1-32 of [A-Za-z0-9_-]')),
+  key: v.pipe(
+    v.union([v.string(), v.instance(Buffer)], KEY_RULE),
+    v.check((key) => keyBytes(key).length === 32, KEY_RULE),
+  ),
+});
+const keySame: Same<v.InferInput<typeof keySchema>, EncryptionKey> = true;
+void keySame;
+
+/** The engine's `encryption` option as a schema: a key ring whose ids differ. */
+export const encryptionSchema = v.strictObject({
+  keys: v.pipe(
+    v.array(keySchema, 'must be a list of { id, key }'),
+    v.check((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'must give each key an id of its own'),
+  ),
+});
 
 /**
  * Encodes each top-level session value for the store: serializer text, optionally sealed with
@@ -37,15 +60,9 @@ export class FieldCodec {
     this.serializer = serializer;
     this.#scope = scope;
     this.#keys = new Map();
+    check(encryptionSchema, { keys }, { scope: scope ?? 'codec', label: 'FieldCodec' });
     for (const { id, key } of keys) {
-      if (!KEY_ID.test(id)) {
-        throw new SessionError('INVALID_OPTIONS', `encryption key id "${id}" must be 1-32 of [A-Za-z0-9_-]`);
-      }
-      if (this.#keys.has(id)) throw new SessionError('INVALID_OPTIONS', `encryption key id "${id}" is used twice`);
-      const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : key;
-      if (bytes.length !== 32) {
-        throw new SessionError('INVALID_OPTIONS', `encryption key "${id}" must be 32 bytes, got ${bytes.length}`);
-      }
+      const bytes = keyBytes(key);
       this.#keys.set(id, bytes);
     }
     const first = keys[0];

@@ -1,19 +1,6 @@
 import * as v from 'valibot';
-import {
-  check,
-  flag,
-  func,
-  having,
-  invalid,
-  logger,
-  oneOf,
-  positive,
-  record,
-  type Same,
-  type Subject,
-  text,
-} from './check.ts';
-import type { EncryptionKey, Serializer } from './codec.ts';
+import { check, flag, func, having, invalid, logger, oneOf, positive, type Same, type Subject, text } from './check.ts';
+import { type EncryptionKey, encryptionSchema, type Serializer } from './codec.ts';
 import { type Logger, stderrLogger } from './report.ts';
 import type { Store } from './store.ts';
 
@@ -225,7 +212,7 @@ export const sessionSchema = v.strictObject({
   ...sessionFileSchema.entries,
   store: having<Store>(['get', 'set', 'destroy', 'close'], 'a store: see tessera/memory, tessera/redis, tessera/sql'),
   serializer: v.optional(having<Serializer>(['stringify', 'parse'], 'JSON, or an object like it')),
-  encryption: v.optional(record<{ keys: readonly EncryptionKey[] }>('{ keys: [{ id, key }] }')),
+  encryption: v.optional(encryptionSchema),
   logger: v.optional(logger()),
   now: v.optional(func<() => number>()),
 });

@@ -1,3 +1,4 @@
+import { invalid } from './check.ts';
 import { SessionError } from './errors.ts';
 
 /**
@@ -179,8 +180,10 @@ export function supports(store: Store, capability: Capability): boolean {
  * has a name, and that no capability group is half implemented. Throws `INVALID_OPTIONS`.
  */
 export function checkStore(store: Store): void {
+  // The engine's `store` option: what its schema checked, continued.
+  const STORE = { scope: 'engine', label: 'SessionEngine' };
   if (typeof store.name !== 'string' || store.name === '') {
-    throw new SessionError('INVALID_OPTIONS', 'store.name must be a non-empty string (it names the store in errors)');
+    throw invalid(STORE, ['store', 'name'], 'must be a non-empty string (it names the store in errors)');
   }
   for (const [a, b] of [
     ['patch', 'touch'],
@@ -188,9 +191,10 @@ export function checkStore(store: Store): void {
   ] as const) {
     if ((typeof store[a] === 'function') !== (typeof store[b] === 'function')) {
       const [has, lacks] = typeof store[a] === 'function' ? [a, b] : [b, a];
-      throw new SessionError(
-        'INVALID_OPTIONS',
-        `the ${store.name} store has ${has} but not ${lacks}; implement both or neither`,
+      throw invalid(
+        STORE,
+        'store',
+        `${JSON.stringify(store.name)} has ${has} but not ${lacks}; implement both or neither`,
       );
     }
   }

@@ -92,6 +92,18 @@ describe('configuration problems named by file and path', () => {
       /es-url\.yml: store\.url: must be an http:\/\/ or https:\/\/ URL/,
     );
     assert.match(
+      await refusal('sql-table.yml', 'store:\n  url: "sqlite::memory:"\n  table: "sessions; drop table users"\n'),
+      /sql-table\.yml: store\.table: must be "name" or "schema\.name", each an identifier of letters, digits and underscores/,
+    );
+    assert.match(
+      await refusal('sql-columns.yml', 'store:\n  url: "sqlite::memory:"\n  userColumn: Version\n'),
+      /sql-columns\.yml: store\.userColumn: "version" is used twice: column names must differ$/,
+    );
+    assert.match(
+      await refusal('sql-schema.yml', 'store:\n  url: "sqlite::memory:"\n  table: main.sessions\n'),
+      /sql-schema\.yml: store\.table: cannot be schema-qualified on SQLite, got "main\.sessions"$/,
+    );
+    assert.match(
       await refusal('cache.yml', 'store: "sqlite::memory:"\ncache:\n  maxEntries: 10\n'),
       /cache\.yml: cache: in front of a non-Redis store needs invalidationUrl/,
     );

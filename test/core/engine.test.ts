@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { FieldCodec } from '../../src/core/codec.ts';
 import { SessionEngine, type SessionEvents } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
 import type { SessionOptions } from '../../src/core/options.ts';
@@ -54,6 +55,44 @@ describe('options', () => {
       );
     });
   }
+
+  it('names the encryption key that is wrong, and what is wrong with it, never echoing a key', () => {
+    const refused: Array<[unknown, string]> = [
+      [
+        [{ id: 'k1', key: Buffer.alloc(16) }],
+        'SessionEngine: encryption.keys[0].key must be 32 bytes: a Buffer, or a base64 or base64url string of 32 bytes, got a Buffer of 16 bytes',
+      ],
+      [
+        [
+          { id: 'k1', key: Buffer.alloc(32) },
+          { id: 'k 2', key: 'c2hvcnQtYnV0LXNlY3JldA==' },
+        ],
+        'SessionEngine: encryption.keys[1].id must be 1-32 of [A-Za-z0-9_-], got "k 2"',
+      ],
+      [
+        [{ id: 'k1', key: 'c2hvcnQtYnV0LXNlY3JldA==' }],
+        'SessionEngine: encryption.keys[0].key must be 32 bytes: a Buffer, or a base64 or base64url string of 32 bytes, got a string of 24 characters',
+      ],
+      [
+        [
+          { id: 'k1', key: Buffer.alloc(32) },
+          { id: 'k1', key: Buffer.alloc(32, 1) },
+        ],
+        'SessionEngine: encryption.keys must give each key an id of its own, got an array of 2',
+      ],
+    ];
+    for (const [keys, message] of refused) {
+      assert.throws(
+        () =>
+          new SessionEngine({ store, secrets: [secret], encryption: { keys } as SessionOptions['encryption'] & {} }),
+        { code: 'INVALID_OPTIONS', message: `[tessera] [engine] ${message}` },
+      );
+    }
+    assert.throws(() => new FieldCodec(JSON, [{ id: 'k1', key: Buffer.alloc(8) }], 'mine'), {
+      code: 'INVALID_OPTIONS',
+      message: /^\[tessera\] \[mine\] FieldCodec: keys\[0\]\.key must be 32 bytes/,
+    });
+  });
 
   it('refuses a store without its core methods, or with half a capability group, naming what is wrong', () => {
     const core = { name: 'half', get: store.get, set: store.set, destroy: store.destroy, close: store.close };

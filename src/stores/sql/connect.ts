@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Kysely } from 'kysely';
+import { invalid } from '../../core/check.ts';
 import { importOptional, isSessionError, SessionError, toStoreError } from '../../core/errors.ts';
 import { dbKind, type ResolvedSqlOptions, redactUrl } from './options.ts';
 
@@ -86,7 +87,7 @@ export async function openConnection(
     }
     return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: db as never }) }), k, owned: false };
   }
-  if (target === null) throw new SessionError('INVALID_OPTIONS', 'give the store a url or a db', { scope: 'sql' });
+  if (target === null) throw invalid({ scope: SCOPE, label: 'sqlStore' }, '', 'give either url or db');
 
   const fail = (error: unknown) => toStoreError(error, SCOPE, `connecting to ${describeTarget(options)}`);
   if (target.dialect === 'sqlite') {

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import * as v from 'valibot';
 import {
   check,
-  invalid as checkInvalid,
   flag,
   func,
   interval,
+  invalid,
   logger,
   oneOf,
   type Same,
@@ -13,7 +13,7 @@ import {
   text,
   whole,
 } from '../../core/check.ts';
-import { SessionError } from '../../core/errors.ts';
+import type { SessionError } from '../../core/errors.ts';
 import type { Logger } from '../../core/report.ts';
 
 /** The SQL dialects the store speaks. MariaDB is `mysql`. */
@@ -192,34 +192,25 @@ const MAX_IDENTIFIER = 63;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const SUBJECT: Subject = { scope: SCOPE, label: 'sqlStore', unset: { url: 'DATABASE_URL' } };
+const DB_RULE = 'must be a Kysely instance, pg.Pool, mysql2 pool or better-sqlite3 Database';
 
-/** An `INVALID_OPTIONS` error about the SQL store's options. */
-export function invalid(message: string): SessionError {
-  return checkInvalid(SUBJECT, '', message);
-}
+/** The problem with a value of an SQL option, phrased for `sqlStore` (or a file's `store` block). */
+const fail = (option: string, rule: string) => invalid(SUBJECT, option, rule);
 
-/** Checks one identifier: letters, digits and underscores only, so config can never inject SQL. */
-export function checkIdentifier(option: string, value: unknown): string {
-  if (typeof value !== 'string' || !IDENTIFIER.test(value) || value.length > MAX_IDENTIFIER) {
-    throw invalid(
-      `${option} must be an identifier of letters, digits and underscores (not starting with a digit, ` +
-        `at most ${MAX_IDENTIFIER} characters), got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
-
-/** Checks a table name, `name` or `schema.name`. */
-export function checkTable(value: unknown, dialect: SqlDialect): string {
-  if (typeof value !== 'string') throw invalid(`table must be a string, got ${typeof value}`);
-  const parts = value.split('.');
-  if (parts.length > 2) throw invalid(`table must be "name" or "schema.name", got ${JSON.stringify(value)}`);
-  for (const part of parts) checkIdentifier('table', part);
-  if (parts.length === 2 && dialect === 'sqlite') {
-    throw invalid(`table cannot be schema-qualified on SQLite, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
+// Letters, digits and underscores only, so that configuration can never inject SQL.
+const IDENTIFIER_RULE =
+  'must be an identifier of letters, digits and underscores (not starting with a digit, ' +
+  `at most ${MAX_IDENTIFIER} characters)`;
+const identifier = () =>
+  v.pipe(v.string(IDENTIFIER_RULE), v.regex(IDENTIFIER, IDENTIFIER_RULE), v.maxLength(MAX_IDENTIFIER, IDENTIFIER_RULE));
+const tableName = () => {
+  const rule = `must be "name" or "schema.name", each ${IDENTIFIER_RULE.slice('must be '.length)}`;
+  return v.pipe(
+    v.string(rule),
+    v.regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, rule),
+    v.check((value) => value.split('.').every((part) => part.length <= MAX_IDENTIFIER), rule),
+  );
+};
 
 /** The name of an index on `column`, unique per table and within the identifier limit. */
 export function indexName(table: string, column: string): string {
@@ -245,7 +236,7 @@ export function parseSqlUrl(url: string): SqlTarget {
     let filename = url.slice('sqlite:'.length);
     if (filename.startsWith('//')) filename = filename.slice(2);
     if (filename === '')
-      throw invalid(`url "${url}" names no SQLite file (use sqlite:path/to/file.db or sqlite::memory:)`);
+      throw fail('url', `"${url}" names no SQLite file (use sqlite:path/to/file.db or sqlite::memory:)`);
     return { dialect: 'sqlite', filename };
   }
   const dialect =
@@ -255,20 +246,18 @@ export function parseSqlUrl(url: string): SqlTarget {
         ? 'mysql'
         : null;
   if (dialect === null) {
-    throw invalid(
-      `url must start with sqlite:, postgres://, postgresql://, mysql:// or mariadb://, got "${redactUrl(url)}"`,
+    throw fail(
+      'url',
+      `must start with sqlite:, postgres://, postgresql://, mysql:// or mariadb://, got "${redactUrl(url)}"`,
     );
   }
   let parsed: URL;
   try {
     parsed = new URL(url);
-  } catch (cause) {
-    throw new SessionError('INVALID_OPTIONS', `sqlStore: url "${redactUrl(url)}" is not a valid URL`, {
-      scope: SCOPE,
-      cause,
-    });
+  } catch {
+    throw fail('url', `"${redactUrl(url)}" is not a valid URL (percent-encode special characters in credentials)`);
   }
-  if (parsed.hostname === '') throw invalid(`url "${redactUrl(url)}" names no host`);
+  if (parsed.hostname === '') throw fail('url', `"${redactUrl(url)}" names no host`);
   const database = decodeURIComponent(parsed.pathname.slice(1)) || null;
   return {
     dialect,
@@ -287,18 +276,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export type DbKind = 'kysely' | 'pg-pool' | 'mysql-pool' | 'sqlite-database';
 
 export function dbKind(db: unknown): DbKind {
-  if (!isObject(db)) throw invalid(`db must be a Kysely instance, pg.Pool, mysql2 pool or better-sqlite3 Database`);
+  if (!isObject(db)) throw fail('db', DB_RULE);
   if (typeof db.selectFrom === 'function' && typeof db.executeQuery === 'function') return 'kysely';
   if (typeof db.prepare === 'function' && typeof db.pragma === 'function') return 'sqlite-database';
   if (typeof db.getConnection === 'function') return 'mysql-pool';
   if (typeof db.connect === 'function' && typeof db.totalCount === 'number') return 'pg-pool';
   if (typeof db.connect === 'function' && typeof db.query === 'function') {
-    throw invalid('db looks like a single pg.Client; pass a pg.Pool (the store runs queries concurrently)');
+    throw fail('db', 'is a single pg.Client, it seems; pass a pg.Pool (the store runs queries concurrently)');
   }
   if (typeof db.query === 'function' && typeof db.execute === 'function') {
-    throw invalid('db looks like a single mysql2 connection; pass a pool (mysql2.createPool)');
+    throw fail('db', 'is a single mysql2 connection, it seems; pass a pool (mysql2.createPool)');
   }
-  throw invalid('db must be a Kysely instance, pg.Pool, mysql2 pool or better-sqlite3 Database');
+  throw fail('db', DB_RULE);
 }
 
 const ADAPTERS: Record<string, SqlDialect> = {
@@ -327,20 +316,18 @@ const DB_DIALECT: Record<Exclude<DbKind, 'kysely'>, SqlDialect> = {
   'sqlite-database': 'sqlite',
 };
 
-const identifier = () => v.optional(v.string('must be an identifier'));
-
 /** The options a configuration file can hold (all but `db` and the functions). */
 export const sqlFileSchema = v.strictObject({
   url: v.optional(text()),
   dialect: v.optional(oneOf(['sqlite', 'postgres', 'mysql'])),
-  table: v.optional(text()),
-  idColumn: identifier(),
-  dataColumn: identifier(),
-  expiresColumn: identifier(),
-  createdColumn: identifier(),
-  updatedColumn: identifier(),
-  userColumn: identifier(),
-  versionColumn: identifier(),
+  table: v.optional(tableName()),
+  idColumn: v.optional(identifier()),
+  dataColumn: v.optional(identifier()),
+  expiresColumn: v.optional(identifier()),
+  createdColumn: v.optional(identifier()),
+  updatedColumn: v.optional(identifier()),
+  userColumn: v.optional(identifier()),
+  versionColumn: v.optional(identifier()),
   createTable: v.optional(flag()),
   pruneIntervalSeconds: v.optional(interval()),
   pruneBatchSize: v.optional(whole(1)),
@@ -352,9 +339,7 @@ export const sqlFileSchema = v.strictObject({
 /** {@link SqlStoreOptions} as a schema. */
 export const sqlSchema = v.strictObject({
   ...sqlFileSchema.entries,
-  db: v.optional(
-    v.custom<SqlDatabase>(isObject, 'must be a Kysely instance, pg.Pool, mysql2 pool or better-sqlite3 Database'),
-  ),
+  db: v.optional(v.custom<SqlDatabase>(isObject, DB_RULE)),
   onError: v.optional(func<(error: SessionError) => void>()),
   logger: v.optional(logger()),
   now: v.optional(func<() => number>()),
@@ -366,7 +351,7 @@ void same;
 export function resolveSqlOptions(options: SqlStoreOptions): ResolvedSqlOptions {
   const o = check(sqlSchema, options, SUBJECT);
   if ((o.url === undefined) === (o.db === undefined)) {
-    throw invalid(o.url === undefined ? 'give either url or db' : 'give either url or db, not both');
+    throw invalid(SUBJECT, '', o.url === undefined ? 'give either url or db' : 'give either url or db, not both');
   }
   let target: SqlTarget | null = null;
   let dialect: SqlDialect;
@@ -375,28 +360,37 @@ export function resolveSqlOptions(options: SqlStoreOptions): ResolvedSqlOptions 
     target = parseSqlUrl(o.url);
     dialect = target.dialect;
     if (o.dialect !== undefined && o.dialect !== dialect) {
-      throw invalid(`dialect "${o.dialect}" contradicts url (${dialect})`);
+      throw fail('dialect', `"${o.dialect}" contradicts url (${dialect})`);
     }
   } else {
     const kind = dbKind(db);
     const detected = kind === 'kysely' ? kyselyDialect(db as unknown as Record<string, unknown>) : DB_DIALECT[kind];
     if (detected !== null && o.dialect !== undefined && o.dialect !== detected) {
-      throw invalid(`dialect "${o.dialect}" contradicts db (${detected})`);
+      throw fail('dialect', `"${o.dialect}" contradicts db (${detected})`);
     }
     const chosen = o.dialect ?? detected;
-    if (chosen === null) throw invalid('cannot tell the dialect of this Kysely instance; pass dialect');
+    if (chosen === null) throw fail('dialect', 'is needed: the dialect of this Kysely instance cannot be told');
     dialect = chosen;
   }
 
-  const table = checkTable(o.table ?? 'sessions', dialect);
+  const table = o.table ?? 'sessions';
+  if (table.includes('.') && dialect === 'sqlite') {
+    throw fail('table', `cannot be schema-qualified on SQLite, got ${JSON.stringify(table)}`);
+  }
   const columns = { ...DEFAULT_COLUMNS };
-  for (const [field, option] of Object.entries(COLUMN_OPTIONS) as [keyof SqlColumns, keyof SqlStoreOptions][]) {
-    const value = o[option as keyof typeof o];
-    if (value !== undefined) columns[field] = checkIdentifier(option, value);
+  for (const [field, option] of Object.entries(COLUMN_OPTIONS) as [keyof SqlColumns, keyof typeof o][]) {
+    const value = o[option];
+    if (typeof value === 'string') columns[field] = value;
   }
   const names = Object.values(columns).map((name) => name.toLowerCase());
-  const repeated = names.filter((name, i) => names.indexOf(name) !== i);
-  if (repeated.length > 0) throw invalid(`column names must differ; "${repeated[0]}" is used twice`);
+  const twice = names.findIndex((name, i) => names.indexOf(name) !== i);
+  if (twice >= 0) {
+    const options = Object.values(COLUMN_OPTIONS) as (keyof typeof o)[];
+    const first = names.indexOf(names[twice] as string);
+    // Blame the option that was given: the other one may be a default.
+    const option = o[options[twice] as keyof typeof o] === undefined ? options[first] : options[twice];
+    throw fail(String(option), `"${names[twice]}" is used twice: column names must differ`);
+  }
 
   return {
     dialect,
