@@ -80,6 +80,9 @@ const VERIFIED_CACHE_ENTRIES = 10_000;
  */
 const MOVE_FORWARD_MS = 60_000;
 
+/** A commit with nothing to write. */
+const NO_PLAN: WritePlan = { kind: 'none' };
+
 /** How long the first connection of a store may take (loading a client library included). */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -88,12 +91,20 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * race gets a handler, so its later rejection is not reported as unhandled.
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timeoutError()), ms);
+  // One promise and one timer per call (a race of two promises and a `finally` cost three more).
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(timeoutError()), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  promise.catch(() => {});
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 type Listener<E extends keyof SessionEvents> = (...args: SessionEvents[E]) => void | Promise<void>;
@@ -167,24 +178,65 @@ export class SessionEngine<D extends object = SessionData> {
    * Writes what the request changed and says which cookie to send. Adapters call it before the
    * response headers go out, and send `setCookie` when it is not `null`.
    */
-  async commit(session: Session<D>, request: RequestContext = {}): Promise<CommitResult> {
-    const s = session as Session<object>;
-    await this.#emit('beforeCommit', s);
-    let write: WriteKind = 'none';
-    const failed = (request.status ?? 0) >= 500 && !this.options.commitOnServerError;
-    if (session.isLoaded && !session.isDestroyed && !state.isDegraded(s) && !failed) {
-      try {
-        const changes = this.options.flush !== 'manual';
-        const written = await this.#write(s, state.plan(s, this.options.now(), { changes, touch: true }));
-        if (written !== 'lost') write = written;
-      } catch (error) {
-        if (!this.#storeFailed(error, 'commit')) throw error;
-      }
+  commit(session: Session<D>, request: RequestContext = {}): Promise<CommitResult> {
+    try {
+      const result = this.settle(session, request);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const result: CommitResult = { setCookie: this.#setCookie(session, request), write, lost: state.wasLost(s) };
-    state.cookieSent(s);
-    state.committed(s);
-    await this.#emit('commit', s, result);
+  }
+
+  /**
+   * `commit()` for adapters: settles at once, without a promise, when the commit needs no store
+   * call and nobody listens to its events (a request that read the session or never touched it).
+   * @internal
+   */
+  settle(session: Session<D>, request: RequestContext = {}): CommitResult | Promise<CommitResult> {
+    const s = session as Session<object>;
+    if (this.#listening('beforeCommit') || this.#listening('commit')) return this.#commitWithEvents(s, request);
+    const plan = this.#commitPlan(s, request);
+    if (plan.kind === 'none') return this.#committed(s, request, 'none');
+    return this.#commitWrite(s, plan).then((write) => this.#committed(s, request, write));
+  }
+
+  async #commitWithEvents(session: Session<object>, request: RequestContext): Promise<CommitResult> {
+    await this.#emit('beforeCommit', session);
+    const plan = this.#commitPlan(session, request);
+    const result = this.#committed(
+      session,
+      request,
+      plan.kind === 'none' ? 'none' : await this.#commitWrite(session, plan),
+    );
+    await this.#emit('commit', session, result);
+    return result;
+  }
+
+  /** What the commit writes: nothing for a session never loaded, destroyed, degraded, or after a 5xx. */
+  #commitPlan(session: Session<object>, request: RequestContext): WritePlan {
+    const failed = (request.status ?? 0) >= 500 && !this.options.commitOnServerError;
+    if (!session.isLoaded || session.isDestroyed || state.isDegraded(session) || failed) return NO_PLAN;
+    return state.plan(session, this.options.now(), { changes: this.options.flush !== 'manual', touch: true });
+  }
+
+  async #commitWrite(session: Session<object>, plan: WritePlan): Promise<WriteKind> {
+    try {
+      const written = await this.#write(session, plan);
+      return written === 'lost' ? 'none' : written;
+    } catch (error) {
+      if (!this.#storeFailed(error, 'commit')) throw error;
+      return 'none';
+    }
+  }
+
+  #committed(session: Session<object>, request: RequestContext, write: WriteKind): CommitResult {
+    const result: CommitResult = {
+      setCookie: this.#setCookie(session as Session<D>, request),
+      write,
+      lost: state.wasLost(session),
+    };
+    state.cookieSent(session);
+    state.committed(session);
     return result;
   }
 
@@ -261,6 +313,12 @@ export class SessionEngine<D extends object = SessionData> {
     for (const listener of [...list]) await (listener as Listener<E>)(...args);
   }
 
+  /** Whether anyone listens: the hot paths skip `#emit` (an async call) when nobody does. */
+  #listening(event: keyof SessionEvents): boolean {
+    const list = this.#listeners.get(event);
+    return list !== undefined && list.length > 0;
+  }
+
   /**
    * Connects the store (loads its client library, opens connections). Store calls do this by
    * themselves the first time; call it at boot to fail early on a wrong address or password.
@@ -274,19 +332,27 @@ export class SessionEngine<D extends object = SessionData> {
         new SessionError('STORE_TIMEOUT', `connecting took longer than ${CONNECT_TIMEOUT_MS} ms`, {
           scope: this.store.name,
         }),
-    ).catch((error: unknown) => {
-      this.#connecting = null;
-      throw toStoreError(error, this.store.name, 'connect');
-    });
+    ).then(
+      () => {
+        this.#connected = true;
+      },
+      (error: unknown) => {
+        this.#connecting = null;
+        throw toStoreError(error, this.store.name, 'connect');
+      },
+    );
     return this.#connecting;
   }
 
   #connecting: Promise<void> | null = null;
+  #connected = false;
 
   /** Runs one store call with the timeout, debug logging and error wrapping. */
   async #call<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
     // The first call waits for the store to be connected, outside the per-call timeout.
-    if (this.#connecting === null && this.store.ready) {
+    if (this.#connected) {
+      // Connected once: the store itself fails fast while its connection is down.
+    } else if (this.#connecting === null && this.store.ready) {
       try {
         await this.ready();
       } catch (error) {
@@ -355,7 +421,7 @@ export class SessionEngine<D extends object = SessionData> {
       state.fresh(session, 'no-cookie');
       return;
     }
-    await this.#emit('beforeLoad', session);
+    if (this.#listening('beforeLoad')) await this.#emit('beforeLoad', session);
     try {
       let record = await this.#call('get', key, () => this.store.get(key));
       if (record && state.expired(session, key, record)) {
@@ -379,7 +445,7 @@ export class SessionEngine<D extends object = SessionData> {
       state.fresh(session, 'degraded');
       return;
     }
-    await this.#emit('load', session);
+    if (this.#listening('load')) await this.#emit('load', session);
   }
 
   /** `session.save()`: writes pending changes, never a touch. */
