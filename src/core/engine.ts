@@ -107,6 +107,50 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, timeoutError: ()
   });
 }
 
+interface CookieTemplate {
+  /** `name=` */
+  head: string;
+  /** The attributes the `cookie` library writes before `Expires`. */
+  before: string;
+  /** The attributes after it. */
+  after: string;
+  /** The whole header that clears the cookie. */
+  clear: string;
+}
+
+/**
+ * The Set-Cookie text around the value, worked out once per engine by the `cookie` library
+ * (validation and attribute order included), so a write costs a concatenation, not a
+ * serialization. IDs and tags are base64url, which is always a valid cookie value.
+ */
+function cookieTemplate(cookie: ResolvedOptions['cookie'], secure: boolean): CookieTemplate {
+  const attributes = {
+    path: cookie.path,
+    domain: cookie.domain,
+    httpOnly: cookie.httpOnly,
+    sameSite: cookie.sameSite,
+    secure,
+    partitioned: cookie.partitioned || undefined,
+  } as const;
+  const epoch = new Date(0);
+  const head = `${cookie.name}=`;
+  const bare = serializeCookie(cookie.name, 'v', attributes).slice(head.length + 1);
+  const dated = serializeCookie(cookie.name, 'v', { ...attributes, expires: epoch }).slice(head.length + 1);
+  const stamp = `; Expires=${epoch.toUTCString()}`;
+  const at = dated.indexOf(stamp);
+  if (at < 0 || dated.slice(0, at) + dated.slice(at + stamp.length) !== bare) {
+    throw new SessionError('INVALID_STATE', 'the cookie library wrote Set-Cookie in an unexpected layout', {
+      scope: 'cookie',
+    });
+  }
+  return {
+    head,
+    before: dated.slice(0, at),
+    after: dated.slice(at + stamp.length),
+    clear: serializeCookie(cookie.name, '', { ...attributes, expires: epoch, maxAge: 0 }),
+  };
+}
+
 type Listener<E extends keyof SessionEvents> = (...args: SessionEvents[E]) => void | Promise<void>;
 
 /**
@@ -128,6 +172,8 @@ export class SessionEngine<D extends object = SessionData> {
     this.store = this.options.store;
     this.#signer = this.options.signed ? new CookieSigner(this.options.secrets, this.options.tagBytes) : null;
     this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys, this.store.name);
+    this.#plainCookie = cookieTemplate(this.options.cookie, false);
+    this.#secureCookie = cookieTemplate(this.options.cookie, true);
     this.#host = {
       options: this.options,
       codec: this.#codec,
@@ -160,14 +206,15 @@ export class SessionEngine<D extends object = SessionData> {
     if (value === undefined || value === '') return new Session<D>(this.#host, null, false);
     const known = this.#verified.get(value);
     if (known) return new Session<D>(this.#host, known.id, true, known.key);
-    const id = this.#signer ? this.#signer.verify(value) : parseUnsignedId(value);
-    if (id === null) return new Session<D>(this.#host, null, true);
+    const opened = this.#signer ? this.#signer.open(value) : parseUnsignedId(value);
+    if (opened === null) return new Session<D>(this.#host, null, true);
+    const id = typeof opened === 'string' ? opened : opened.id;
     // Returning visitors skip the HMAC and the SHA-256: only values that verified are kept, and
     // the secrets never change for the life of an engine.
     const key = hashId(id);
-    if (this.#verified.size >= VERIFIED_CACHE_ENTRIES)
-      this.#verified.delete(this.#verified.keys().next().value as string);
-    this.#verified.set(value, { id, key });
+    this.#remember(this.#verified, value, { id, key });
+    // A value signed with an older secret is re-signed with the current one when next sent.
+    if (typeof opened !== 'string' && opened.current) this.#remember(this.#signedValues, id, value);
     return new Session<D>(this.#host, id, true, key);
   }
 
@@ -287,25 +334,37 @@ export class SessionEngine<D extends object = SessionData> {
         : cookie.secure === 'auto'
           ? request.secure === true
           : cookie.secure;
-    const attributes = {
-      path: cookie.path,
-      domain: cookie.domain,
-      httpOnly: cookie.httpOnly,
-      sameSite: cookie.sameSite,
-      secure,
-      partitioned: cookie.partitioned || undefined,
-    } as const;
+    const template = secure ? this.#secureCookie : this.#plainCookie;
     if (!session.isNew && session.id !== null && !session.isDestroyed) {
       if (!cookieState.changed) return null;
-      const value = this.#signer ? this.#signer.sign(session.id) : session.id;
-      return serializeCookie(cookie.name, value, {
-        ...attributes,
-        expires: cookie.persistent ? new Date(session.expiresAt) : undefined,
-      });
+      const value = this.#signed(session.id);
+      const { head, before, after } = template;
+      if (!cookie.persistent) return `${head}${value}${before}${after}`;
+      return `${head}${value}${before}; Expires=${new Date(session.expiresAt).toUTCString()}${after}`;
     }
     if (!cookieState.clear) return null;
-    return serializeCookie(cookie.name, '', { ...attributes, expires: new Date(0), maxAge: 0 });
+    return template.clear;
   }
+
+  /** The cookie value of an ID: the one the browser sent when it is signed with the current secret. */
+  #signed(id: string): string {
+    if (!this.#signer) return id;
+    const known = this.#signedValues.get(id);
+    if (known !== undefined) return known;
+    const value = this.#signer.sign(id);
+    this.#remember(this.#signedValues, id, value);
+    return value;
+  }
+
+  #remember<V>(cache: Map<string, V>, key: string, value: V): void {
+    if (cache.size >= VERIFIED_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+    cache.set(key, value);
+  }
+
+  /** Signed cookie values by ID, for the Set-Cookie of a session whose expiry moved (bounded). */
+  readonly #signedValues = new Map<string, string>();
+  readonly #plainCookie: CookieTemplate;
+  readonly #secureCookie: CookieTemplate;
 
   async #emit<E extends keyof SessionEvents>(event: E, ...args: SessionEvents[E]): Promise<void> {
     const list = this.#listeners.get(event);

@@ -41,6 +41,11 @@ export class CookieSigner {
 
   /** The ID inside a cookie value, or `null` when it is malformed or no secret signed it. */
   verify(value: string): string | null {
+    return this.open(value)?.id ?? null;
+  }
+
+  /** Like `verify`, and says whether the current (first) secret signed it. */
+  open(value: string): { id: string; current: boolean } | null {
     const dot = value.indexOf('.');
     if (dot !== ID_LENGTH) return null;
     const id = value.slice(0, dot);
@@ -49,12 +54,12 @@ export class CookieSigner {
     const tag = Buffer.from(tagText, 'base64url');
     // Only the canonical encoding: other spellings of the same bytes (padding bits) are refused.
     if (tag.length !== this.#tagBytes || tag.toString('base64url') !== tagText) return null;
-    let ok = false;
+    let matched = -1;
     // Every key is tried even after a match, so timing does not reveal which key signed it.
-    for (const key of this.#keys) {
-      if (timingSafeEqual(this.#tag(key, id), tag)) ok = true;
+    for (let i = this.#keys.length - 1; i >= 0; i--) {
+      if (timingSafeEqual(this.#tag(this.#keys[i] as Buffer, id), tag)) matched = i;
     }
-    return ok ? id : null;
+    return matched < 0 ? null : { id, current: matched === 0 };
   }
 
   #tag(key: Buffer, id: string): Buffer {

@@ -439,7 +439,10 @@ export class Session<D extends object = SessionData> {
     // engine re-seals the moved record for the new key when encryption is on.
     const from = this.#replaces;
     if (from !== null) return { kind: 'move', from, to: key, change: this.#changeSet(from, texts, this.#expiresAt) };
-    return { kind: 'patch', key, change: this.#changeSet(key, texts, this.#nextExpiry(this.#host.options.now())) };
+    // The expiry moves in touch steps, as for an unmodified session: a change does not by itself
+    // re-send the cookie (Set-Cookie only when the ID or the cookie's expiry changes).
+    const expiresAt = this.#touchDue(this.#host.options.now()) ?? this.#expiresAt;
+    return { kind: 'patch', key, change: this.#changeSet(key, texts, expiresAt) };
   }
 
   #written(plan: WritePlan, moved?: SessionRecord): void {

@@ -154,6 +154,64 @@ describe('cookies and identity', () => {
     assert.equal(await dropped.session(pair).get('user'), undefined);
   });
 
+  it('re-sends a cookie signed with an older secret signed with the current one', async () => {
+    const { engine, sibling, clock } = setup({ idleTimeoutSeconds: 900 });
+    const pair = await login(engine);
+    const next = 'next-secret-0123456789abcdefghijklmnop';
+    const rotated = sibling({ secrets: [next, secret], idleTimeoutSeconds: 900 });
+    clock.now += 500_000; // past the touch interval: the expiry moves and the cookie is sent
+    const s = rotated.session(pair);
+    await s.set('seen', true);
+    const fresh = cookiePair((await rotated.commit(s)).setCookie);
+    assert.equal(idOf(fresh), idOf(pair), 'the same session');
+    assert.notEqual(fresh, pair, 'a new tag');
+    const onlyNext = sibling({ secrets: [next] });
+    assert.equal(await onlyNext.session(fresh).get('user'), 'alice', 'signed with the current secret');
+  });
+
+  it('writes Set-Cookie exactly as the cookie library would, whatever the attributes', async () => {
+    const { serialize } = await import('cookie');
+    const variants: Array<Partial<SessionOptions>['cookie']> = [
+      {},
+      { domain: 'example.com', path: '/app', sameSite: 'strict' },
+      { name: '__Host-sid', partitioned: true, sameSite: 'none' },
+      { persistent: false, httpOnly: false },
+    ];
+    for (const cookie of variants) {
+      const { engine } = setup({ cookie });
+      const s = engine.session(undefined);
+      await s.set('a', 1);
+      const { setCookie } = await engine.commit(s, { secure: true });
+      const o = engine.options.cookie;
+      const value = cookiePair(setCookie).slice(o.name.length + 1);
+      const expected = serialize(o.name, value, {
+        path: o.path,
+        domain: o.domain,
+        httpOnly: o.httpOnly,
+        sameSite: o.sameSite,
+        secure: true,
+        partitioned: o.partitioned || undefined,
+        expires: o.persistent ? new Date(s.expiresAt) : undefined,
+      });
+      assert.equal(setCookie, expected, JSON.stringify(cookie));
+      await s.destroy();
+      const cleared = (await engine.commit(s, { secure: true })).setCookie;
+      assert.equal(
+        cleared,
+        serialize(o.name, '', {
+          path: o.path,
+          domain: o.domain,
+          httpOnly: o.httpOnly,
+          sameSite: o.sameSite,
+          secure: true,
+          partitioned: o.partitioned || undefined,
+          expires: new Date(0),
+          maxAge: 0,
+        }),
+      );
+    }
+  });
+
   it('still refuses a near-copy of a cookie it has already verified', async () => {
     const { engine, store } = setup();
     const pair = await login(engine);
@@ -300,6 +358,27 @@ describe('time', () => {
     assert.match(result.setCookie ?? '', /Expires=/, 'the cookie expiry moves with the session');
     assert.equal(store.calls.touch, 1);
     assert.equal(store.calls.set + store.calls.patch, 0, 'a touch never rewrites data');
+  });
+
+  it('moves the expiry of a modified session in touch steps too, so a change alone sends no cookie', async () => {
+    const { engine, memory, clock } = setup({ idleTimeoutSeconds: 900 });
+    const pair = await login(engine);
+    const key = engine.keyOf(idOf(pair));
+    const stored = (await memory.get(key))?.expiresAt;
+    clock.now += 60_000;
+    const early = engine.session(pair);
+    await early.set('n', 1);
+    const first = await engine.commit(early);
+    assert.equal(first.write, 'patch');
+    assert.equal(first.setCookie, null, 'the expiry did not move');
+    assert.equal((await memory.get(key))?.expiresAt, stored);
+    clock.now += 400_000;
+    const due = engine.session(pair);
+    await due.set('n', 2);
+    const second = await engine.commit(due);
+    assert.equal(second.write, 'patch');
+    assert.equal((await memory.get(key))?.expiresAt, clock.now + 900_000, 'extended with the change');
+    assert.match(second.setCookie ?? '', /Expires=/);
   });
 
   it('expires a session idle longer than the idle timeout', async () => {
