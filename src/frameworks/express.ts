@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { SessionEngine } from '../core/engine.ts';
+import { type CommitResult, SessionEngine } from '../core/engine.ts';
 import { SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
@@ -15,8 +15,48 @@ declare global {
   }
 }
 
-type Commit = (status?: number) => Promise<void>;
-const commits = new WeakMap<Request, Commit>();
+const COMMIT = Symbol('tessera.commit');
+type WithCommit = Request & { [COMMIT]?: RequestCommit };
+
+/** One request's commit: runs once; settles without a promise when there is nothing to write. */
+class RequestCommit {
+  #pending: Promise<void> | null = null;
+  #done = false;
+  readonly #engine: SessionEngine<object>;
+  readonly #session: Session<object>;
+  readonly #req: Request;
+  readonly #res: Response;
+
+  constructor(engine: SessionEngine<object>, session: Session<object>, req: Request, res: Response) {
+    this.#engine = engine;
+    this.#session = session;
+    this.#req = req;
+    this.#res = res;
+  }
+
+  run(status: number = this.#res.statusCode): void | Promise<void> {
+    if (this.#done) return this.#pending ?? undefined;
+    this.#done = true;
+    const req = this.#req;
+    // `req.secure` runs Express's trust-proxy logic: asked only when a cookie is written.
+    const result = this.#engine.settle(this.#session, {
+      get secure() {
+        return req.secure;
+      },
+      status,
+    });
+    if (!(result instanceof Promise)) return this.#apply(result);
+    this.#pending = result.then((settled) => this.#apply(settled));
+    return this.#pending;
+  }
+
+  #apply({ setCookie }: CommitResult): void {
+    const res = this.#res;
+    if (!setCookie || res.headersSent) return;
+    res.append('Set-Cookie', setCookie);
+    if (this.#engine.options.cacheHeaders) setSessionCacheHeaders(res);
+  }
+}
 
 /**
  * Express middleware. `req.session` is lazy: a request that never touches it costs no store
@@ -32,25 +72,20 @@ const commits = new WeakMap<Request, Commit>();
 export function session<D extends object = SessionData>(
   engineOrOptions: SessionEngine<D> | SessionOptions,
 ): RequestHandler {
-  const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
+  const engine = (
+    engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions)
+  ) as SessionEngine<object>;
   return function tesseraSession(req: Request, res: Response, next: NextFunction): void {
-    if (commits.has(req)) {
+    const held = req as WithCommit;
+    if (held[COMMIT]) {
       next();
       return;
     }
     const current = engine.session(req.headers.cookie);
     req.session = current as unknown as Session<SessionData>;
-    let pending: Promise<void> | null = null;
-    const commit: Commit = (status = res.statusCode) => {
-      pending ??= engine.commit(current, { secure: req.secure, status }).then(({ setCookie }) => {
-        if (!setCookie || res.headersSent) return;
-        res.append('Set-Cookie', setCookie);
-        if (engine.options.cacheHeaders) setSessionCacheHeaders(res);
-      });
-      return pending;
-    };
-    commits.set(req, commit);
-    holdUntilCommitted(res, commit, next);
+    const commit = new RequestCommit(engine, current, req, res);
+    held[COMMIT] = commit;
+    holdUntilCommitted(res, (status) => commit.run(status), next);
     next();
   };
 }
@@ -60,11 +95,11 @@ export function session<D extends object = SessionData>(
  * store errors in the route). Later commits of the same request do nothing.
  */
 export async function commitSession(req: Request): Promise<void> {
-  const commit = commits.get(req);
+  const commit = (req as WithCommit)[COMMIT];
   if (!commit) {
     throw new SessionError('INVALID_STATE', 'commitSession() needs the session middleware on this route', {
       scope: 'express',
     });
   }
-  await commit();
+  await commit.run();
 }

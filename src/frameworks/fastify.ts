@@ -1,5 +1,5 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { SessionEngine } from '../core/engine.ts';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { type CommitResult, SessionEngine } from '../core/engine.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { SessionData, Session as TesseraSession } from '../core/session.ts';
 import { headerText, sessionCacheHeaders } from './internal/cache-headers.ts';
@@ -50,23 +50,49 @@ const plugin: FastifyPluginAsync<FastifyTesseraOptions> = async (fastify, option
     },
   });
 
-  fastify.addHook('onSend', async (request, reply, payload) => {
-    const state = states.get(request);
-    // Commit once: an error reply (for instance after a failed commit) passes through onSend again.
-    if (!state || state.committed) return payload;
-    state.committed = true;
-    const { setCookie } = await engine.commit(state.session, {
-      secure: request.protocol === 'https',
-      status: reply.statusCode,
-    });
-    if (!setCookie) return payload;
+  const apply = (reply: FastifyReply, { setCookie }: CommitResult) => {
+    if (!setCookie) return;
     reply.header('set-cookie', setCookie);
     if (engine.options.cacheHeaders) {
       for (const [name, value] of sessionCacheHeaders((header) => headerText(reply.getHeader(header)))) {
         reply.header(name, value);
       }
     }
-    return payload;
+  };
+
+  // A callback hook, not an async one: a request whose commit has nothing to write costs no promise.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    const state = states.get(request);
+    // Commit once: an error reply (for instance after a failed commit) passes through onSend again.
+    if (!state || state.committed) {
+      done(null, payload);
+      return;
+    }
+    state.committed = true;
+    let result: CommitResult | Promise<CommitResult>;
+    try {
+      result = engine.settle(state.session, {
+        get secure() {
+          return request.protocol === 'https';
+        },
+        status: reply.statusCode,
+      });
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      apply(reply, result);
+      done(null, payload);
+      return;
+    }
+    result.then(
+      (settled) => {
+        apply(reply, settled);
+        done(null, payload);
+      },
+      (error: Error) => done(error),
+    );
   });
 };
 

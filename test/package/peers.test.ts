@@ -3,6 +3,7 @@
 // files do not already run: node-redis 6 and ioredis 6 (redis.test.ts runs 5 of both), Kysely
 // 0.29 (sql.test.ts runs 0.28). Installed as npm aliases (redis6, ioredis6, kysely29), passed in
 // as the user's own client, which is how an app on that major meets the store.
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -12,6 +13,7 @@ import mysql from 'mysql2';
 import pg from 'pg';
 import { createClient as createClient6 } from 'redis6';
 import type { Store } from '../../src/core/store.ts';
+import { commandOptionsOf } from '../../src/stores/redis/clients.ts';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.ts';
 import { SqlStore } from '../../src/stores/sql/index.ts';
 import { runStoreConformance } from '../../src/testing/index.ts';
@@ -96,5 +98,12 @@ describe('peer majors: Kysely 0.29', () => {
       dialect: new MysqlDialect({ pool: mysql.createPool({ uri: MYSQL_URL, connectionLimit: 4 }) }),
     });
     return { db, close: () => db.destroy() };
+  });
+});
+
+describe('node-redis 6 per-command timeouts', only('redis'), () => {
+  it('are turned off for a client whose app chose none (the engine bounds every call), kept when chosen', () => {
+    assert.deepEqual(commandOptionsOf(createClient6({ url: REDIS_URL })), { timeout: 0 });
+    assert.equal(commandOptionsOf(createClient6({ url: REDIS_URL, commandOptions: { timeout: 250 } })), undefined);
   });
 });

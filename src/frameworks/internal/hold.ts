@@ -5,66 +5,117 @@ type Method = 'writeHead' | 'write' | 'end' | 'flushHeaders';
 const METHODS: readonly Method[] = ['writeHead', 'write', 'end', 'flushHeaders'];
 type Call = (...args: unknown[]) => unknown;
 
+/** A commit: settled at once (`undefined`) when it has nothing to wait for, else a promise. */
+export type HeldCommit = (status: number) => void | Promise<void>;
+
+const HOLD = Symbol('tessera.hold');
+
+interface Hold {
+  commit: HeldCommit;
+  onError: (error: unknown) => void;
+  state: 'open' | 'holding' | 'released';
+  /** The response's own methods, in the order of METHODS. */
+  originals: Call[];
+  queue: Array<[number, unknown[]]>;
+}
+
+/** A response as the stand-ins see it (its four methods replaceable). */
+type Holding = Record<Method, Call> & { [HOLD]?: Hold; readonly statusCode: number; destroy(error?: Error): void };
+
 /**
  * Holds a `node:http` response until `commit` settles, so a Set-Cookie header added by the
  * commit goes out with the head. The first `writeHead`, `write`, `end` or `flushHeaders` starts
- * the commit; the calls made meanwhile are replayed in order once it succeeds. When it fails,
+ * the commit; when it settles at once (nothing to write) the call goes straight through,
+ * otherwise the calls made meanwhile are replayed in order once it succeeds. When it fails,
  * the held calls are dropped, the original methods are put back and `onError` decides the
  * response (the head has not been sent).
  *
  * Headers passed to `writeHead` are applied with `setHeader` (they take precedence, as in Node),
  * except `Set-Cookie`, which is appended so the session cookie is not clobbered.
+ *
+ * The stand-in methods are shared by every response (the per-response state hangs off a
+ * symbol), so holding a response allocates no closures.
  */
-export function holdUntilCommitted(
-  res: ServerResponse,
-  commit: (status: number) => Promise<void>,
-  onError: (error: unknown) => void,
-): void {
-  const target = res as unknown as Record<Method, Call>;
-  const originals = new Map<Method, Call>(METHODS.map((name) => [name, target[name]]));
-  let state: 'open' | 'holding' | 'released' = 'open';
-  const queue: Array<[Method, unknown[]]> = [];
+export function holdUntilCommitted(res: ServerResponse, commit: HeldCommit, onError: (error: unknown) => void): void {
+  const target = res as unknown as Holding;
+  target[HOLD] = {
+    commit,
+    onError,
+    state: 'open',
+    originals: [target.writeHead, target.write, target.end, target.flushHeaders],
+    queue: [],
+  };
+  target.writeHead = STAND_INS[0] as Call;
+  target.write = STAND_INS[1] as Call;
+  target.end = STAND_INS[2] as Call;
+  target.flushHeaders = STAND_INS[3] as Call;
+}
 
-  const original = (name: Method) => originals.get(name) as Call;
-  const release = () => {
-    for (const name of METHODS) target[name] = original(name);
-    state = 'released';
-  };
-  const replay = (name: Method, args: unknown[]) => {
-    if (name === 'writeHead') args = applyHeadHeaders(res, args);
-    original(name).apply(res, args);
-  };
-  const start = (name: Method, args: unknown[]) => {
-    state = 'holding';
-    // The status a held writeHead is about to send is not on the response yet.
-    const status = name === 'writeHead' && typeof args[0] === 'number' ? args[0] : res.statusCode;
-    commit(status).then(
-      () => {
-        release();
-        try {
-          for (const [name, args] of queue.splice(0)) replay(name, args);
-        } catch (error) {
-          // A call that is invalid now (e.g. a second writeHead) would have thrown unheld too.
-          res.destroy(error instanceof Error ? error : undefined);
-        }
-      },
-      (error: unknown) => {
-        queue.length = 0;
-        release();
-        onError(error);
-      },
-    );
-  };
+const STAND_INS: readonly Call[] = METHODS.map(
+  (_, index) =>
+    function held(this: Holding, ...args: unknown[]): unknown {
+      return intercept(this, index, args);
+    },
+);
 
-  for (const name of METHODS) {
-    target[name] = function held(...args: unknown[]): unknown {
-      if (state === 'released') return original(name).apply(res, args);
-      queue.push([name, args]);
-      if (state === 'open') start(name, args);
-      // write() reports no backpressure while held; the others return the response.
-      return name === 'write' ? true : name === 'flushHeaders' ? undefined : res;
-    };
+function intercept(res: Holding, index: number, args: unknown[]): unknown {
+  const hold = res[HOLD] as Hold;
+  if (hold.state === 'released') return (hold.originals[index] as Call).apply(res, args);
+  if (hold.state === 'holding') {
+    hold.queue.push([index, args]);
+    return heldResult(res, index);
   }
+  hold.state = 'holding';
+  // The status a held writeHead is about to send is not on the response yet.
+  const status = index === 0 && typeof args[0] === 'number' ? args[0] : res.statusCode;
+  let pending: void | Promise<void>;
+  try {
+    pending = hold.commit(status);
+  } catch (error) {
+    release(res, hold);
+    hold.onError(error);
+    return heldResult(res, index);
+  }
+  if (pending === undefined) {
+    release(res, hold);
+    return replay(res, hold, index, args);
+  }
+  hold.queue.push([index, args]);
+  pending.then(
+    () => {
+      release(res, hold);
+      try {
+        for (const [method, held] of hold.queue.splice(0)) replay(res, hold, method, held);
+      } catch (error) {
+        // A call that is invalid now (e.g. a second writeHead) would have thrown unheld too.
+        res.destroy(error instanceof Error ? error : undefined);
+      }
+    },
+    (error: unknown) => {
+      hold.queue.length = 0;
+      release(res, hold);
+      hold.onError(error);
+    },
+  );
+  return heldResult(res, index);
+}
+
+/** write() reports no backpressure while held; the others return the response. */
+function heldResult(res: Holding, index: number): unknown {
+  return index === 1 ? true : index === 3 ? undefined : res;
+}
+
+function release(res: Holding, hold: Hold): void {
+  res.writeHead = hold.originals[0] as Call;
+  res.write = hold.originals[1] as Call;
+  res.end = hold.originals[2] as Call;
+  res.flushHeaders = hold.originals[3] as Call;
+  hold.state = 'released';
+}
+
+function replay(res: Holding, hold: Hold, index: number, args: unknown[]): unknown {
+  const call = hold.originals[index] as Call;
+  return call.apply(res, index === 0 ? applyHeadHeaders(res as unknown as ServerResponse, args) : args);
 }
 
 /** Moves the headers argument of a held `writeHead` onto the response; returns the other arguments. */

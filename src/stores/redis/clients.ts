@@ -8,14 +8,19 @@ import { sentinelBackend } from './sentinel.ts';
 
 /** A node-redis (v5) client from `createClient()`. Connect it before use; the store never closes it. */
 export interface NodeRedisClientLike {
-  sendCommand(args: string[]): Promise<unknown>;
+  sendCommand(args: string[], options?: object): Promise<unknown>;
   readonly isOpen: boolean;
   readonly isReady: boolean;
 }
 
 /** A node-redis (v5) cluster from `createCluster()`. */
 export interface NodeRedisClusterLike {
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: object,
+  ): Promise<unknown>;
   readonly masters: readonly object[];
   nodeClient(node: object): Promise<NodeRedisClientLike>;
 }
@@ -69,6 +74,18 @@ export interface Backend {
   /** Closes the client if the store created it; a user's client is left open. */
   close(): Promise<void>;
 }
+
+/**
+ * node-redis 6 gives every command a 5 s timer of its own (an `AbortSignal.timeout`, about 10 µs
+ * a command with the garbage it keeps alive) unless the client was told otherwise. The engine
+ * already bounds every store call (`storeTimeoutMs`), so commands go without it, unless the app
+ * chose a `commandOptions.timeout` for its client, which is then kept.
+ */
+export function commandOptionsOf(client: object): object | undefined {
+  const options = (client as { options?: { commandOptions?: { timeout?: unknown } } }).options;
+  return options?.commandOptions?.timeout === undefined ? NO_COMMAND_TIMEOUT : undefined;
+}
+const NO_COMMAND_TIMEOUT = Object.freeze({ timeout: 0 });
 
 const has = (value: object, name: string, type: 'function' | 'string' | 'boolean' | 'object') =>
   name in value && typeof (value as Record<string, unknown>)[name] === type;
@@ -128,7 +145,8 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
   switch (kind) {
     case 'node-redis': {
       const c = client as NodeRedisClientLike;
-      const send: NodeSender = (args) => c.sendCommand(args);
+      const options = commandOptionsOf(c);
+      const send: NodeSender = (args) => c.sendCommand(args, options);
       const ready = async () => {
         if (!c.isReady)
           throw new Error(`the node-redis client is not ${c.isOpen ? 'ready (reconnecting)' : 'connected'}`);
@@ -137,6 +155,7 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
     }
     case 'node-redis-cluster': {
       const c = client as NodeRedisClusterLike;
+      const options = commandOptionsOf(c);
       return {
         ...base,
         // Every master the cluster client has connected to is down: commands would wait for a
@@ -150,7 +169,7 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
             throw new Error('no master of the cluster is connected');
           }
         },
-        send: (key, args) => c.sendCommand(key, false, args),
+        send: (key, args) => c.sendCommand(key, false, args, options),
         masters: async () => {
           const nodes = await Promise.all(c.masters.map((master) => c.nodeClient(master)));
           return nodes.map((node) => (args: string[]) => node.sendCommand(args));

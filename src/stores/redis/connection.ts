@@ -70,6 +70,8 @@ export async function ownedBackend(
     name: settings.name,
     pingInterval: settings.pingMs > 0 ? settings.pingMs : undefined,
     disableOfflineQueue: true,
+    // The engine bounds every call; node-redis 6's own per-command timer would only add cost.
+    commandOptions: { timeout: 0 },
   });
   const target = describeTarget(settings);
   let everReady = false;
