@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderChart } from './lib/chart.ts';
-import { type CompiledTree, compileServers } from './lib/compile.ts';
+import { type CompiledTree, compileServers, unpackRevision } from './lib/compile.ts';
 import { type BenchConfig, describeConfig, readConfig } from './lib/config.ts';
 import { machineInfo } from './lib/machine.ts';
 import { Cell } from './lib/measure.ts';
@@ -23,7 +23,7 @@ import type { BenchResults, ScenarioResult, VariantResult } from './lib/results.
 import { ROOT, type RunningServer, startServer } from './lib/server.ts';
 import { makeSessions, probe } from './lib/sessions.ts';
 import { markdown } from './lib/table.ts';
-import { ceilingOf, SCENARIOS, type Scenario, TARGETS, VARIANTS, type Variant } from './lib/variants.ts';
+import { baselineOf, ceilingOf, SCENARIOS, type Scenario, TARGETS, VARIANTS, type Variant } from './lib/variants.ts';
 import { writeScripts, wrkVersion } from './lib/wrk.ts';
 
 interface Prepared {
@@ -220,11 +220,22 @@ async function main(): Promise<void> {
   let redis: BenchRedis | null = null;
   let postgres: BenchPostgres | string = 'PostgreSQL not needed';
   let compiled: CompiledTree | null = null;
+  let baseline: CompiledTree | null = null;
   const prepared: Prepared[] = [];
   try {
     if (!config.tsx) {
       compiled = await compileServers(ROOT);
       log(`compiled ${compiled.files} files of src/ and bench/servers/ to ${compiled.dir}`);
+    }
+    if (config.baseline) {
+      if (config.tsx) throw new Error('[bench] BENCH_BASELINE needs compiled servers (leave BENCH_TSX unset)');
+      const source = join(tmp, 'baseline');
+      const commit = await unpackRevision(ROOT, config.baseline, source);
+      baseline = await compileServers(ROOT, source, `${process.pid}-baseline`);
+      log(`baseline ${config.baseline} (${commit}): compiled ${baseline.files} files to ${baseline.dir}`);
+      // Each Tessera variant right after its baseline twin, so the rounds alternate old and new.
+      const twinned = variants.flatMap((v) => (v.family === 'Tessera' ? [baselineOf(v, commit), v] : [v]));
+      variants.splice(0, variants.length, ...twinned);
     }
     redis = await startRedis(loadCore);
     log(`redis ${redis.version} on ${redis.url}`);
@@ -240,7 +251,8 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        const ready = await prepare(variant, config, redis, postgres, tmp, serverCore, compiled?.dir ?? null);
+        const tree = variant.baseline ? baseline : compiled;
+        const ready = await prepare(variant, config, redis, postgres, tmp, serverCore, tree?.dir ?? null);
         prepared.push(ready);
         results.push(ready.result);
       } catch (error) {
@@ -287,6 +299,7 @@ async function main(): Promise<void> {
     if (typeof postgres !== 'string') await postgres.close().catch((e: Error) => console.error(`[bench] ${e.message}`));
     await rm(tmp, { recursive: true, force: true });
     await compiled?.remove();
+    await baseline?.remove();
     const total = (performance.now() - started) / 1000;
     log(`total time: ${Math.floor(total / 60)} min ${Math.round(total % 60)} s`);
   }

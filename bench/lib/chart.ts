@@ -29,6 +29,7 @@ async function load<T>(name: string): Promise<T> {
 }
 
 const COLORS: Record<string, string> = {
+  floor: '#e0e0e0',
   'express-session': '#9e9e9e',
   '@fastify/session': '#bdbdbd',
   Tessera: '#1f6fb4',

@@ -30,6 +30,11 @@ export interface BenchConfig {
   tsx: boolean;
   /** PostgreSQL for the SQL variant (`BENCH_PG_URL`). */
   pgUrl: string;
+  /**
+   * A git revision whose Tessera runs beside this checkout's in the same pass (`BENCH_BASELINE`,
+   * e.g. `main` or a commit): every Tessera variant runs twice, old and new, in turns.
+   */
+  baseline: string | null;
 }
 
 function number(name: string, fallback: number, min: number): number {
@@ -63,10 +68,16 @@ export function readConfig(): BenchConfig {
     pin: process.env.BENCH_PIN !== '0',
     tsx: process.env.BENCH_TSX === '1',
     pgUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    baseline: process.env.BENCH_BASELINE || null,
   };
 }
 
 /** The settings as environment assignments, for the command line printed in the results. */
 export function describeConfig(config: BenchConfig): string {
-  return `BENCH_DURATION=${config.durationSeconds} BENCH_RUNS=${config.runs} BENCH_WARMUP=${config.warmupSeconds} BENCH_CONNECTIONS=${config.connections} BENCH_SESSIONS=${config.sessions}`;
+  const only = [
+    config.variants.length > 0 ? ` BENCH_VARIANTS=${config.variants.join(',')}` : '',
+    config.scenarios.length > 0 ? ` BENCH_SCENARIOS=${config.scenarios.join(',')}` : '',
+    config.baseline ? ` BENCH_BASELINE=${config.baseline}` : '',
+  ].join('');
+  return `BENCH_DURATION=${config.durationSeconds} BENCH_RUNS=${config.runs} BENCH_WARMUP=${config.warmupSeconds} BENCH_CONNECTIONS=${config.connections} BENCH_SESSIONS=${config.sessions}${only}`;
 }

@@ -1,7 +1,7 @@
 /** The servers compared, and the scenarios each is driven through. */
 
 export type Framework = 'express' | 'fastify';
-export type Family = 'bare' | 'express-session' | '@fastify/session' | 'Tessera';
+export type Family = 'bare' | 'floor' | 'express-session' | '@fastify/session' | 'Tessera';
 
 export interface Variant {
   /** Stable id, used by `BENCH_VARIANTS` and in results.json. */
@@ -20,6 +20,13 @@ export interface Variant {
   requires: string[];
   /** Name of the session cookie the server sets, to pick it out of Set-Cookie. */
   cookie: string | null;
+  /** Runs the baseline revision's code (`BENCH_BASELINE`), not this checkout's. */
+  baseline?: boolean;
+}
+
+/** The baseline twin of a Tessera variant: same server, the old revision's code. */
+export function baselineOf(variant: Variant, commit: string): Variant {
+  return { ...variant, id: `${variant.id}@${commit}`, label: `${variant.label} (${commit})`, baseline: true };
 }
 
 export const VARIANTS: readonly Variant[] = [
@@ -33,6 +40,28 @@ export const VARIANTS: readonly Variant[] = [
     backend: 'none',
     requires: [],
     cookie: null,
+  },
+  {
+    id: 'express-floor-redis',
+    label: 'Express, hand-written, Redis',
+    framework: 'express',
+    family: 'floor',
+    server: 'floor.ts',
+    env: { BENCH_FRAMEWORK: 'express', BENCH_STORE: 'redis' },
+    backend: 'redis',
+    requires: [],
+    cookie: 'floor.sid',
+  },
+  {
+    id: 'express-floor-postgres',
+    label: 'Express, hand-written, PostgreSQL',
+    framework: 'express',
+    family: 'floor',
+    server: 'floor.ts',
+    env: { BENCH_FRAMEWORK: 'express', BENCH_STORE: 'postgres' },
+    backend: 'postgres',
+    requires: [],
+    cookie: 'floor.sid',
   },
   {
     id: 'express-session-node-redis',
@@ -99,6 +128,28 @@ export const VARIANTS: readonly Variant[] = [
     backend: 'none',
     requires: [],
     cookie: null,
+  },
+  {
+    id: 'fastify-floor-redis',
+    label: 'Fastify, hand-written, Redis',
+    framework: 'fastify',
+    family: 'floor',
+    server: 'floor.ts',
+    env: { BENCH_FRAMEWORK: 'fastify', BENCH_STORE: 'redis' },
+    backend: 'redis',
+    requires: [],
+    cookie: 'floor.sid',
+  },
+  {
+    id: 'fastify-floor-postgres',
+    label: 'Fastify, hand-written, PostgreSQL',
+    framework: 'fastify',
+    family: 'floor',
+    server: 'floor.ts',
+    env: { BENCH_FRAMEWORK: 'fastify', BENCH_STORE: 'postgres' },
+    backend: 'postgres',
+    requires: [],
+    cookie: 'floor.sid',
   },
   {
     id: 'fastify-session',
