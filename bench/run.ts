@@ -237,6 +237,7 @@ async function main(): Promise<void> {
       const twinned = variants.flatMap((v) => (v.family === 'Tessera' ? [baselineOf(v, commit), v] : [v]));
       variants.splice(0, variants.length, ...twinned);
     }
+    await wrkVersion(); // fails now, naming the fix, rather than after every server has started
     redis = await startRedis(loadCore);
     log(`redis ${redis.version} on ${redis.url}`);
     if (config.profileDir) await mkdir(config.profileDir, { recursive: true });

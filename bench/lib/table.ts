@@ -106,7 +106,7 @@ export function markdown(results: BenchResults): string {
     '## Server CPU µs per request',
     '',
     "Every row's own figure. The hand-written rows are the floor: a cookie parse and the same round trips",
-    "(Redis: HGETALL, and HSET + PEXPIRE on a write; PostgreSQL: SELECT, and UPDATE on a write), nothing",
+    '(Redis: HGETALL, and HSET + PEXPIRE on a write; PostgreSQL: SELECT, and UPDATE on a write), nothing',
     "else. Tessera's distance from them is what its checks and guarantees cost, plus whatever it wastes.",
     '',
     ...summary(results.variants, 'micros'),

@@ -129,7 +129,16 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
 export async function wrkVersion(): Promise<string> {
   const child = start('wrk', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
-  await new Promise((resolve) => child.once('exit', resolve));
+  await new Promise((resolve, reject) => {
+    child.once('exit', resolve);
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'ENOENT'
+          ? new Error('[bench] wrk is not installed: install it (Debian: apt-get install wrk) and run again')
+          : error,
+      ),
+    );
+  });
   const line = (output.stdout() + output.stderr()).split('\n')[0] ?? '';
   return /^wrk (\S+)/.exec(line)?.[1] ?? line.trim();
 }

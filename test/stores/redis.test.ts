@@ -383,4 +383,24 @@ describe('redis store connections', () => {
     await store.destroyByUser('dora');
     await store.close();
   });
+
+  it('patches hundreds of fields at once, with an owner change, in chunks the script can unpack', async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
+    const key = hashId(generateId());
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < 450; i++) fields[`old${i}`] = `"${i}"`;
+    await store.set(key, { ...record('erin'), fields });
+    const set: Record<string, string> = {};
+    for (let i = 0; i < 450; i++) set[`new${i}`] = `"${i}"`;
+    const unset = Array.from({ length: 449 }, (_, i) => `old${i}`);
+    const expiresAt = Date.now() + 120_000;
+    assert.equal(await store.patch(key, { set, unset, expiresAt, userId: null }), true);
+    const after = await store.get(key);
+    assert.deepEqual(after?.fields, { ...set, old449: '"449"' });
+    assert.equal(after?.userId, null, 'the owner was cleared');
+    assert.equal(after?.expiresAt, expiresAt);
+    assert.deepEqual(await store.listByUser('erin'), []);
+    await store.destroy(key);
+    await store.close();
+  });
 });

@@ -70,18 +70,30 @@ elseif mode == 'cover' and previous == ARGV[5] and tonumber(ARGV[6]) > (tonumber
 end
 if user and tonumber(ARGV[2]) > (tonumber(covered) or 0) then return {2, user} end
 local setEnd = 7 + 2 * tonumber(ARGV[7])
-for i = 8, setEnd, 200 do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 199, setEnd)))
-end
-for i = setEnd + 1, #ARGV, 200 do
-  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 199, #ARGV)))
-end
+-- The metadata and the changed fields in one HSET, the removed ones in one HDEL (in chunks:
+-- unpack of a very long list overflows Lua's C stack).
+local sets = {'expiresAt', ARGV[2]}
 if user and (user ~= previous or covered ~= meta[3]) then
-  redis.call('HSET', key, 'expiresAt', ARGV[2], 'userId', user, 'indexedUntil', covered)
-else
-  redis.call('HSET', key, 'expiresAt', ARGV[2])
-  if previous and not user then redis.call('HDEL', key, 'userId', 'indexedUntil') end
+  sets[3], sets[4], sets[5], sets[6] = 'userId', user, 'indexedUntil', covered
 end
+for i = 8, setEnd do
+  sets[#sets + 1] = ARGV[i]
+  if #sets >= 200 then
+    redis.call('HSET', key, unpack(sets))
+    sets = {}
+  end
+end
+if #sets > 0 then redis.call('HSET', key, unpack(sets)) end
+local dels = {}
+if previous and not user then dels[1], dels[2] = 'userId', 'indexedUntil' end
+for i = setEnd + 1, #ARGV do
+  dels[#dels + 1] = ARGV[i]
+  if #dels >= 200 then
+    redis.call('HDEL', key, unpack(dels))
+    dels = {}
+  end
+end
+if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
 redis.call('PEXPIREAT', key, ARGV[3])
 return {1, previous}`,
 );
