@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
   createStore,
@@ -11,6 +13,7 @@ import {
 } from '../../src/config/index.ts';
 import { isSessionError } from '../../src/core/errors.ts';
 import { SqlStore } from '../../src/stores/sql/index.ts';
+import { ROOT } from '../support/packed.ts';
 
 /** Asserts an INVALID_OPTIONS error whose message contains every one of `parts`. */
 function rejects(run: () => unknown, ...parts: string[]): void {
@@ -234,4 +237,55 @@ describe('whole Perl settings through resolveConfig', () => {
       isSessionError(e, 'INVALID_OPTIONS'),
     );
   });
+});
+
+/** The settings a reader accepts, as its own error for an unknown key lists them ("known: a, b"). */
+function known(read: (block: unknown) => unknown, block: Record<string, unknown>, prefix = ''): string[] {
+  try {
+    read(block);
+  } catch (error) {
+    const list = /known: (.+)$/.exec((error as Error).message)?.[1];
+    if (list) return list.split(', ').map((name) => `${prefix}${name}`);
+  }
+  throw new Error(`no list of known settings from ${JSON.stringify(block)}`);
+}
+
+/** The rows of a page's seed-setting tables: those headed with "seed" or "setting". */
+function seedTableRows(page: string): string {
+  const lines = readFileSync(path.join(ROOT, page), 'utf8').split('\n');
+  const rows: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const head = lines[i] ?? '';
+    if (!/^\|.*\b(seed|setting)\b.*\|$/i.test(head) || !/^\|[\s:|-]+\|$/.test(lines[i + 1] ?? '')) continue;
+    for (let j = i + 2; /^\|/.test(lines[j] ?? ''); j++) rows.push(lines[j] ?? '');
+  }
+  return rows.join('\n');
+}
+
+describe('the store pages name every Perl setting tessera/config reads, in their seed tables', () => {
+  const unknown = { zz_not_a_setting: 1 };
+  const pages: Array<[string, string[]]> = [
+    ['docs/stores/redis.md', [...known(fromDancerRedis, unknown), ...known(fromCatalystRedis, unknown)]],
+    // `schema` is refused by name (a live Perl object), so it is in no "known" list, but the seed has it.
+    ['docs/stores/sql.md', [...known(fromDbic, { dsn: 'DBI:SQLite:x.db', ...unknown }), 'schema']],
+    [
+      'docs/stores/elasticsearch.md',
+      [
+        ...known(fromDancerElasticSearch, unknown),
+        ...known(fromDancerElasticSearch, { signing: unknown }, 'signing.'),
+        ...known(fromDancerElasticSearch, { connection: unknown }),
+      ],
+    ],
+  ];
+  for (const [page, settings] of pages) {
+    it(`${page}: ${settings.length} settings`, () => {
+      const rows = seedTableRows(page);
+      assert.ok(rows.length > 0, `${page} has no seed-setting table`);
+      // `signing.secret` names `signing` too.
+      const missing = settings.filter(
+        (name) => ![`\`${name}\``, `\`${name}:`, `\`${name}.`].some((form) => rows.includes(form)),
+      );
+      assert.deepEqual(missing, [], `${page}'s seed table does not name these settings`);
+    });
+  }
 });
