@@ -136,6 +136,19 @@ function start(
   return { child, output: () => text, listening };
 }
 
+/** Runs a command to its end: the test fails unless it exits with status 0 within `timeout` ms. */
+async function runsToExit(file: string, args: string[], cwd: string, timeout: number): Promise<void> {
+  await run(file, args, { cwd, env: { ...process.env, ...ENV }, timeout }).catch(
+    (error: { code?: number | string; signal?: string; stdout?: string; stderr?: string }) => {
+      // A timeout kills it: no exit code, a signal. That is a failure too, not a pass.
+      const how = error.signal
+        ? `was stopped by ${error.signal} (the limit is ${timeout / 1000} s)`
+        : `exited with ${error.code}`;
+      assert.fail(`${how}:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+    },
+  );
+}
+
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -158,15 +171,7 @@ describe('docs: every TypeScript block compiles under strict settings, and runna
       if (example.lang === 'sh') {
         // A shell session: its own directory inside the project, so `npx tessera` finds the install.
         await writeFile(path.join(dir, 'session.sh'), program(example));
-        const result = await run('bash', ['-e', path.join(dir, 'session.sh')], {
-          cwd: dir,
-          env: { ...process.env, ...ENV },
-          timeout: 60_000,
-        }).catch((error: { code?: number; stdout?: string; stderr?: string }) => error);
-        assert.ok(
-          !('code' in result && result.code),
-          `exited with ${'code' in result ? result.code : '?'}:\n${result.stdout}${result.stderr}`,
-        );
+        await runsToExit('bash', ['-e', path.join(dir, 'session.sh')], dir, 60_000);
         return;
       }
       await writeFile(path.join(dir, 'index.ts'), program(example));
@@ -193,15 +198,7 @@ describe('docs: every TypeScript block compiles under strict settings, and runna
           t.diagnostic(`compiled; not run: ${COMPILE_ONLY[example.name]?.reason} (set ${needed} to run it)`);
           return;
         }
-        const result = await run(process.execPath, ['--import', 'tsx', path.join(dir, 'index.ts')], {
-          cwd: project,
-          env: { ...process.env, ...ENV },
-          timeout: 30_000,
-        }).catch((error: { code?: number; stdout?: string; stderr?: string }) => error);
-        assert.ok(
-          !('code' in result && result.code),
-          `exited with ${'code' in result ? result.code : '?'}:\n${result.stdout}${result.stderr}`,
-        );
+        await runsToExit(process.execPath, ['--import', 'tsx', path.join(dir, 'index.ts')], project, 30_000);
       }
     });
   }
