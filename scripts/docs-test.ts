@@ -251,9 +251,9 @@ export function program(example: Example): string {
 export const COMPILE_ONLY: Record<string, { reason: string; runsWith?: string }> = {
   'redis-clients': {
     reason:
-      'it connects to a Sentinel group (a master, a replica and three sentinels, which the fault tests ' +
-      'start in 10 s or more) and to the reader’s hosts (10.0.0.x) as written; the node-redis Cluster ' +
-      'runs as `redis-cluster`, on a private cluster the docs test starts',
+      'it connects to a Sentinel group (a master, a replica and three sentinels: five servers to start ' +
+      'and wait for, for one example) and to the reader’s hosts (10.0.0.x) as written; the node-redis ' +
+      'Cluster runs as `redis-cluster`, on a private cluster the docs test starts',
   },
   es: {
     reason: 'there is no Elasticsearch server here (its tests use a protocol double)',
