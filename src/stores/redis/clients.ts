@@ -1,5 +1,8 @@
 import type { EventEmitter } from 'node:events';
+import type { Backend, NodeRedisSentinelLike, NodeSender, RedisClientKind } from './backend.ts';
 import { sentinelBackend } from './sentinel.ts';
+
+export type { Backend, NodeRedisSentinelLike, NodeSender, RedisClientKind } from './backend.ts';
 
 /**
  * The Redis clients the store accepts, typed structurally (no import of either library's types),
@@ -25,12 +28,6 @@ export interface NodeRedisClusterLike {
   nodeClient(node: object): Promise<NodeRedisClientLike>;
 }
 
-/** A node-redis (v5) Sentinel client from `createSentinel()`. */
-export interface NodeRedisSentinelLike {
-  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
-  getMasterNode(): unknown;
-}
-
 /** An ioredis (v5) `Redis` instance: standalone, or through Sentinel (`new Redis({ sentinels, name })`). */
 export interface IORedisLike {
   call(command: string, args: string[]): Promise<unknown>;
@@ -50,30 +47,6 @@ export type RedisClientLike =
   | NodeRedisSentinelLike
   | IORedisLike
   | IORedisClusterLike;
-
-/** Which kind of client a store talks through. */
-export type RedisClientKind =
-  | 'node-redis'
-  | 'node-redis-cluster'
-  | 'node-redis-sentinel'
-  | 'ioredis'
-  | 'ioredis-cluster';
-
-/** Sends one command to one node. */
-export type NodeSender = (args: string[]) => Promise<unknown>;
-
-/** What the store needs from a client, whatever its library and deployment shape. */
-export interface Backend {
-  readonly kind: RedisClientKind;
-  /** Resolves once commands can be sent; fails fast while a store-created client is disconnected. */
-  ready(): Promise<void>;
-  /** Sends one command; `key` routes it on a cluster. */
-  send(key: string | undefined, args: string[]): Promise<unknown>;
-  /** One sender per master node (SCAN must visit every master of a cluster). */
-  masters(): Promise<NodeSender[]>;
-  /** Closes the client if the store created it; a user's client is left open. */
-  close(): Promise<void>;
-}
 
 /**
  * node-redis 6 gives every command a 5 s timer of its own (an `AbortSignal.timeout`, about 10 µs

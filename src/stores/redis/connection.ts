@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { importOptional } from '../../core/errors.ts';
-import type { Backend } from './clients.ts';
+import type { Backend } from './backend.ts';
 import type { ConnectionSettings } from './options.ts';
 
 /** The part of a node-redis client the store drives when it owns the client. */

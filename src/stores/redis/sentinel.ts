@@ -1,4 +1,4 @@
-import type { Backend, NodeRedisSentinelLike, NodeSender } from './clients.ts';
+import type { Backend, NodeRedisSentinelLike, NodeSender } from './backend.ts';
 
 /** How often the master is looked at while commands are in flight. */
 const WATCH_MS = 10;

@@ -1,0 +1,33 @@
+// What the Redis store needs from a client, whatever its library and deployment shape: the
+// interface that clients.ts, connection.ts and sentinel.ts implement (sentinel.ts and
+// connection.ts need nothing else from clients.ts, which imports them).
+
+/** A node-redis (v5) Sentinel client from `createSentinel()`. */
+export interface NodeRedisSentinelLike {
+  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  getMasterNode(): unknown;
+}
+
+/** Which kind of client a store talks through. */
+export type RedisClientKind =
+  | 'node-redis'
+  | 'node-redis-cluster'
+  | 'node-redis-sentinel'
+  | 'ioredis'
+  | 'ioredis-cluster';
+
+/** Sends one command to one node. */
+export type NodeSender = (args: string[]) => Promise<unknown>;
+
+/** What the store needs from a client, whatever its library and deployment shape. */
+export interface Backend {
+  readonly kind: RedisClientKind;
+  /** Resolves once commands can be sent; fails fast while a store-created client is disconnected. */
+  ready(): Promise<void>;
+  /** Sends one command; `key` routes it on a cluster. */
+  send(key: string | undefined, args: string[]): Promise<unknown>;
+  /** One sender per master node (SCAN must visit every master of a cluster). */
+  masters(): Promise<NodeSender[]>;
+  /** Closes the client if the store created it; a user's client is left open. */
+  close(): Promise<void>;
+}
