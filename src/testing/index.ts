@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { invalid } from '../core/check.ts';
 import { SessionEngine } from '../core/engine.ts';
 import { isSessionError } from '../core/errors.ts';
 import { generateId, hashId } from '../core/ids.ts';
@@ -53,6 +54,8 @@ function record(fields: Record<string, string>, lifetimeMs = 60_000, userId: str
   return { fields, createdAt: now, expiresAt: now + lifetimeMs, userId };
 }
 
+const SUBJECT = { scope: 'testing', label: 'runStoreConformance' };
+
 function newKey(): string {
   return hashId(generateId());
 }
@@ -67,7 +70,8 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
     await options.settle?.(store());
   };
   const store = (): Store => {
-    if (!current) throw new TypeError('createStore() did not give a store');
+    if (!current)
+      throw invalid(SUBJECT, 'createStore', 'gave no store: it must return the store to test (or a promise of one)');
     return current;
   };
   /** The store with every optional method (tests call them only after `applies`). */

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { SessionError } from '../../core/errors.ts';
 import type { Backend, NodeRedisSentinelLike, NodeSender, RedisClientKind } from './backend.ts';
 import { sentinelBackend } from './sentinel.ts';
 
@@ -91,7 +92,11 @@ function ioredisReadiness(c: IORedisLike): () => Promise<void> {
       return;
     }
     if (seen || c.status === 'reconnecting' || c.status === 'end' || c.status === 'close') {
-      throw new Error(`the ioredis client is not connected (status ${c.status})`);
+      throw new SessionError(
+        'STORE_UNAVAILABLE',
+        `the ioredis client is not connected (status ${c.status}); calls fail at once until it reconnects`,
+        { scope: 'redis' },
+      );
     }
     // Its first connection is under way: wait for it (with `enableOfflineQueue: false` a command
     // sent now would fail), bounded by the engine's timeout.
@@ -121,8 +126,9 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
       const options = commandOptionsOf(c);
       const send: NodeSender = (args) => c.sendCommand(args, options);
       const ready = async () => {
-        if (!c.isReady)
-          throw new Error(`the node-redis client is not ${c.isOpen ? 'ready (reconnecting)' : 'connected'}`);
+        if (c.isReady) return;
+        const state = c.isOpen ? 'ready (reconnecting)' : 'connected: call its connect() before using the store';
+        throw new SessionError('STORE_UNAVAILABLE', `the node-redis client is not ${state}`, { scope: 'redis' });
       };
       return { ...base, ready, send: (_key, args) => send(args), masters: async () => [send] };
     }
@@ -139,7 +145,7 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
             .map((master) => (master as { client?: { isReady?: boolean } }).client)
             .filter((node) => node !== undefined);
           if (clients.length > 0 && clients.every((node) => node.isReady === false)) {
-            throw new Error('no master of the cluster is connected');
+            throw new SessionError('STORE_UNAVAILABLE', 'no master of the cluster is connected', { scope: 'redis' });
           }
         },
         send: (key, args) => c.sendCommand(key, false, args, options),

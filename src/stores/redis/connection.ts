@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { importOptional } from '../../core/errors.ts';
+import { importOptional, SessionError } from '../../core/errors.ts';
 import type { Backend } from './backend.ts';
 import type { ConnectionSettings } from './options.ts';
 
@@ -112,7 +112,8 @@ export async function ownedBackend(
     kind: 'node-redis',
     async ready() {
       if (client.isReady) return;
-      if (closed) throw new Error('the store is closed');
+      if (closed)
+        throw new SessionError('STORE_CLOSED', 'the store was closed while the call waited', { scope: 'redis' });
       if (!client.isOpen) {
         // First use, or (with reconnect off) the first call after the connection was lost.
         attempt = outcome();
@@ -125,7 +126,9 @@ export async function ownedBackend(
       }
       if (everReady || failure) {
         const reason = failure ? failure.message || failure.name : 'reconnecting';
-        throw new Error(`not connected to ${target} (${reason})`);
+        throw new SessionError('STORE_UNAVAILABLE', `not connected to ${target} (${reason}); reconnecting`, {
+          scope: 'redis',
+        });
       }
       return attempt ?? outcome();
     },

@@ -1,3 +1,4 @@
+import { SessionError } from '../../core/errors.ts';
 import type { Backend, NodeRedisSentinelLike, NodeSender } from './backend.ts';
 
 /** How often the master is looked at while commands are in flight. */
@@ -40,8 +41,10 @@ export function sentinelBackend(client: NodeRedisSentinelLike): Backend {
   const look = (): string | undefined => {
     const now = nodeName(client.getMasterNode());
     if (now === master) return now;
-    const lost = new Error(
+    const lost = new SessionError(
+      'STORE_UNAVAILABLE',
       `the connection to the master${master ? ` ${master}` : ''} was lost while the command was in flight (failover?)`,
+      { scope: 'redis' },
     );
     master = now;
     confirmed = undefined;
@@ -103,14 +106,20 @@ export function sentinelBackend(client: NodeRedisSentinelLike): Backend {
 
   const ready = async () => {
     const name = look();
-    if (name === undefined) throw new Error('Sentinel knows no master right now (failover?)');
+    if (name === undefined) {
+      throw new SessionError('STORE_UNAVAILABLE', 'Sentinel knows no master right now (failover?)', { scope: 'redis' });
+    }
     if (confirmed === name) return;
     const answer = await askRole(name);
     if (answer === 'master' && look() === name) {
       confirmed = name;
       return;
     }
-    throw new Error(`the Sentinel client's master connection ${name} is not to the master yet (${answer}; failover?)`);
+    throw new SessionError(
+      'STORE_UNAVAILABLE',
+      `the Sentinel client's master connection ${name} is not to the master yet (${answer}; failover?)`,
+      { scope: 'redis' },
+    );
   };
 
   return {
