@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createSentinel, type RedisSentinelType } from 'redis';
 import { generateId, hashId } from '../../src/core/ids.ts';
@@ -9,6 +10,7 @@ import type { Store } from '../../src/core/store.ts';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis/index.ts';
 import { runStoreConformance } from '../../src/testing/index.ts';
 import { type RedisSentinelHandle, redisCommand, startRedisSentinel } from '../support/redis-servers.ts';
+import { until } from '../support/until.ts';
 
 let sentinel: RedisSentinelHandle;
 let nodeRedis: RedisSentinelType;
@@ -76,5 +78,52 @@ describe('redis sentinel failover', () => {
     }
     console.log(`failover: roles swapped after ${swapped} ms, both stores answering after ${Date.now() - started} ms`);
     for (const store of stores) await store.close();
+  });
+});
+
+describe("node-redis Sentinel: commands held behind the client's rediscovery", () => {
+  /** Resolves with what `promise` gave, or with `pending` when it has not settled within `ms`. */
+  const within = <T>(promise: Promise<T>, ms: number) =>
+    Promise.race([promise, sleep(ms).then(() => 'pending' as const)]);
+
+  it('the store answers on the master connection while node-redis waits for Sentinel', async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: 'tessera-test:held:' });
+    const key = hashId(generateId());
+    const now = Date.now();
+    // The first call asks ROLE on the master connection and fails fast if it is slow to answer.
+    const record = { fields: { a: '1' }, createdAt: now, expiresAt: now + 60_000, userId: null };
+    await until(() =>
+      store.set(key, record).then(
+        () => true,
+        () => false,
+      ),
+    );
+    const at = nodeRedis.getSentinelNode() as { host: string; port: number };
+    let resume: (() => void) | undefined;
+    let held: Promise<unknown> | undefined;
+    try {
+      // A Sentinel event, or the loss of the client's sentinel connection (here: killed), starts
+      // node-redis's rediscovery, which holds every command until it ends; with the other
+      // sentinels frozen it does not end. A PING answered means the client has not noticed yet.
+      resume = sentinel.freezeSentinels(at.port);
+      await redisCommand(at, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+      for (let attempt = 0; attempt < 20 && held === undefined; attempt++) {
+        const ping = nodeRedis.sendCommand(false, ['PING']);
+        if ((await within(ping, 300)) === 'pending') held = ping;
+      }
+      assert.ok(held, 'node-redis held a command behind its rediscovery');
+      const read = await within(store.get(key), 2000);
+      assert.notEqual(read, 'pending', 'store.get waited behind the rediscovery');
+      assert.deepEqual(read === 'pending' ? null : read?.fields, { a: '1' });
+      const wrote = await within(store.patch(key, { set: { b: '2' }, unset: [], expiresAt: now + 60_000 }), 2000);
+      assert.equal(wrote, true);
+      assert.equal(await within(held, 0), 'pending', 'node-redis still holds its own command');
+    } finally {
+      resume?.();
+    }
+    assert.equal(await held, 'PONG');
+    assert.deepEqual((await store.get(key))?.fields, { a: '1', b: '2' });
+    await store.destroy(key);
+    await store.close();
   });
 });

@@ -68,6 +68,12 @@ export interface RedisSentinelHandle {
   master: RedisServer;
   replica: RedisServer;
   sentinels: Array<{ host: string; port: number }>;
+  /**
+   * SIGSTOPs every sentinel but the one on port `keep` (connections to them are accepted by the
+   * kernel and then get no answer, as from a sentinel stuck on a loaded host); returns how to
+   * SIGCONT them.
+   */
+  freezeSentinels(keep?: number): () => void;
   stop(): Promise<void>;
 }
 
@@ -290,6 +296,11 @@ class ServerProcess {
     }
   }
 
+  /** SIGSTOP / SIGCONT: the process stays, and stops (resumes) answering. */
+  pause(paused: boolean): void {
+    if (this.alive) this.child?.kill(paused ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   tail(lines = 20): string {
     try {
       return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -476,6 +487,7 @@ export async function startRedisSentinel(opts: { downAfterMs?: number } = {}): P
   let replica: RedisServer | undefined;
   let sentinelProcs: ServerProcess[] = [];
   const stop = async () => {
+    for (const p of sentinelProcs) p.pause(false);
     await stopAll(sentinelProcs);
     await Promise.all([replica?.stop(), master.stop()]);
   };
@@ -527,6 +539,12 @@ export async function startRedisSentinel(opts: { downAfterMs?: number } = {}): P
     master,
     replica,
     sentinels: sentinelProcs.map((p) => ({ host: HOST, port: p.port })),
+    freezeSentinels(keep) {
+      for (const p of sentinelProcs) if (p.port !== keep) p.pause(true);
+      return () => {
+        for (const p of sentinelProcs) p.pause(false);
+      };
+    },
     stop,
   };
 }

@@ -2,10 +2,24 @@
 // interface that clients.ts, connection.ts and sentinel.ts implement (sentinel.ts and
 // connection.ts need nothing else from clients.ts, which imports them).
 
-/** A node-redis (v5) Sentinel client from `createSentinel()`. */
+/** A node-redis (v5, v6) Sentinel client from `createSentinel()`. */
 export interface NodeRedisSentinelLike {
   sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
   getMasterNode(): unknown;
+  /**
+   * `_execute(isReadonly, fn)` runs `fn` on the client's connection to the master (declared by
+   * node-redis 5 and 6; typed loosely so that either library's types fit); the store uses it to
+   * learn that connection, see `sentinelBackend`.
+   */
+  readonly _execute?: unknown;
+}
+
+/** One node connection of a node-redis Sentinel client (a node-redis `RedisClient`). */
+export interface NodeRedisNodeLike {
+  sendCommand(args: string[]): Promise<unknown>;
+  readonly isReady: boolean;
+  readonly options?: { socket?: { host?: unknown; port?: unknown } };
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 /** Which kind of client a store talks through. */
