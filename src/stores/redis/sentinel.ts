@@ -3,7 +3,7 @@ import type { Backend, NodeRedisNodeLike, NodeRedisSentinelLike, NodeSender } fr
 
 /** How often the master is looked at while commands are in flight. */
 const WATCH_MS = 10;
-/** How long a request waits for `ROLE` on a master connection that is new. */
+/** How long a request waits for `ROLE` on a master connection that is new (after the first one). */
 const ROLE_WAIT_MS = 100;
 /** How soon `ROLE` is asked again after a server said it is not the master. */
 const ROLE_RETRY_MS = 50;
@@ -79,6 +79,7 @@ export function sentinelBackend(client: NodeRedisSentinelLike): Backend {
   const heard = new Map<NodeRedisNodeLike, () => void>();
   /** Without `_execute`: the master ROLE confirmed, by address (the connection is not known). */
   let confirmedName: string | undefined;
+  let everConfirmed = false;
   let role: { master: string; at: number; answer: Promise<string>; settled: boolean } | undefined;
 
   const fail = (which: (entry: Pending) => boolean, error: Error) => {
@@ -212,6 +213,7 @@ export function sentinelBackend(client: NodeRedisSentinelLike): Backend {
               // The connection that answered is the one confirmed (a drop since then asks again).
               if (entry.node !== undefined && pinned?.node === entry.node && usable(false)) pinned.confirmed = true;
               if (entry.node === undefined) confirmedName = name;
+              everConfirmed = true;
             }
             return answer;
           } catch (error) {
@@ -224,6 +226,9 @@ export function sentinelBackend(client: NodeRedisSentinelLike): Backend {
       });
       role = asked;
     }
+    // Until a master was first confirmed (the store's first call), wait for the answer, within
+    // the engine's timeout: failing fast is for a master connection that is new after a failover.
+    if (!everConfirmed) return role.answer;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<string>((resolve) => {
       timer = setTimeout(() => resolve(`no ROLE answer within ${ROLE_WAIT_MS} ms`), ROLE_WAIT_MS);
