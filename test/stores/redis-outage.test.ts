@@ -1,10 +1,12 @@
 // stores: redis
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
 import { RedisStore } from '../../src/stores/redis/index.ts';
-import { startRedis } from '../support/redis-servers.ts';
+import { redisCommand, startRedis } from '../support/redis-servers.ts';
 
 const secrets = ['outage-test-secret-0123456789abcdef'];
 const isStoreFailure = (error: unknown) =>
@@ -67,4 +69,30 @@ describe('redis outage', () => {
       }
     });
   }
+});
+
+describe("redis outage, a user's ioredis client", () => {
+  it('fails a command in flight when the connection closes (ioredis would resend it after reconnecting)', async () => {
+    const server = await startRedis();
+    const client = new Redis(server.url, { enableOfflineQueue: false });
+    client.on('error', () => {});
+    const store = new RedisStore({ client, prefix: 'tessera-test:inflight:' });
+    try {
+      await store.ready();
+      assert.equal(await store.get('a'.repeat(64)), null);
+      // The server takes the command and does not answer it (paused), then dies.
+      await redisCommand({ port: server.port }, ['CLIENT', 'PAUSE', '10000', 'ALL']);
+      const read = store.get('b'.repeat(64)).then(
+        () => 'answered',
+        (error: Error) => error.message,
+      );
+      await server.kill();
+      const outcome = await Promise.race([read, sleep(2000).then(() => 'still pending 2 s after the server died')]);
+      assert.match(outcome, /closed while the command was in flight/);
+    } finally {
+      await store.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
 });

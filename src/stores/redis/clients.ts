@@ -117,6 +117,46 @@ function ioredisReadiness(c: IORedisLike): () => Promise<void> {
   };
 }
 
+/** The rejections of the commands each ioredis client has in flight for the store(s) over it. */
+const ioredisInFlight = new WeakMap<IORedisLike, Set<(error: Error) => void>>();
+
+/**
+ * Sends through an ioredis client and fails what is in flight at once when its connection closes.
+ * ioredis keeps such commands and sends them again after it reconnects (through Sentinel: to the
+ * new master, once found), so they would run to the engine's timeout. ioredis may still run one
+ * later, as after a timeout; a WAIT among them would then count the new master's replicas, not
+ * the write's, which is why it must fail. One `close` listener per client, however many stores
+ * share it.
+ */
+function ioredisSender(c: IORedisLike): NodeSender {
+  let pending = ioredisInFlight.get(c);
+  if (pending === undefined) {
+    const created = new Set<(error: Error) => void>();
+    pending = created;
+    ioredisInFlight.set(c, created);
+    (c as Partial<EventEmitter>).on?.('close', () => {
+      const lost = new Error('the connection closed while the command was in flight (server gone, or failover?)');
+      for (const fail of created) fail(lost);
+      created.clear();
+    });
+  }
+  const inFlight = pending;
+  return (args) =>
+    new Promise((resolve, reject) => {
+      inFlight.add(reject);
+      c.call(args[0] as string, args.slice(1)).then(
+        (reply) => {
+          inFlight.delete(reject);
+          resolve(reply);
+        },
+        (error: unknown) => {
+          inFlight.delete(reject);
+          reject(error);
+        },
+      );
+    });
+}
+
 /** An adapter over a client the user created and owns. */
 export function userBackend(client: RedisClientLike, kind: RedisClientKind): Backend {
   const base = { kind, ready: async () => {}, close: async () => {} };
@@ -159,7 +199,7 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
       return sentinelBackend(client as NodeRedisSentinelLike);
     case 'ioredis': {
       const c = client as IORedisLike;
-      const send: NodeSender = (args) => c.call(args[0] as string, args.slice(1));
+      const send = ioredisSender(c);
       return {
         ...base,
         ready: ioredisReadiness(c),
