@@ -23,7 +23,7 @@ const RECOVERY_BOUND_MS = 5000;
  * connection dropped (node-redis would retry it through its rediscovery, a loop that sleeps 1 s),
  * sends nothing to a reconnected connection before ROLE says it is the master, and sends to the
  * master connection directly while node-redis holds commands behind that loop. With ioredis
- * the p99 is fast, and the few commands in flight when the master died run to the timeout; a
+ * the p99 is fast (commands in flight when the master died fail on the connection's close); a
  * durable commit waits for the replica on every write (WAIT, up to its timeoutMs), so there the
  * p99 measures the latency chosen and the share of timeouts (5%) is held instead.
  */
