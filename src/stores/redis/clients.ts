@@ -135,7 +135,11 @@ function ioredisSender(c: IORedisLike): NodeSender {
     pending = created;
     ioredisInFlight.set(c, created);
     (c as Partial<EventEmitter>).on?.('close', () => {
-      const lost = new Error('the connection closed while the command was in flight (server gone, or failover?)');
+      const lost = new SessionError(
+        'STORE_UNAVAILABLE',
+        'the connection closed while the command was in flight (server gone, or failover?)',
+        { scope: 'redis' },
+      );
       for (const fail of created) fail(lost);
       created.clear();
     });
