@@ -30,17 +30,6 @@ async function open(global: Global): Promise<ResolvedConfig> {
   return resolveConfig({ store: url });
 }
 
-/**
- * The engine options the app would get from this configuration, validated as the app validates
- * them (`SessionEngine` calls the same `resolveOptions`), so a `session:` block the app refuses is
- * refused here too. Without secrets (a bare `--url`) signing is left out of the check.
- */
-function checkSession(resolved: ResolvedConfig): ResolvedOptions {
-  const { session, store } = resolved;
-  const unsigned = session.secrets === undefined && session.signed !== false && !('secrets' in session);
-  return resolveOptions({ ...session, store, ...(unsigned ? { signed: false } : {}) });
-}
-
 /** Runs an action on the configured store, prints its result, and always closes the store. */
 function run(
   action: (store: Store, resolved: ResolvedConfig, global: Global, options: ResolvedOptions) => Promise<unknown>,
@@ -49,7 +38,8 @@ function run(
     const global = this.optsWithGlobals<Global>();
     const resolved = await open(global);
     try {
-      const options = checkSession(resolved);
+      // resolveConfig has checked them as the app will; here they give inspect --cookie its secrets.
+      const options = resolveOptions({ ...resolved.session, store: resolved.store, signed: false });
       await resolved.store.ready?.();
       const result = await action(resolved.store, resolved, global, options);
       print(result, global.json === true);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/index.ts';
+import { SessionEngine } from '../../src/core/engine.ts';
 import { generateId, hashId } from '../../src/core/ids.ts';
 import { SqlStore } from '../../src/stores/sql/index.ts';
 
@@ -48,6 +49,18 @@ describe('the tessera command', () => {
     const revoked = JSON.parse((await cli('--url', url, '--json', 'revoke', '--user', 'erin')).stdout);
     assert.equal(revoked.destroyed, 2);
     assert.equal(JSON.parse((await cli('--url', url, '--json', 'count')).stdout).sessions, 0);
+  });
+
+  it('inspect --cookie verifies a cookie with the configured secrets and finds its session', async () => {
+    const engine = new SessionEngine<{ cart: string[] }>({ store: new SqlStore({ url }), secrets: [secret] });
+    const session = engine.session(undefined);
+    await session.set('cart', ['book']);
+    const cookie = (await engine.commit(session)).setCookie?.split(';')[0]?.split('=')[1] ?? '';
+    await engine.close();
+    const inspected = JSON.parse((await cli('--url', url, '--json', 'inspect', '--cookie', cookie)).stdout);
+    assert.equal(inspected.found, true);
+    assert.deepEqual(inspected.fields, { cart: '8 bytes' });
+    await assert.rejects(cli('--url', url, 'inspect', '--cookie', `${cookie.slice(0, -2)}xx`), { code: 2 });
   });
 
   it('refuses a session block the app would refuse (doctor and count), with the app’s INVALID_OPTIONS', async () => {
