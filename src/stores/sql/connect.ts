@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import { invalid } from '../../core/check.ts';
 import { importOptional, isSessionError, SessionError, toStoreError } from '../../core/errors.ts';
 import { dbKind, type ResolvedSqlOptions, redactUrl } from './options.ts';
+import { keepingStatements } from './statements.ts';
 
 type Value = string | number | bigint | boolean | null | Uint8Array | object;
 /** One row: column names are configurable, so the schema type is a plain record. */
@@ -85,7 +86,9 @@ export async function openConnection(
         owned: false,
       };
     }
-    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: db as never }) }), k, owned: false };
+    // Only our Kysely prepares through the wrapper; the app's database is left as it is.
+    const database = keepingStatements(db as never);
+    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: database as never }) }), k, owned: false };
   }
   if (target === null) throw invalid({ scope: SCOPE, label: 'sqlStore' }, '', 'give either url or db');
 
@@ -109,7 +112,8 @@ export async function openConnection(
     } catch (error) {
       throw fail(error);
     }
-    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database }) }), k, owned: true };
+    const keeping = keepingStatements(database);
+    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: keeping as never }) }), k, owned: true };
   }
   if (target.dialect === 'postgres') {
     const pg = driverModule as { default: typeof import('pg') };

@@ -17,6 +17,7 @@ import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryCo
 import { type Connection, type Db, describeTarget, openConnection, type Row } from './connect.ts';
 import { createTableStatements, quote } from './ddl.ts';
 import { type ResolvedSqlOptions, resolveSqlOptions, type SqlDialect, type SqlStoreOptions } from './options.ts';
+import { Statement } from './statements.ts';
 
 const SCOPE = 'sql';
 /** Rows per multi-row INSERT in `setMany`: 7 parameters each stays far below every dialect's limit. */
@@ -29,9 +30,39 @@ const INSERT_CHUNK = 500;
  */
 const MOVED_VERSION = -1;
 
+/**
+ * How many keys' last read versions are kept for the next patch. A request's patch follows its
+ * own get closely; a key pushed out only costs that patch a read.
+ */
+const REMEMBERED_READS = 256;
+
 interface Loaded {
   record: SessionRecord;
   version: number;
+}
+
+/**
+ * The statements of the request path, compiled once per connection; the comment of each gives
+ * the order of its values.
+ */
+interface Statements {
+  /** id, now */
+  load: Statement;
+  /** data, expires, user, now, id, version, created, now */
+  update: Statement;
+  /** expires, now, id, now */
+  touch: Statement;
+  /** forwardUntil, now, id, version */
+  seal: Statement;
+  /** id, data, expires, created, now, user */
+  upsert: Statement;
+  /** id */
+  destroy: Statement;
+}
+
+/** An open connection with its compiled statements. */
+interface Open extends Connection {
+  s: Statements;
 }
 
 function toNumber(value: unknown): number {
@@ -63,7 +94,7 @@ export class SqlStore implements Store {
   /** The table, as configured. */
   readonly table: string;
   readonly #o: ResolvedSqlOptions;
-  #connection: Promise<Connection> | undefined;
+  #connection: Promise<Open> | undefined;
   #closed = false;
   #pruner: Interval | undefined;
   /** Writes of one key from this process go one after another, patches batched. */
@@ -71,6 +102,11 @@ export class SqlStore implements Store {
   readonly #report: (error: SessionError) => void;
   /** SQLite prunes by rowid, unless the table was made WITHOUT ROWID. */
   #rowid = false;
+  /**
+   * Per key, the row as this process last read or wrote it: a patch after a get then needs no
+   * read of its own, its compare-and-set runs on this version. Oldest first, bounded.
+   */
+  readonly #read = new Map<string, Loaded>();
 
   constructor(options: SqlStoreOptions) {
     this.#o = resolveSqlOptions(options);
@@ -96,16 +132,22 @@ export class SqlStore implements Store {
   }
 
   async get(key: string): Promise<SessionRecord | null> {
-    const { db } = await this.#connectionOf();
+    const { db, s } = await this.#connectionOf();
     return this.#run('get', async () => {
-      const loaded = await this.#load(db, key);
-      return loaded === null || loaded.version < 0 ? null : loaded.record;
+      const loaded = await this.#load(db, s, key);
+      if (loaded === null || loaded.version < 0) {
+        this.#read.delete(key);
+        return null;
+      }
+      this.#remember(key, loaded);
+      return loaded.record;
     });
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
-    const { db } = await this.#connectionOf();
-    await this.#run('set', () => this.#upsert(db, [[key, record]]));
+    const { db, s } = await this.#connectionOf();
+    this.#read.delete(key);
+    await this.#run('set', () => s.upsert.run(db, this.#upsertValues(key, record, this.#o.now())));
   }
 
   /**
@@ -118,32 +160,47 @@ export class SqlStore implements Store {
     const rows = [...new Map(entries)];
     await this.#run('setMany', () =>
       db.transaction().execute(async (trx) => {
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK) await this.#upsert(trx, rows.slice(i, i + INSERT_CHUNK));
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK)
+          await this.#upsertMany(trx, rows.slice(i, i + INSERT_CHUNK));
       }),
     );
     return rows.length;
   }
 
   /**
-   * Reads the row and its version, applies the change set, and writes it back only if the
-   * version is unchanged and the row unexpired; when another write got in between, it re-reads
-   * and replays (at most `conflictRetries` times). A row that is gone stays gone.
+   * Applies the change set to the row as this process's last get (or write) of the key left it,
+   * written back only if its version is unchanged and the row unexpired: one statement. When
+   * another write got in between, or nothing was read, it reads the row and replays (at most
+   * `conflictRetries` times). A row that is gone stays gone.
    *
    * Patches of one key from this process never race each other: they wait for the write in
    * flight, and those that arrived meanwhile are applied together, in order, in one write.
    */
   async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
-    const { db } = await this.#connectionOf();
+    const open = await this.#connectionOf();
     return this.#queue.batch(key, change, async (changes: ChangeSet[]) => {
-      const outcome = await this.#run('patch', () => this.#patchRow(db, key, changes));
+      const outcome = await this.#run('patch', () => this.#patchRow(open, key, changes));
       return changes.map(() => outcome);
     });
   }
 
-  async #patchRow(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<WriteOutcome> {
+  async #patchRow({ db, s }: Open, key: string, changes: ChangeSet[]): Promise<WriteOutcome> {
+    const read = this.#read.get(key);
+    if (read) {
+      this.#read.delete(key);
+      // Not one of the retries: a miss here is the ordinary path of a row written meanwhile.
+      if (await this.#compareAndSet(db, s, key, read, changes)) return true;
+    }
     // Read and write on one connection: through the pool queue, other writers would
     // almost always get in between. On SQLite this also makes the pair exclusive in-process.
-    return this.#retrying('patch', key, () => db.connection().execute((conn) => this.#tryPatch(conn, key, changes)));
+    return this.#retrying('patch', key, () =>
+      db.connection().execute(async (conn) => {
+        const current = await this.#load(conn, s, key);
+        if (!current) return false;
+        if (current.version < 0) return 'moved';
+        return (await this.#compareAndSet(conn, s, key, current, changes)) ? true : CONFLICTED;
+      }),
+    );
   }
 
   /** Runs a compare-and-set until it does not conflict, at most `conflictRetries` more times. */
@@ -154,28 +211,41 @@ export class SqlStore implements Store {
     }));
   }
 
-  async #tryPatch(db: Kysely<Db>, key: string, changes: ChangeSet[]): Promise<WriteOutcome | typeof CONFLICTED> {
-    const c = this.#o.columns;
-    const { sql } = (await this.#connectionOf()).k;
-    const current = await this.#load(db, key);
-    if (!current) return false;
-    if (current.version < 0) return 'moved';
+  /**
+   * Writes `current` with the changes applied if the row still has its version, is unexpired
+   * and has its creation time (a row destroyed and made again restarts at version 1). The row
+   * count says whether it did on every dialect (MySQL counts the row as changed: the version
+   * moves), and the new version is the old one plus one, so no `RETURNING` is needed.
+   */
+  async #compareAndSet(
+    db: Kysely<Db>,
+    s: Statements,
+    key: string,
+    current: Loaded,
+    changes: ChangeSet[],
+  ): Promise<boolean> {
     const next = changes.reduce(applyChangeSet, current.record);
     const now = this.#o.now();
-    const result = await db
-      .updateTable(this.table)
-      .set({
-        [c.data]: JSON.stringify(next.fields),
-        [c.expires]: next.expiresAt,
-        [c.user]: next.userId,
-        [c.updated]: now,
-        [c.version]: sql`${sql.ref(c.version)} + 1`,
-      })
-      .where(c.id, '=', key)
-      .where(c.version, '=', current.version)
-      .where(c.expires, '>', now)
-      .executeTakeFirst();
-    return result.numUpdatedRows > 0n ? true : CONFLICTED;
+    const { numAffectedRows } = await s.update.run(db, [
+      JSON.stringify(next.fields),
+      next.expiresAt,
+      next.userId,
+      now,
+      key,
+      current.version,
+      current.record.createdAt,
+      now,
+    ]);
+    if (numAffectedRows === 0n) return false;
+    this.#remember(key, { record: next, version: current.version + 1 });
+    return true;
+  }
+
+  /** Keeps the row as read or written for the key's next patch, the oldest key leaving past the bound. */
+  #remember(key: string, loaded: Loaded): void {
+    this.#read.delete(key);
+    if (this.#read.size >= REMEMBERED_READS) this.#read.delete(this.#read.keys().next().value as string);
+    this.#read.set(key, loaded);
   }
 
   /**
@@ -184,24 +254,15 @@ export class SqlStore implements Store {
    * without CLIENT_FOUND_ROWS.
    */
   async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
-    const {
-      db,
-      k: { sql },
-    } = await this.#connectionOf();
-    const c = this.#o.columns;
+    const { db, s } = await this.#connectionOf();
     // Patches arriving after this touch are not applied before it.
     return this.#run('touch', () =>
       this.#queue.run(key, async () => {
+        this.#read.delete(key);
         const now = this.#o.now();
-        const result = await db
-          .updateTable(this.table)
-          .set({ [c.expires]: expiresAt, [c.updated]: now, [c.version]: sql`${sql.ref(c.version)} + 1` })
-          .where(c.id, '=', key)
-          .where(c.expires, '>', now)
-          .where(c.version, '>=', 0)
-          .executeTakeFirst();
-        if (result.numUpdatedRows > 0n) return true;
-        return (await this.#load(db, key))?.version === MOVED_VERSION ? 'moved' : false;
+        const { numAffectedRows } = await s.touch.run(db, [expiresAt, now, key, now]);
+        if (numAffectedRows !== 0n) return true;
+        return (await this.#load(db, s, key))?.version === MOVED_VERSION ? 'moved' : false;
       }),
     );
   }
@@ -211,39 +272,31 @@ export class SqlStore implements Store {
    * committed before is kept and one after is refused), and the new row is written.
    */
   async move(from: string, to: string, change: ChangeSet, forwardUntil: number): Promise<SessionRecord | null> {
-    const { db } = await this.#connectionOf();
-    const c = this.#o.columns;
+    const { db, s } = await this.#connectionOf();
     return this.#run('move', () =>
-      this.#queue.run(from, () =>
-        this.#retrying('move', from, () =>
+      this.#queue.run(from, () => {
+        this.#read.delete(from);
+        return this.#retrying('move', from, () =>
           db.transaction().execute(async (trx) => {
-            const current = await this.#load(trx, from);
+            const current = await this.#load(trx, s, from);
             if (!current || current.version < 0) return null;
             const moved = applyChangeSet(current.record, change);
-            const sealed = await trx
-              .updateTable(this.table)
-              .set({
-                [c.data]: '{}',
-                [c.expires]: forwardUntil,
-                [c.user]: null,
-                [c.updated]: this.#o.now(),
-                [c.version]: MOVED_VERSION,
-              })
-              .where(c.id, '=', from)
-              .where(c.version, '=', current.version)
-              .executeTakeFirst();
-            if (sealed.numUpdatedRows === 0n) return CONFLICTED;
-            await this.#upsert(trx, [[to, moved]]);
+            const now = this.#o.now();
+            const sealed = await s.seal.run(trx, [forwardUntil, now, from, current.version]);
+            if (sealed.numAffectedRows === 0n) return CONFLICTED;
+            this.#read.delete(to);
+            await s.upsert.run(trx, this.#upsertValues(to, moved, now));
             return moved;
           }),
-        ),
-      ),
+        );
+      }),
     );
   }
 
   async destroy(key: string): Promise<void> {
-    const { db } = await this.#connectionOf();
-    await this.#run('destroy', () => db.deleteFrom(this.table).where(this.#o.columns.id, '=', key).execute());
+    const { db, s } = await this.#connectionOf();
+    this.#read.delete(key);
+    await this.#run('destroy', () => s.destroy.run(db, [key]));
   }
 
   async listByUser(userId: string): Promise<UserSessionEntry[]> {
@@ -376,44 +429,92 @@ export class SqlStore implements Store {
     }
   }
 
-  async #upsert(db: Kysely<Db>, entries: (readonly [string, SessionRecord])[]): Promise<void> {
+  /** `setMany`'s multi-row upsert: its shape depends on the number of rows, so it is built each time. */
+  async #upsertMany(db: Kysely<Db>, entries: (readonly [string, SessionRecord])[]): Promise<void> {
     if (entries.length === 0) return;
-    const c = this.#o.columns;
-    const { sql } = (await this.#connectionOf()).k;
     const now = this.#o.now();
-    const values = entries.map(([key, record]) => ({
-      [c.id]: key,
-      [c.data]: JSON.stringify(record.fields),
-      [c.expires]: record.expiresAt,
-      [c.created]: record.createdAt,
-      [c.updated]: now,
-      [c.user]: record.userId,
+    for (const [key] of entries) this.#read.delete(key);
+    const { k } = await this.#connectionOf();
+    const rows = entries.map(([key, record]) => this.#upsertValues(key, record, now));
+    await this.#upsertQuery(db, k.sql, rows).execute();
+  }
+
+  /** The values of one row of the upsert, in its column order. */
+  #upsertValues(key: string, record: SessionRecord, now: number): unknown[] {
+    return [key, JSON.stringify(record.fields), record.expiresAt, record.createdAt, now, record.userId];
+  }
+
+  /** An INSERT of rows (values in {@link SqlStore.#upsertValues}' order) that replaces a row of the same id. */
+  #upsertQuery(db: Kysely<Db>, sql: Connection['k']['sql'], rows: unknown[][]) {
+    const c = this.#o.columns;
+    const values = rows.map(([id, data, expires, created, updated, user]) => ({
+      [c.id]: id,
+      [c.data]: data,
+      [c.expires]: expires,
+      [c.created]: created,
+      [c.updated]: updated,
+      [c.user]: user,
       [c.version]: 1,
     }));
     const replaced = [c.data, c.expires, c.created, c.updated, c.user];
-    const insert = db.insertInto(this.table).values(values);
+    const insert = db.insertInto(this.table).values(values as never);
     if (this.dialect === 'mysql') {
       // VALUES(col) is deprecated since MySQL 8.0.20 in favour of a row alias, which MariaDB lacks.
       const set = Object.fromEntries(replaced.map((col) => [col, sql`VALUES(${sql.ref(col)})`]));
-      await insert.onDuplicateKeyUpdate({ ...set, [c.version]: sql`${sql.ref(c.version)} + 1` }).execute();
-    } else {
-      const set = Object.fromEntries(replaced.map((col) => [col, sql.ref(`excluded.${col}`)]));
-      // A bare column would be ambiguous beside `excluded` (PostgreSQL): name the row by its table.
-      const bare = this.table.slice(this.table.indexOf('.') + 1);
-      const previous = sql`${sql.ref(`${bare}.${c.version}`)} + 1`;
-      await insert.onConflict((oc) => oc.column(c.id).doUpdateSet({ ...set, [c.version]: previous })).execute();
+      return insert.onDuplicateKeyUpdate({ ...set, [c.version]: sql`${sql.ref(c.version)} + 1` });
     }
+    const set = Object.fromEntries(replaced.map((col) => [col, sql.ref(`excluded.${col}`)]));
+    // A bare column would be ambiguous beside `excluded` (PostgreSQL): name the row by its table.
+    const bare = this.table.slice(this.table.indexOf('.') + 1);
+    const previous = sql`${sql.ref(`${bare}.${c.version}`)} + 1`;
+    return insert.onConflict((oc) => oc.column(c.id).doUpdateSet({ ...set, [c.version]: previous }));
   }
 
-  async #load(db: Kysely<Db>, key: string): Promise<Loaded | null> {
-    const c = this.#o.columns;
-    const row = await db
-      .selectFrom(this.table)
-      .select([c.data, c.expires, c.created, c.user, c.version])
-      .where(c.id, '=', key)
-      .where(c.expires, '>', this.#o.now())
-      .executeTakeFirst();
+  async #load(db: Kysely<Db>, s: Statements, key: string): Promise<Loaded | null> {
+    const { rows } = await s.load.run<Row>(db, [key, this.#o.now()]);
+    const row = rows[0];
     return row ? this.#decode(key, row) : null;
+  }
+
+  /** Compiles the request path's statements for a connection (see {@link Statement}). */
+  #compile(db: Kysely<Db>, { sql }: Connection['k']): Statements {
+    const c = this.#o.columns;
+    const bump = sql`${sql.ref(c.version)} + 1`;
+    return {
+      load: new Statement((p) =>
+        db
+          .selectFrom(this.table)
+          .select([c.data, c.expires, c.created, c.user, c.version])
+          .where(c.id, '=', p(0))
+          .where(c.expires, '>', p(1)),
+      ),
+      update: new Statement((p) =>
+        db
+          .updateTable(this.table)
+          .set({ [c.data]: p(0), [c.expires]: p(1), [c.user]: p(2), [c.updated]: p(3), [c.version]: bump })
+          .where(c.id, '=', p(4))
+          .where(c.version, '=', p(5))
+          .where(c.created, '=', p(6))
+          .where(c.expires, '>', p(7)),
+      ),
+      touch: new Statement((p) =>
+        db
+          .updateTable(this.table)
+          .set({ [c.expires]: p(0), [c.updated]: p(1), [c.version]: bump })
+          .where(c.id, '=', p(2))
+          .where(c.expires, '>', p(3))
+          .where(c.version, '>=', 0),
+      ),
+      seal: new Statement((p) =>
+        db
+          .updateTable(this.table)
+          .set({ [c.data]: '{}', [c.expires]: p(0), [c.user]: null, [c.updated]: p(1), [c.version]: MOVED_VERSION })
+          .where(c.id, '=', p(2))
+          .where(c.version, '=', p(3)),
+      ),
+      upsert: new Statement((p) => this.#upsertQuery(db, sql, [[p(0), p(1), p(2), p(3), p(4), p(5)]])),
+      destroy: new Statement((p) => db.deleteFrom(this.table).where(c.id, '=', p(0))),
+    };
   }
 
   #decode(key: string, row: Row): Loaded {
@@ -455,7 +556,7 @@ export class SqlStore implements Store {
     return { record, version };
   }
 
-  #connectionOf(): Promise<Connection> {
+  #connectionOf(): Promise<Open> {
     if (this.#closed) {
       return Promise.reject(new SessionError('STORE_CLOSED', 'the sql store is closed', { scope: SCOPE }));
     }
@@ -466,11 +567,11 @@ export class SqlStore implements Store {
     return this.#connection;
   }
 
-  async #open(): Promise<Connection> {
+  async #open(): Promise<Open> {
     const connection = await openConnection(this.#o, (error) => this.#report(error));
     try {
       await this.#prepareTable(connection);
-      return connection;
+      return { ...connection, s: this.#compile(connection.db, connection.k) };
     } catch (error) {
       if (connection.owned) await connection.db.destroy().catch(() => {});
       if (error instanceof SessionError) throw error;
