@@ -30,6 +30,7 @@ export class Cell {
   #calls = new Map<string, number>();
   #redisCpu = 0;
   #serverCpu = 0;
+  #allocated = 0;
   #table: { before: TableCounters; after: TableCounters | null; extraRequests: number } | null = null;
 
   constructor(
@@ -66,10 +67,12 @@ export class Cell {
     const calls = redis ? await commandStats(this.setup.redis) : null;
     const redisCpu = this.setup.redis.cpuSeconds();
     const cpu = this.server.cpuSeconds();
+    this.server.startAllocations();
     this.runs.push(await runWrk({ ...this.setup.wrk, seconds: this.setup.durationSeconds }));
     // The requests in flight when wrk stops still run; wait for them before reading counters.
     await sleep(150);
     this.#serverCpu += this.server.cpuSeconds() - cpu;
+    this.#allocated += await this.server.stopAllocations();
     if (this.variant.backend === 'postgres') this.setup.postgres?.touched();
     if (calls) {
       this.#redisCpu += this.setup.redis.cpuSeconds() - redisCpu;
@@ -104,6 +107,7 @@ export class Cell {
         errors: 0,
         serverCpu: 0,
         serverMicros: 0,
+        allocatedKiB: Number.NaN,
         store: {},
       };
     }
@@ -121,6 +125,7 @@ export class Cell {
       errors: this.runs.reduce((sum, run) => sum + run.errors, 0),
       serverCpu: round(this.#serverCpu / wall, 2),
       serverMicros: round((this.#serverCpu * 1e6) / served, 1),
+      allocatedKiB: round(this.#allocated / 1024 / served, 1),
       store: this.#storeLoad(served),
     };
   }

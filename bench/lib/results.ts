@@ -35,6 +35,8 @@ export interface ScenarioResult {
   serverCpu: number;
   /** Server CPU time per request served, in microseconds: less sensitive to other load than req/s. */
   serverMicros: number;
+  /** KiB the server allocated on its JavaScript heap per request (from its GC profile). */
+  allocatedKiB: number;
   /** Median requests/s over the bare framework's median in the same scenario. */
   ratio: number | null;
   /**

@@ -15,6 +15,10 @@ export interface RunningServer {
   stderr(): string;
   /** CPU time the server process has used so far, in seconds (NaN where /proc is missing). */
   cpuSeconds(): number;
+  /** Starts counting the bytes the server allocates. */
+  startAllocations(): void;
+  /** Stops counting; the bytes allocated since the start (NaN when the server did not answer). */
+  stopAllocations(): Promise<number>;
   /** With profiling on: starts the CPU profiler (SIGUSR2). */
   startProfile(): Promise<void>;
   /** Stops the CPU profiler (SIGUSR2 again) and moves the profile to `file`. */
@@ -51,7 +55,8 @@ export async function startServer(variant: Variant, options: ServerOptions): Pro
         ...options.env,
         ...(options.profileDir ? { BENCH_PROFILE_DIR: options.profileDir } : {}),
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The IPC channel carries the allocation counts (servers/allocation.ts).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     },
   );
   const output = capture(child);
@@ -94,6 +99,25 @@ export async function startServer(variant: Variant, options: ServerOptions): Pro
     baseUrl: `http://127.0.0.1:${port}`,
     stderr: output.stderr,
     cpuSeconds: () => cpuSecondsOf(child.pid),
+    startAllocations: () => {
+      child.send?.('alloc-start');
+    },
+    stopAllocations: () =>
+      new Promise<number>((resolve) => {
+        const timer = setTimeout(() => {
+          child.off('message', answer);
+          resolve(Number.NaN);
+        }, 5000);
+        const answer = (message: unknown) => {
+          const allocated = (message as { allocated?: unknown } | null)?.allocated;
+          if (typeof allocated !== 'number') return;
+          clearTimeout(timer);
+          child.off('message', answer);
+          resolve(allocated);
+        };
+        child.on('message', answer);
+        child.send?.('alloc-stop');
+      }),
     startProfile: async () => {
       await signal('profile started');
     },

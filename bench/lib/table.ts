@@ -62,7 +62,7 @@ function summary(variants: VariantResult[], cpu: boolean | 'micros'): string[] {
     const cells = SCENARIOS.map((scenario) => {
       const result = variant.scenarios.find((s) => s.scenario === scenario.id);
       if (result?.status !== 'ok') return '–';
-      if (cpu === 'micros') return `${fixed(result.serverMicros, 0)}`;
+      if (cpu === 'micros') return `${fixed(result.serverMicros, 0)} µs, ${fixed(result.allocatedKiB, 1)} KiB`;
       if (variant.family === 'bare') {
         return cpu ? `${fixed(result.serverMicros, 0)} µs/req` : `${thousands(result.requestsPerSecond)} req/s`;
       }
@@ -103,7 +103,7 @@ export function markdown(results: BenchResults): string {
     '',
     ...summary(results.variants, true),
     '',
-    '## Server CPU µs per request',
+    '## Server CPU µs and heap KiB allocated per request',
     '',
     "Every row's own figure. The hand-written rows are the floor: a cookie parse and the same round trips",
     '(Redis: HGETALL, and HSET + PEXPIRE on a write; PostgreSQL: SELECT, and UPDATE on a write), nothing',

@@ -9,6 +9,7 @@
  * - `GET /anon` a visitor who never touches the session
  */
 import type { Server } from 'node:http';
+import { measureAllocationsOnRequest } from './allocation.ts';
 import { profileOnSignal } from './profiling.ts';
 
 /** One signing secret for every library (each needs at least 32 characters). */
@@ -58,6 +59,7 @@ export function announce(
   cleanup: () => Promise<unknown> = async () => {},
 ): void {
   profileOnSignal();
+  measureAllocationsOnRequest();
   process.stdout.write('ready\n');
   let closing = false;
   const stop = () => {
