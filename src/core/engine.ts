@@ -407,40 +407,77 @@ export class SessionEngine<D extends object = SessionData> {
   #connected = false;
 
   /** Runs one store call with the timeout, debug logging and error wrapping. */
-  async #call<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
+  #call<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
     // The first call waits for the store to be connected, outside the per-call timeout.
-    if (this.#connected) {
-      // Connected once: the store itself fails fast while its connection is down.
-    } else if (this.#connecting === null && this.store.ready) {
+    if (!this.#connected && (this.#connecting !== null || this.store.ready)) {
+      return this.#connect().then(() => this.#timed(action, key, run));
+    }
+    return this.#timed(action, key, run);
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#connecting === null) {
       try {
         await this.ready();
       } catch (error) {
         await this.#emit('storeError', error as SessionError);
         throw error;
       }
-    } else if (this.#connecting) await this.#connecting.catch(() => {});
+    } else await this.#connecting.catch(() => {});
+  }
+
+  /**
+   * The call under `storeTimeoutMs`: one promise and one timer, settled by whichever comes
+   * first (a call sits on every request's path, so it allocates no more than that).
+   */
+  #timed<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
     const { storeTimeoutMs, logger, debug } = this.options;
     const started = debug ? performance.now() : 0;
-    try {
-      const result = await withTimeout(
-        run(),
-        storeTimeoutMs,
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const fail = (error: unknown) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.#callFailed(error, action, key).then(reject, reject);
+      };
+      const timer = setTimeout(
         () =>
-          new SessionError('STORE_TIMEOUT', `${action} took longer than ${storeTimeoutMs} ms`, {
-            scope: this.store.name,
-          }),
+          fail(
+            new SessionError('STORE_TIMEOUT', `${action} took longer than ${storeTimeoutMs} ms`, {
+              scope: this.store.name,
+            }),
+          ),
+        storeTimeoutMs,
       );
-      if (debug && logger) {
-        const ms = Math.round((performance.now() - started) * 100) / 100;
-        logger.debug({ store: this.store.name, action, key: shortKey(key), ms }, 'store call');
+      let pending: Promise<T>;
+      try {
+        pending = run();
+      } catch (error) {
+        pending = Promise.reject(error);
       }
-      return result;
-    } catch (error) {
-      const failure = error instanceof SessionError ? error : toStoreError(error, this.store.name, action);
-      logger?.error({ store: this.store.name, action, key: shortKey(key), code: failure.code }, failure.message);
-      await this.#emit('storeError', failure);
-      throw failure;
-    }
+      pending.then((result) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (debug && logger) {
+          const ms = Math.round((performance.now() - started) * 100) / 100;
+          logger.debug({ store: this.store.name, action, key: shortKey(key), ms }, 'store call');
+        }
+        resolve(result);
+      }, fail);
+    });
+  }
+
+  /** A failed store call as the SessionError it rejects with, logged and emitted. */
+  async #callFailed(error: unknown, action: string, key: string): Promise<SessionError> {
+    const failure = error instanceof SessionError ? error : toStoreError(error, this.store.name, action);
+    this.options.logger?.error(
+      { store: this.store.name, action, key: shortKey(key), code: failure.code },
+      failure.message,
+    );
+    await this.#emit('storeError', failure);
+    return failure;
   }
 
   /**

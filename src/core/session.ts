@@ -100,6 +100,9 @@ function assertKey(name: string): void {
   }
 }
 
+/** "No field texts": shared, never written to (every write path replaces it with a fresh map). */
+const NO_TEXTS: ReadonlyMap<string, string | null> = new Map();
+
 /** UTF-8 bytes of stored field names and values, as the store holds them. */
 function storedSize(fields: Record<string, string>): number {
   let size = 0;
@@ -153,7 +156,7 @@ export class Session<D extends object = SessionData> {
   /** A write found the record destroyed meanwhile; its changes were dropped. */
   #lostWrite = false;
   /** The field texts of the write planned last (`null` = remove), taken in once it succeeds. */
-  #planned = new Map<string, string | null>();
+  #planned: ReadonlyMap<string, string | null> = NO_TEXTS;
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
   constructor(host: SessionHost, cookieId: string | null, hadCookie: boolean, cookieKey?: string) {
@@ -219,8 +222,17 @@ export class Session<D extends object = SessionData> {
     return this.#loading.then(() => this);
   }
 
-  async get<K extends DataKey<D>>(name: K): Promise<D[K] | undefined> {
-    await this.load();
+  get<K extends DataKey<D>>(name: K): Promise<D[K] | undefined> {
+    // Loaded already (the usual second read of a request): no await, one settled promise.
+    if (this.#state === 'idle') return this.load().then(() => this.#read(name));
+    try {
+      return Promise.resolve(this.#read(name));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #read<K extends DataKey<D>>(name: K): D[K] | undefined {
     this.#assertUsable('get');
     const value = this.#data[name];
     if (typeof value === 'object' && value !== null) this.#candidates.add(name);
@@ -403,9 +415,9 @@ export class Session<D extends object = SessionData> {
   }
 
   #plan(now: number, want: { changes: boolean; touch: boolean }): WritePlan {
-    this.#planned = new Map();
+    this.#planned = NO_TEXTS;
     if (this.#state !== 'loaded' || this.#degraded) return NO_WRITE;
-    const texts = want.changes ? this.#changes() : new Map<string, string | null>();
+    const texts = want.changes ? this.#changes() : NO_TEXTS;
     if (texts.size > 0 || (want.changes && (this.#userChanged || this.#replaces !== null))) {
       return this.#planWrite(texts);
     }
@@ -414,7 +426,7 @@ export class Session<D extends object = SessionData> {
     return expiresAt === null ? NO_WRITE : { kind: 'touch', key: this.#key as string, expiresAt };
   }
 
-  #planWrite(texts: Map<string, string | null>): WritePlan {
+  #planWrite(texts: ReadonlyMap<string, string | null>): WritePlan {
     if (this.#committed) {
       throw new SessionError(
         'SESSION_COMMITTED',
@@ -475,11 +487,11 @@ export class Session<D extends object = SessionData> {
     this.#candidates.clear();
     this.#userChanged = false;
     if (plan.kind === 'move' && moved) this.#adopt(plan.to, moved, texts);
-    this.#planned = new Map();
+    this.#planned = NO_TEXTS;
   }
 
   /** The change set of a write: changed fields sealed for `sealKey`, the new expiry and owner. */
-  #changeSet(sealKey: string, texts: Map<string, string | null>, expiresAt: number): ChangeSet {
+  #changeSet(sealKey: string, texts: ReadonlyMap<string, string | null>, expiresAt: number): ChangeSet {
     const { codec } = this.#host;
     const set: Record<string, string> = {};
     const unset: string[] = [];
@@ -496,7 +508,7 @@ export class Session<D extends object = SessionData> {
    * Takes in what other requests committed to a moved record (fields this request did not
    * change), so that a later write from this request does not undo them.
    */
-  #adopt(key: string, record: SessionRecord, changed: Map<string, string | null>): void {
+  #adopt(key: string, record: SessionRecord, changed: ReadonlyMap<string, string | null>): void {
     const { codec } = this.#host;
     for (const name of [...this.#saved.keys()]) {
       if (!changed.has(name) && !Object.hasOwn(record.fields, name)) {
@@ -571,7 +583,8 @@ export class Session<D extends object = SessionData> {
   }
 
   /** Serialized text of each candidate field that differs from the store (`null` = remove). */
-  #changes(): Map<string, string | null> {
+  #changes(): ReadonlyMap<string, string | null> {
+    if (!this.#exposed && this.#candidates.size === 0) return NO_TEXTS;
     const { codec } = this.#host;
     const names = this.#exposed ? new Set([...Object.keys(this.#data), ...this.#saved.keys()]) : this.#candidates;
     if (this.#exposed) for (const name of names) assertKey(name);
@@ -590,7 +603,7 @@ export class Session<D extends object = SessionData> {
   }
 
   /** Every field's text for a full write: the changes over what was loaded. */
-  #fieldsText(changes: Map<string, string | null>): Map<string, string> {
+  #fieldsText(changes: ReadonlyMap<string, string | null>): Map<string, string> {
     const all = new Map(this.#saved);
     for (const [name, text] of changes) {
       if (text === null) all.delete(name);
@@ -599,7 +612,7 @@ export class Session<D extends object = SessionData> {
     return all;
   }
 
-  #checkSize(changes: Map<string, string | null>): void {
+  #checkSize(changes: ReadonlyMap<string, string | null>): void {
     let size = 0;
     for (const [name, text] of this.#fieldsText(changes)) size += Buffer.byteLength(name) + Buffer.byteLength(text);
     if (size > this.#host.options.maxSizeBytes) {
