@@ -38,6 +38,11 @@ export interface Backend {
   readonly kind: RedisClientKind;
   /** Resolves once commands can be sent; fails fast while a store-created client is disconnected. */
   ready(): Promise<void>;
+  /**
+   * Whether commands can be sent right now, answered without a promise; when it is not `true`
+   * the store asks `ready()`, which says why not or waits.
+   */
+  usable?(): boolean;
   /** Sends one command; `key` routes it on a cluster. */
   send(key: string | undefined, args: string[]): Promise<unknown>;
   /** One sender per master node (SCAN must visit every master of a cluster). */

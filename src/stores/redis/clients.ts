@@ -174,7 +174,7 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
         const state = c.isOpen ? 'ready (reconnecting)' : 'connected: call its connect() before using the store';
         throw new SessionError('STORE_UNAVAILABLE', `the node-redis client is not ${state}`, { scope: 'redis' });
       };
-      return { ...base, ready, send: (_key, args) => send(args), masters: async () => [send] };
+      return { ...base, ready, usable: () => c.isReady, send: (_key, args) => send(args), masters: async () => [send] };
     }
     case 'node-redis-cluster': {
       const c = client as NodeRedisClusterLike;
@@ -207,6 +207,7 @@ export function userBackend(client: RedisClientLike, kind: RedisClientKind): Bac
       return {
         ...base,
         ready: ioredisReadiness(c),
+        usable: () => c.status === 'ready',
         send: (_key, args) => send(args),
         masters: async () => [send],
       };

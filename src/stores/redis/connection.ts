@@ -110,6 +110,7 @@ export async function ownedBackend(
 
   return {
     kind: 'node-redis',
+    usable: () => client.isReady && !closed,
     async ready() {
       if (client.isReady) return;
       if (closed)

@@ -19,16 +19,15 @@ import { DESTROY, DROP_EXPIRED, INDEX, MOVE_OUT, type Script, SET, UPDATE } from
 /** Data fields live beside the metadata in one hash; this prefix keeps their names apart. */
 const DATA = 'd:';
 
-/** A Redis reply as both libraries give it: RESP2 arrays, or RESP3 maps as objects or `Map`s. */
-function toPairs(reply: unknown): Array<[string, string]> {
-  if (Array.isArray(reply)) {
-    const pairs: Array<[string, string]> = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), String(reply[i + 1])]);
-    return pairs;
-  }
-  if (reply instanceof Map) return [...reply].map(([k, v]) => [String(k), String(v)]);
-  if (typeof reply === 'object' && reply !== null) return Object.entries(reply).map(([k, v]) => [k, String(v)]);
-  return [];
+/**
+ * A hash reply as a flat `[name, value, name, value...]` list: RESP2 arrays (both libraries)
+ * as they are, RESP3 maps (objects or `Map`s) flattened.
+ */
+function flat(reply: unknown): readonly unknown[] {
+  if (Array.isArray(reply)) return reply;
+  const entries =
+    reply instanceof Map ? [...reply] : typeof reply === 'object' && reply !== null ? Object.entries(reply) : [];
+  return entries.flat();
 }
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
@@ -57,6 +56,8 @@ export class RedisStore implements Store {
   readonly #options: ResolvedRedisOptions;
   readonly #logger: Logger | undefined;
   #backend: Promise<Backend> | null = null;
+  /** The backend once it has been ready, for the fast path of #send. */
+  #live: Backend | null = null;
   #closed = false;
   #failing = false;
 
@@ -94,7 +95,7 @@ export class RedisStore implements Store {
       }
       throw error;
     }
-    const record = this.#record(redisKey, toPairs(reply));
+    const record = this.#record(redisKey, flat(reply));
     if (record === null) return null;
     const now = Date.now();
     if (record.expiresAt > now) return record;
@@ -104,39 +105,38 @@ export class RedisStore implements Store {
     return null;
   }
 
-  /** A session hash as a record; `null` for no hash or a forward left by a move. */
-  #record(redisKey: string, pairs: Array<[string, string]>): SessionRecord | null {
-    if (pairs.length === 0) return null;
+  /** A session hash as a record (one pass over the reply); `null` for no hash or a forward left by a move. */
+  #record(redisKey: string, reply: readonly unknown[]): SessionRecord | null {
+    if (reply.length === 0) return null;
     const fields: Record<string, string> = {};
-    const meta = new Map<string, string>();
-    for (const [name, value] of pairs) {
-      if (!name.startsWith(DATA)) meta.set(name, value);
-      else if (RESERVED_KEYS.has(name.slice(DATA.length))) {
-        throw this.#corrupt(
-          redisKey,
-          `it has a field named "${name.slice(DATA.length)}", which is never a session key`,
-        );
-      } else fields[name.slice(DATA.length)] = value;
+    let createdAt: string | null = null;
+    let expiresAt: string | null = null;
+    let userId: string | null = null;
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const name = String(reply[i]);
+      const value = String(reply[i + 1]);
+      if (name.startsWith(DATA)) {
+        const field = name.slice(DATA.length);
+        if (RESERVED_KEYS.has(field)) {
+          throw this.#corrupt(redisKey, `it has a field named "${field}", which is never a session key`);
+        }
+        fields[field] = value;
+      } else if (name === 'createdAt') createdAt = value;
+      else if (name === 'expiresAt') expiresAt = value;
+      else if (name === 'userId') userId = value;
+      else if (name === 'movedAt') return null;
     }
-    if (meta.has('movedAt')) return null;
-    const createdAt = meta.get('createdAt') ?? null;
-    const expiresAt = meta.get('expiresAt') ?? null;
-    for (const [name, value] of [
-      ['createdAt', createdAt],
-      ['expiresAt', expiresAt],
-    ] as const) {
-      if (value === null) throw this.#corrupt(redisKey, `the metadata field ${name} is missing`);
-      if (!isNumeric(value)) throw this.#corrupt(redisKey, `${name} is not a number (${JSON.stringify(value)})`);
-    }
-    const record = {
-      fields,
-      createdAt: Number(createdAt),
-      expiresAt: Number(expiresAt),
-      userId: meta.get('userId') ?? null,
-    };
+    const created = this.#time(redisKey, 'createdAt', createdAt);
+    const record = { fields, createdAt: created, expiresAt: this.#time(redisKey, 'expiresAt', expiresAt), userId };
     // Its error names the store and the shortened key only, like #corrupt's.
     validateRecord(record, `the session hash ${this.#shown(redisKey)}`, 'redis');
     return record;
+  }
+
+  #time(redisKey: string, name: string, value: string | null): number {
+    if (value === null) throw this.#corrupt(redisKey, `the metadata field ${name} is missing`);
+    if (!isNumeric(value)) throw this.#corrupt(redisKey, `${name} is not a number (${JSON.stringify(value)})`);
+    return Number(value);
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
@@ -183,7 +183,7 @@ export class RedisStore implements Store {
       String(now),
       expireAt(Math.max(forwardUntil, now + 1)),
     ]);
-    const current = reply === null || reply === undefined ? null : this.#record(redisKey, toPairs(reply));
+    const current = reply === null || reply === undefined ? null : this.#record(redisKey, flat(reply));
     if (current === null) return null;
     const moved = applyChangeSet(current, change);
     await this.set(to, moved);
@@ -397,7 +397,9 @@ export class RedisStore implements Store {
   }
 
   async #send(action: string, key: string, args: string[], script?: string): Promise<unknown> {
-    const backend = await this.#ready(action);
+    // Connected and usable right now (the usual case): no readiness round of promises.
+    const live = this.#live;
+    const backend = live !== null && !this.#closed && live.usable?.() === true ? live : await this.#ready(action);
     this.#debug(action, args[0] as string, key, script);
     try {
       return await backend.send(key, args);
@@ -412,6 +414,7 @@ export class RedisStore implements Store {
       this.#backend ??= this.#open();
       const backend = await this.#backend;
       await backend.ready();
+      this.#live = backend;
       return backend;
     } catch (error) {
       throw toStoreError(error, 'redis', action);
