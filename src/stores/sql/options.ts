@@ -189,7 +189,7 @@ const COLUMN_OPTIONS: Record<keyof SqlColumns, keyof SqlStoreOptions> = {
 
 // Both PostgreSQL (63) and MySQL (64) cap identifiers; the tighter limit applies everywhere.
 const MAX_IDENTIFIER = 63;
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const PART = `[A-Za-z_][A-Za-z0-9_]{0,${MAX_IDENTIFIER - 1}}`;
 
 const SUBJECT: Subject = { scope: SCOPE, label: 'sqlStore', unset: { url: 'DATABASE_URL' } };
 const DB_RULE = 'must be a Kysely instance, pg.Pool, mysql2 pool or better-sqlite3 Database';
@@ -201,15 +201,10 @@ const fail = (option: string, rule: string) => invalid(SUBJECT, option, rule);
 const IDENTIFIER_RULE =
   'must be an identifier of letters, digits and underscores (not starting with a digit, ' +
   `at most ${MAX_IDENTIFIER} characters)`;
-const identifier = () =>
-  v.pipe(v.string(IDENTIFIER_RULE), v.regex(IDENTIFIER, IDENTIFIER_RULE), v.maxLength(MAX_IDENTIFIER, IDENTIFIER_RULE));
+const identifier = () => v.pipe(v.string(IDENTIFIER_RULE), v.regex(new RegExp(`^${PART}$`), IDENTIFIER_RULE));
 const tableName = () => {
   const rule = `must be "name" or "schema.name", each ${IDENTIFIER_RULE.slice('must be '.length)}`;
-  return v.pipe(
-    v.string(rule),
-    v.regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, rule),
-    v.check((value) => value.split('.').every((part) => part.length <= MAX_IDENTIFIER), rule),
-  );
+  return v.pipe(v.string(rule), v.regex(new RegExp(`^${PART}(\\.${PART})?$`), rule));
 };
 
 /** The name of an index on `column`, unique per table and within the identifier limit. */
