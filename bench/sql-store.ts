@@ -3,7 +3,8 @@
  * as an adapter would drive them, against SQLite (a temp file), PostgreSQL and MariaDB. Prints
  * the process's CPU µs per request (process.cpuUsage, user + system, GC included) and the SQL
  * statements per request (counted by wrapping the driver, in a separate pass, so the timed
- * passes run unwrapped clients). Not a test.
+ * passes run unwrapped clients); on PostgreSQL also the CPU µs per request of the server's
+ * backends serving the bench's pool (utime + stime from /proc, 10 ms ticks). Not a test.
  *
  *   node --import tsx bench/sql-store.ts [--base DIR] [--n 2000] [--rounds 5] [--concurrency 8]
  *                                        [--stores sqlite,postgres,mysql]
@@ -18,7 +19,7 @@
  * (default mysql://root@127.0.0.1:3306/test); tables get random names and are dropped afterwards.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -78,6 +79,8 @@ async function codeOf(label: string, root: string): Promise<Code> {
 interface Client {
   db: unknown;
   statements(): number;
+  /** PostgreSQL: the CPU µs its backends for this client have used so far (null elsewhere). */
+  serverCpu(): Promise<number | null>;
   drop(table: string): Promise<void>;
   end(): Promise<void>;
 }
@@ -110,6 +113,7 @@ function clientOf(dialect: Dialect, sqliteFile: string, count: boolean): Client 
     return {
       db,
       statements: () => statements,
+      serverCpu: async () => null,
       drop: async (table) => void db.exec(`drop table if exists "${table}"`),
       end: async () => {
         db.close();
@@ -117,7 +121,9 @@ function clientOf(dialect: Dialect, sqliteFile: string, count: boolean): Client 
     };
   }
   if (dialect === 'postgres') {
-    const pool = new pg.Pool({ connectionString: PG_URL, max: 10 });
+    // Backends are found by application_name; idle ones are kept, so none takes its CPU time away.
+    const application_name = `tessera-bench-${randomBytes(4).toString('hex')}`;
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 10, idleTimeoutMillis: 0, application_name });
     if (count) {
       pool.on('connect', (client) => {
         client.query = counted(client.query as never) as never;
@@ -126,6 +132,19 @@ function clientOf(dialect: Dialect, sqliteFile: string, count: boolean): Client 
     return {
       db: pool,
       statements: () => statements,
+      async serverCpu() {
+        const { rows } = await pool.query<{ pid: number }>(
+          'select pid from pg_stat_activity where application_name = $1',
+          [application_name],
+        );
+        let ticks = 0;
+        for (const { pid } of rows) {
+          // utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
+          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+          ticks += Number(fields[11]) + Number(fields[12]);
+        }
+        return ticks * 10_000;
+      },
       drop: async (table) => void (await pool.query(`drop table if exists "${table}"`)),
       end: () => pool.end(),
     };
@@ -139,6 +158,7 @@ function clientOf(dialect: Dialect, sqliteFile: string, count: boolean): Client 
   return {
     db: pool,
     statements: () => statements,
+    serverCpu: async () => null,
     drop: async (table) => void (await pool.promise().query(`drop table if exists \`${table}\``)),
     end: () => pool.promise().end(),
   };
@@ -159,6 +179,8 @@ async function setUp(code: Code, client: Client, table: string, n: number) {
   }
   return { engine, store, cookies };
 }
+
+type Timed = Awaited<ReturnType<typeof setUp>> & { client: Client };
 
 let writes = 0;
 
@@ -187,6 +209,14 @@ async function drive(engine: Engine, cookies: string[], scenario: ScenarioName, 
   return (used.user + used.system) / n;
 }
 
+/** CPU µs per request of this process and (PostgreSQL) of the server's backends for it. */
+async function measure(timed: Timed, scenario: ScenarioName): Promise<[number, number | null]> {
+  const before = await timed.client.serverCpu();
+  const cpu = await drive(timed.engine, timed.cookies, scenario, N);
+  const after = await timed.client.serverCpu();
+  return [cpu, before === null || after === null ? null : (after - before) / N];
+}
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -201,10 +231,11 @@ async function main(): Promise<void> {
   const cleanups: (() => Promise<void>)[] = [];
   // cpu[dialect][scenario][code] = µs per request, one per round
   const cpu = new Map<string, number[]>();
+  const server = new Map<string, number[]>();
   const statements = new Map<string, number>();
   const id = (d: Dialect, s: ScenarioName, c: Code) => `${d}|${s}|${c.label}`;
   try {
-    const setups = new Map<string, Awaited<ReturnType<typeof setUp>>>();
+    const setups = new Map<string, Timed>();
     for (const dialect of dialects) {
       for (const [i, code] of codes.entries()) {
         // Statements, counted on a client of their own, before any timing.
@@ -235,7 +266,7 @@ async function main(): Promise<void> {
         });
         // Warm-up: the JIT, the pool's connections, each statement's first preparation.
         for (const scenario of SCENARIOS) await drive(timed.engine, timed.cookies, scenario, Math.min(N, 1000));
-        setups.set(`${dialect}|${code.label}`, timed);
+        setups.set(`${dialect}|${code.label}`, { ...timed, client });
       }
     }
     for (let round = 0; round < ROUNDS; round++) {
@@ -243,9 +274,10 @@ async function main(): Promise<void> {
         for (const scenario of SCENARIOS) {
           const order = round % 2 === 0 ? codes : [...codes].reverse();
           for (const code of order) {
-            const { engine, cookies } = setups.get(`${dialect}|${code.label}`) as Awaited<ReturnType<typeof setUp>>;
             const key = id(dialect, scenario, code);
-            cpu.set(key, [...(cpu.get(key) ?? []), await drive(engine, cookies, scenario, N)]);
+            const [own, theirs] = await measure(setups.get(`${dialect}|${code.label}`) as Timed, scenario);
+            cpu.set(key, [...(cpu.get(key) ?? []), own]);
+            if (theirs !== null) server.set(key, [...(server.get(key) ?? []), theirs]);
           }
         }
       }
@@ -257,15 +289,15 @@ async function main(): Promise<void> {
   console.log(
     `N=${N} requests per run, ${ROUNDS} rounds, ${CONCURRENCY} in flight; CPU µs per request (median of rounds)\n`,
   );
-  console.log('| store | scenario | code | CPU µs/request | rounds | statements/request |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('| store | scenario | code | CPU µs/request | rounds | server CPU µs/request | statements/request |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const dialect of dialects) {
     for (const scenario of SCENARIOS) {
       for (const code of codes) {
         const key = id(dialect, scenario, code);
         const runs = cpu.get(key) ?? [];
         console.log(
-          `| ${dialect} | ${scenario} | ${code.label} | ${median(runs).toFixed(0)} | ${runs.map((r) => r.toFixed(0)).join(' ')} | ${statements.get(key)} |`,
+          `| ${dialect} | ${scenario} | ${code.label} | ${median(runs).toFixed(0)} | ${runs.map((r) => r.toFixed(0)).join(' ')} | ${server.has(key) ? median(server.get(key) ?? []).toFixed(0) : '-'} | ${statements.get(key)} |`,
         );
       }
     }

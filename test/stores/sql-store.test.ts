@@ -122,6 +122,47 @@ async function openAdmin(dialect: SqlDialect, dir: string): Promise<Admin> {
   };
 }
 
+/**
+ * A driver client of `dialect` (on SQLite, a connection to `sqliteFile`) for the store's `db`, counting the statements it runs (pg and
+ * mysql2 queries, better-sqlite3 statement runs) and keeping what pg's `query` was given.
+ */
+function countingDb(dialect: SqlDialect, sqliteFile = ':memory:') {
+  let count = 0;
+  const pgQueries: unknown[] = [];
+  const counted = <F extends (...a: never[]) => unknown>(run: F, seen?: unknown[]) =>
+    function (this: unknown, ...a: Parameters<F>) {
+      count++;
+      seen?.push(a[0]);
+      return run.apply(this, a);
+    } as unknown as F;
+  if (dialect === 'sqlite') {
+    const database = new Database(sqliteFile);
+    const prepare = database.prepare.bind(database);
+    const wrapped = new WeakSet<object>();
+    database.prepare = ((text: string) => {
+      const statement = prepare(text) as unknown as Record<'run' | 'all' | 'get', (...a: never[]) => unknown>;
+      if (!wrapped.has(statement)) {
+        wrapped.add(statement);
+        for (const method of ['run', 'all', 'get'] as const) statement[method] = counted(statement[method]);
+      }
+      return statement;
+    }) as unknown as typeof database.prepare;
+    return { db: database, count: () => count, pgQueries, close: async () => void database.close() };
+  }
+  if (dialect === 'postgres') {
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 3 });
+    pool.on('connect', (client) => {
+      client.query = counted(client.query.bind(client) as never, pgQueries) as never;
+    });
+    return { db: pool, count: () => count, pgQueries, close: () => pool.end() };
+  }
+  const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 3 });
+  pool.on('connection', (connection) => {
+    connection.query = counted(connection.query.bind(connection) as never) as never;
+  });
+  return { db: pool, count: () => count, pgQueries, close: () => pool.promise().end() };
+}
+
 const DATA_TYPE: Record<SqlDialect, string> = { sqlite: 'TEXT', postgres: 'TEXT', mysql: 'MEDIUMTEXT' };
 const KEY_TYPE: Record<SqlDialect, string> = { sqlite: 'TEXT', postgres: 'TEXT', mysql: 'VARCHAR(128)' };
 
@@ -456,6 +497,53 @@ for (const dialect of DIALECTS) {
       await store.close();
     });
 
+    it('reads in one statement, and patches after a get in one more, on the version that get read', async () => {
+      // On SQLite the file of the other store (storeFor's, admin's).
+      const counting = countingDb(dialect, admin.url.slice('sqlite:'.length));
+      const table = randomName();
+      tables.push(table);
+      const store = new SqlStore({ db: counting.db, table });
+      const other = storeFor({ table }); // another process
+      const key = newKey();
+      const first = record({ a: '1' });
+      const change = (set: Record<string, string>) => ({ set, unset: [], expiresAt: first.expiresAt });
+      await store.set(key, first);
+      const statements = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
+        const from = counting.count();
+        const result = await work();
+        return [result, counting.count() - from];
+      };
+
+      assert.deepEqual((await statements(() => store.get(key)))[1], 1);
+      assert.deepEqual(await statements(() => store.patch(key, change({ b: '1' }))), [true, 1]);
+      // Its own write left the version: the next patch needs no read either.
+      assert.deepEqual(await statements(() => store.patch(key, change({ c: '1' }))), [true, 1]);
+      // Another process writes between this store's get and patch: the compare-and-set misses,
+      // and the patch reads the row and replays on it.
+      await store.get(key);
+      assert.equal(await other.patch(key, change({ d: '1' })), true);
+      assert.deepEqual(await statements(() => store.patch(key, change({ e: '1' }))), [true, 3]);
+      assert.deepEqual((await other.get(key))?.fields, { a: '1', b: '1', c: '1', d: '1', e: '1' });
+
+      // Destroyed by another process after the get: logout wins.
+      await store.get(key);
+      await other.destroy(key);
+      assert.equal(await store.patch(key, change({ f: '1' })), false);
+      assert.equal(await other.get(key), null);
+
+      // Made again by another process, at version 1 again, after the get: the row that get read
+      // is not written over the new one (the compare-and-set also checks the creation time).
+      await store.set(key, record({ x: '1' }));
+      await store.get(key);
+      await other.destroy(key);
+      await other.set(key, { ...record({ y: '1' }), createdAt: first.createdAt - 1 });
+      assert.equal(await store.patch(key, change({ z: '1' })), true);
+      assert.deepEqual((await other.get(key))?.fields, { y: '1', z: '1' });
+
+      await Promise.all([store.close(), other.close()]);
+      await counting.close();
+    });
+
     it('touch bumps the version and the updated column', async () => {
       const store = storeFor();
       const key = newKey();
@@ -510,6 +598,32 @@ describe('sql store: PostgreSQL specifics', only('postgres'), () => {
     );
     return rows[0]?.n === 1;
   };
+
+  it('runs its statements as named prepared statements, unless preparedStatements is false', async () => {
+    const names = async (options: Partial<SqlStoreOptions>) => {
+      const counting = countingDb('postgres');
+      const table = randomName();
+      cleanup.push(`DROP TABLE IF EXISTS "${table}"`);
+      const store = new SqlStore({ db: counting.db, table, ...options } as SqlStoreOptions);
+      const key = newKey();
+      await store.set(key, record({ a: '1' }));
+      assert.deepEqual((await store.get(key))?.fields, { a: '1' });
+      await store.close();
+      await counting.close();
+      return counting.pgQueries.map((query) => (typeof query === 'object' ? (query as { name?: string }).name : null));
+    };
+    const named = await names({});
+    // The upsert and the read: named; the table check before them runs as it is.
+    assert.match(String(named.at(-2)), /^tessera_/);
+    assert.match(String(named.at(-1)), /^tessera_/);
+    assert.notEqual(named.at(-2), named.at(-1));
+    // Another table's statements get other names, so two stores can share a pool.
+    assert.notEqual((await names({})).at(-1), named.at(-1));
+    assert.deepEqual(
+      (await names({ preparedStatements: false })).filter((name) => name !== null),
+      [],
+    );
+  });
 
   it('prunes on one instance at a time: the other skips without error', async () => {
     const table = randomName();

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { invalid } from '../../core/check.ts';
 import { importOptional, isSessionError, SessionError, toStoreError } from '../../core/errors.ts';
 import { dbKind, type ResolvedSqlOptions, redactUrl } from './options.ts';
-import { keepingStatements } from './statements.ts';
+import { keepingStatements, preparingPool } from './statements.ts';
 
 type Value = string | number | bigint | boolean | null | Uint8Array | object;
 /** One row: column names are configurable, so the schema type is a plain record. */
@@ -18,6 +18,11 @@ export interface Connection {
   k: KyselyModule;
   /** The store opened the pool or file itself and closes it. */
   owned: boolean;
+  /**
+   * PostgreSQL: the texts to run as named prepared statements, by name; the store fills it
+   * when it compiles its statements (empty for a Kysely instance of yours, which runs as it is).
+   */
+  names: Map<string, string>;
 }
 
 const SCOPE = 'sql';
@@ -69,12 +74,19 @@ export async function openConnection(
   const { db, target } = options;
   const driver = target === null ? null : DRIVERS[target.dialect];
   const [k, driverModule] = await importAll(driver === null ? ['kysely'] : ['kysely', driver]);
+  const names = new Map<string, string>();
   if (db !== null) {
     const kind = dbKind(db);
-    if (kind === 'kysely') return { db: db as unknown as Kysely<Db>, k, owned: false };
+    if (kind === 'kysely') return { db: db as unknown as Kysely<Db>, k, owned: false, names };
     // Our Kysely around the user's pool is dropped, never destroyed: destroy() would end their pool.
     if (kind === 'pg-pool') {
-      return { db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool: db as never }) }), k, owned: false };
+      const pool = preparingPool(db as never, names);
+      return {
+        db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool: pool as never }) }),
+        k,
+        owned: false,
+        names,
+      };
     }
     if (kind === 'mysql-pool') {
       // mysql2/promise pools wrap the callback pool Kysely needs.
@@ -84,11 +96,17 @@ export async function openConnection(
         db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool: callbackPool as never }) }),
         k,
         owned: false,
+        names,
       };
     }
     // Only our Kysely prepares through the wrapper; the app's database is left as it is.
     const database = keepingStatements(db as never);
-    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: database as never }) }), k, owned: false };
+    return {
+      db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: database as never }) }),
+      k,
+      owned: false,
+      names,
+    };
   }
   if (target === null) throw invalid({ scope: SCOPE, label: 'sqlStore' }, '', 'give either url or db');
 
@@ -113,7 +131,12 @@ export async function openConnection(
       throw fail(error);
     }
     const keeping = keepingStatements(database);
-    return { db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: keeping as never }) }), k, owned: true };
+    return {
+      db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: keeping as never }) }),
+      k,
+      owned: true,
+      names,
+    };
   }
   if (target.dialect === 'postgres') {
     const pg = driverModule as { default: typeof import('pg') };
@@ -128,7 +151,13 @@ export async function openConnection(
     const lost = (error: Error) => onPoolError(toStoreError(error, SCOPE, 'PostgreSQL connection'));
     pool.on('error', lost);
     pool.on('connect', (client) => client.on('error', lost));
-    return { db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool }) }), k, owned: true };
+    const preparing = preparingPool(pool as never, names);
+    return {
+      db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool: preparing as never }) }),
+      k,
+      owned: true,
+      names,
+    };
   }
   const mysql = driverModule as { default: typeof import('mysql2') };
   // User and password are already inside the URL (see parseSqlUrl).
@@ -142,5 +171,5 @@ export async function openConnection(
   const lost = (error: Error) => onPoolError(toStoreError(error, SCOPE, 'MySQL connection'));
   pool.on('connection', (connection) => connection.on('error', lost));
   (pool as unknown as NodeJS.EventEmitter).on('error', lost);
-  return { db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) }), k, owned: true };
+  return { db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) }), k, owned: true, names };
 }

@@ -24,6 +24,11 @@ export class Statement {
     this.#sources = this.#compiled.parameters.map((value) => (value instanceof Slot ? value : { value }));
   }
 
+  /** The SQL text, as the driver gets it. */
+  get sql(): string {
+    return this.#compiled.sql;
+  }
+
   /** Runs the statement on `db` (the store's Kysely, a transaction or a pinned connection). */
   run<R>(db: Pick<Kysely<never>, 'executeQuery'>, values: readonly unknown[]): Promise<QueryResult<R>> {
     const parameters = this.#sources.map((source) => (source instanceof Slot ? values[source.index] : source.value));
@@ -58,5 +63,49 @@ export function keepingStatements(database: SqliteDatabase): SqliteDatabase {
       return statement;
     },
     close: () => database.close(),
+  };
+}
+
+/** The part of a pg pool Kysely's PostgresDialect uses (0.29 also reads `Client` and `options`, for cancels). */
+interface PgPool {
+  connect(): Promise<PgClient>;
+  end(): Promise<void>;
+  Client?: unknown;
+  options?: unknown;
+}
+interface PgClient {
+  query(text: unknown, values?: unknown): Promise<unknown>;
+  release(error?: unknown): void;
+}
+
+/**
+ * A pg pool for Kysely whose clients run the texts in `names` (text to statement name) as named
+ * prepared statements: PostgreSQL parses and plans them once per connection, not on every call,
+ * and pg sends no Parse message after the first. Any other text goes as it is.
+ */
+export function preparingPool(pool: PgPool, names: ReadonlyMap<string, string>): PgPool {
+  // One stand-in per pg client: Kysely keeps its connection object per client object.
+  const standIns = new WeakMap<PgClient, PgClient>();
+  const standIn = (client: PgClient): PgClient => ({
+    query(text, values) {
+      const name = typeof text === 'string' ? names.get(text) : undefined;
+      return name === undefined ? client.query(text, values) : client.query({ name, text, values });
+    },
+    release: (error) => client.release(error),
+  });
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let wrapped = standIns.get(client);
+      if (wrapped === undefined) standIns.set(client, (wrapped = standIn(client)));
+      return wrapped;
+    },
+    end: () => pool.end(),
+    get Client() {
+      return pool.Client;
+    },
+    get options() {
+      return pool.options;
+    },
   };
 }

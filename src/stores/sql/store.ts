@@ -571,7 +571,15 @@ export class SqlStore implements Store {
     const connection = await openConnection(this.#o, (error) => this.#report(error));
     try {
       await this.#prepareTable(connection);
-      return { ...connection, s: this.#compile(connection.db, connection.k) };
+      const s = this.#compile(connection.db, connection.k);
+      if (this.dialect === 'postgres' && this.#o.preparedStatements) {
+        // A statement's name is its text's hash: two stores on one pool (two tables) never share a name.
+        for (const statement of Object.values(s)) {
+          const hash = createHash('sha256').update(statement.sql).digest('base64url').slice(0, 20);
+          connection.names.set(statement.sql, `tessera_${hash}`);
+        }
+      }
+      return { ...connection, s };
     } catch (error) {
       if (connection.owned) await connection.db.destroy().catch(() => {});
       if (error instanceof SessionError) throw error;
