@@ -18,6 +18,25 @@ declare global {
 const COMMIT = Symbol('tessera.commit');
 type WithCommit = Request & { [COMMIT]?: RequestCommit };
 
+/**
+ * The request facts of a commit. `req.secure` runs Express's trust-proxy logic, so it is asked
+ * only when a cookie is written (a getter on a class: one shape for every request, where a
+ * getter in an object literal costs a new accessor per request and slows every reader).
+ */
+class ExpressContext {
+  readonly #req: Request;
+  readonly status: number;
+
+  constructor(req: Request, status: number) {
+    this.#req = req;
+    this.status = status;
+  }
+
+  get secure(): boolean {
+    return this.#req.secure;
+  }
+}
+
 /** One request's commit: runs once; settles without a promise when there is nothing to write. */
 class RequestCommit {
   #pending: Promise<void> | null = null;
@@ -37,14 +56,7 @@ class RequestCommit {
   run(status: number = this.#res.statusCode): void | Promise<void> {
     if (this.#done) return this.#pending ?? undefined;
     this.#done = true;
-    const req = this.#req;
-    // `req.secure` runs Express's trust-proxy logic: asked only when a cookie is written.
-    const result = this.#engine.settle(this.#session, {
-      get secure() {
-        return req.secure;
-      },
-      status,
-    });
+    const result = this.#engine.settle(this.#session, new ExpressContext(this.#req, status));
     if (!(result instanceof Promise)) return this.#apply(result);
     this.#pending = result.then((settled) => this.#apply(settled));
     return this.#pending;

@@ -71,12 +71,7 @@ const plugin: FastifyPluginAsync<FastifyTesseraOptions> = async (fastify, option
     state.committed = true;
     let result: CommitResult | Promise<CommitResult>;
     try {
-      result = engine.settle(state.session, {
-        get secure() {
-          return request.protocol === 'https';
-        },
-        status: reply.statusCode,
-      });
+      result = engine.settle(state.session, { secure: request.protocol === 'https', status: reply.statusCode });
     } catch (error) {
       done(error as Error);
       return;
