@@ -18,7 +18,7 @@ import {
 const args = process.argv.slice(2);
 const at = args.indexOf('--outage-ms');
 const outageMs = at >= 0 ? Number(args[at + 1]) : 5000;
-const filter = args.filter((arg, i) => !arg.startsWith('--') && i !== at + 1)[0];
+const filter = args.filter((arg, i) => !arg.startsWith('--') && (at < 0 || i !== at + 1))[0];
 
 const scenarios: Array<[string, () => Promise<Prepared>]> = [
   ['postgres', () => sqlScenario('postgres')],
