@@ -81,7 +81,7 @@ function describe(variant: Variant, result: ScenarioResult): string {
         : '';
   const errors = result.errors > 0 ? `  ${result.errors} ERRORS` : '';
   const rps = String(Math.round(result.requestsPerSecond)).padStart(7);
-  return `  ${variant.id.padEnd(30)} ${rps} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  cpu ${result.serverCpu} (${result.serverMicros} µs/req, ${result.allocatedKiB} KiB/req)${load}${errors}`;
+  return `  ${variant.id.padEnd(30)} ${rps} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms  cpu ${result.serverCpu} (${result.serverMicros} µs/req${Number.isFinite(result.allocatedKiB) ? `, ${result.allocatedKiB} KiB/req` : ''})${load}${errors}`;
 }
 
 /** Starts a variant's server, checks its routes and makes its sessions. */

@@ -62,7 +62,11 @@ function summary(variants: VariantResult[], cpu: boolean | 'micros'): string[] {
     const cells = SCENARIOS.map((scenario) => {
       const result = variant.scenarios.find((s) => s.scenario === scenario.id);
       if (result?.status !== 'ok') return '–';
-      if (cpu === 'micros') return `${fixed(result.serverMicros, 0)} µs, ${fixed(result.allocatedKiB, 1)} KiB`;
+      if (cpu === 'micros') {
+        // A baseline revision older than the allocation counter reports none.
+        const kib = Number.isFinite(result.allocatedKiB) ? `, ${fixed(result.allocatedKiB, 1)} KiB` : '';
+        return `${fixed(result.serverMicros, 0)} µs${kib}`;
+      }
       if (variant.family === 'bare') {
         return cpu ? `${fixed(result.serverMicros, 0)} µs/req` : `${thousands(result.requestsPerSecond)} req/s`;
       }

@@ -174,6 +174,8 @@ export class SessionEngine<D extends object = SessionData> {
     this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys, this.store.name);
     this.#plainCookie = cookieTemplate(this.options.cookie, false);
     this.#secureCookie = cookieTemplate(this.options.cookie, true);
+    const { name } = this.options.cookie;
+    this.#secureAlways = name.startsWith('__Host-') || name.startsWith('__Secure-');
     this.#host = {
       options: this.options,
       codec: this.#codec,
@@ -326,24 +328,23 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   #setCookie(session: Session<D>, request: RequestContext): string | null {
-    const { cookie } = this.options;
     const cookieState = state.cookieState(session as Session<object>);
-    const secure =
-      cookie.name.startsWith('__Host-') || cookie.name.startsWith('__Secure-')
-        ? true
-        : cookie.secure === 'auto'
-          ? request.secure === true
-          : cookie.secure;
-    const template = secure ? this.#secureCookie : this.#plainCookie;
     if (!session.isNew && session.id !== null && !session.isDestroyed) {
       if (!cookieState.changed) return null;
+      const { head, before, after } = this.#template(request);
       const value = this.#signed(session.id);
-      const { head, before, after } = template;
-      if (!cookie.persistent) return `${head}${value}${before}${after}`;
+      if (!this.options.cookie.persistent) return `${head}${value}${before}${after}`;
       return `${head}${value}${before}; Expires=${new Date(session.expiresAt).toUTCString()}${after}`;
     }
-    if (!cookieState.clear) return null;
-    return template.clear;
+    return cookieState.clear ? this.#template(request).clear : null;
+  }
+
+  /** The Set-Cookie template for this request; `request.secure` is read only when it decides. */
+  #template(request: RequestContext): CookieTemplate {
+    if (this.#secureAlways) return this.#secureCookie;
+    const { secure } = this.options.cookie;
+    const isSecure = secure === 'auto' ? request.secure === true : secure;
+    return isSecure ? this.#secureCookie : this.#plainCookie;
   }
 
   /** The cookie value of an ID: the one the browser sent when it is signed with the current secret. */
@@ -365,6 +366,8 @@ export class SessionEngine<D extends object = SessionData> {
   readonly #signedValues = new Map<string, string>();
   readonly #plainCookie: CookieTemplate;
   readonly #secureCookie: CookieTemplate;
+  /** A `__Host-` or `__Secure-` cookie is Secure whatever the request says. */
+  readonly #secureAlways: boolean;
 
   async #emit<E extends keyof SessionEvents>(event: E, ...args: SessionEvents[E]): Promise<void> {
     const list = this.#listeners.get(event);

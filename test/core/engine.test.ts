@@ -240,6 +240,26 @@ describe('cookies and identity', () => {
     assert.match((await engine.commit(s2, { secure: true })).setCookie ?? '', /Secure/);
   });
 
+  it('asks whether the request is secure only when it sends a cookie', async () => {
+    const { engine } = setup();
+    const pair = await login(engine);
+    let asked = 0;
+    const request = {
+      get secure() {
+        asked++;
+        return true;
+      },
+    };
+    const read = engine.session(pair);
+    await read.get('user');
+    assert.equal((await engine.commit(read, request)).setCookie, null);
+    assert.equal(asked, 0, 'a commit without a cookie never asks');
+    const fresh = engine.session(undefined);
+    await fresh.set('a', 1);
+    assert.match((await engine.commit(fresh, request)).setCookie ?? '', /Secure/);
+    assert.equal(asked, 1);
+  });
+
   it('always marks a __Host- cookie Secure', async () => {
     const { engine } = setup({ cookie: { name: '__Host-sid' } });
     const s = engine.session(undefined);
