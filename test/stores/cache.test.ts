@@ -2,12 +2,31 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { SessionEngine } from '../../src/core/engine.ts';
 import { generateId, hashId } from '../../src/core/ids.ts';
 import { CachedStore, redisPubSub } from '../../src/stores/cache/index.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 import { CountingStore } from '../../src/testing/counting-store.ts';
 import { runStoreConformance } from '../../src/testing/index.ts';
 import { until } from '../support/until.ts';
+
+const SECRET = 'cache-test-secret-0123456789abcdefghij';
+
+/** A memory store whose reads can be held (they read at once, and answer when released). */
+class HeldStore extends MemoryStore {
+  hold = false;
+  reads = 0;
+  #held: Array<() => void> = [];
+  override async get(key: string) {
+    this.reads++;
+    const read = await super.get(key);
+    if (this.hold) await new Promise<void>((resolve) => this.#held.push(resolve));
+    return read;
+  }
+  release(): void {
+    for (const resolve of this.#held.splice(0)) resolve();
+  }
+}
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const t = { describe, it, beforeEach, afterEach };
@@ -93,6 +112,54 @@ describe('cache tier', () => {
     assert.ok(ms < 5000);
     await Promise.all([a.close(), b.close()]);
     await shared.close();
+  });
+
+  it('answers N concurrent reads of one session on a cold cache with one store read', async () => {
+    const backing = new CountingStore(new MemoryStore());
+    const cache = new CachedStore({ store: backing, invalidation: null });
+    const key = hashId(generateId());
+    await backing.set(key, record({ a: '1' }));
+    backing.reset();
+    const reads = await Promise.all(Array.from({ length: 20 }, () => cache.get(key)));
+    assert.equal(backing.calls.get, 1);
+    for (const read of reads) assert.deepEqual(read?.fields, { a: '1' });
+    assert.equal(new Set(reads).size, 20, 'each reader gets a record of its own');
+    (reads[0] as { fields: Record<string, string> }).fields.a = 'changed by one reader';
+    assert.equal(reads[1]?.fields.a, '1');
+    assert.equal(cache.stats().joined, 19);
+
+    // Through the engine: 20 requests of one session, one store read.
+    const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [SECRET] });
+    const first = engine.session(undefined);
+    await first.set('user', 'alice');
+    const cookie = (await engine.commit(first)).setCookie?.split(';')[0];
+    backing.reset();
+    const users = await Promise.all(Array.from({ length: 20 }, () => engine.session(cookie).get('user')));
+    assert.deepEqual(new Set(users), new Set(['alice']));
+    assert.equal(backing.calls.get, 1);
+    await cache.close();
+  });
+
+  it('never lets a read join one that an invalidation or a write overtook', async () => {
+    const backing = new HeldStore();
+    const cache = new CachedStore({ store: backing, invalidation: null });
+    const key = hashId(generateId());
+    await backing.set(key, record({ v: '1' }));
+    backing.hold = true;
+    const early = cache.get(key);
+    const joined = cache.get(key);
+    assert.equal(backing.reads, 1, 'the second read joined the first');
+    // Another write of the key, made while the first read is on its way.
+    backing.hold = false;
+    await cache.patch?.(key, { set: { v: '2' }, unset: [], expiresAt: Date.now() + 60_000 });
+    const later = cache.get(key);
+    assert.equal(backing.reads, 2, 'a read after the write goes to the store');
+    backing.release();
+    assert.equal((await early)?.fields.v, '1');
+    assert.equal((await joined)?.fields.v, '1');
+    assert.equal((await later)?.fields.v, '2');
+    assert.equal((await cache.get(key))?.fields.v, '2', 'the overtaken read was not cached');
+    await cache.close();
   });
 
   it('refuses bad options with INVALID_OPTIONS', () => {

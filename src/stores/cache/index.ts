@@ -65,6 +65,8 @@ export interface CacheStats {
   resets: number;
   /** Reads that went to the store because invalidations were not flowing. */
   bypasses: number;
+  /** Misses answered by a store read of the same key already in flight (counted in `misses` too). */
+  joined: number;
   entries: number;
   bytes: number;
 }
@@ -74,9 +76,13 @@ interface Entry {
   cachedAt: number;
 }
 
-/** A read in flight; tainted when its key is invalidated before the read returns. */
+/**
+ * A read in flight; tainted when its key is invalidated (or written here) before the read returns.
+ * Reads of the key that start meanwhile share it while it is untainted.
+ */
 interface Pending {
   tainted: boolean;
+  read: Promise<SessionRecord | null>;
 }
 
 /**
@@ -96,7 +102,7 @@ export class CachedStore implements Store {
   #resetEpoch = 0;
   #started: Promise<void> | null = null;
   #startError: unknown = null;
-  readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0 };
+  readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0, joined: 0 };
   // Present when the backing store has them, so the engine sees the same capabilities.
   readonly atomicPatch?: boolean;
   readonly patch?: Store['patch'];
@@ -177,17 +183,33 @@ export class CachedStore implements Store {
     } else {
       this.#stats.bypasses++;
     }
-    const pending: Pending = { tainted: false };
+    // Single flight: a read of this key already on its way, and not invalidated since it left,
+    // answers this one too (N requests of one session on a cold cache cost one store read). A
+    // tainted one may have read what was there before a write, so a new read goes out instead.
+    if (caching) {
+      for (const flight of this.#pending.get(key) ?? NO_FLIGHTS) {
+        if (flight.tainted) continue;
+        this.#stats.joined++;
+        return flight.read.then((record) => record && copy(record));
+      }
+    }
+    return this.#read(key, caching, now);
+  }
+
+  async #read(key: string, caching: boolean, now: number): Promise<SessionRecord | null> {
     const epoch = this.#resetEpoch;
+    const read = this.inner.get(key);
     let waiting = this.#pending.get(key);
     if (!waiting) this.#pending.set(key, (waiting = new Set()));
+    const pending: Pending = { tainted: false, read };
     waiting.add(pending);
     try {
-      const record = await this.inner.get(key);
+      const record = await read;
       const stillCoherent = this.#invalidation === null || this.#invalidation.live;
       if (record && caching && stillCoherent && !pending.tainted && epoch === this.#resetEpoch) {
         this.#lru.set(key, { record: copy(record), cachedAt: now }, sizeOf(key, record));
       }
+      // Readers that joined this flight get copies (their callbacks run before this caller's).
       return record;
     } finally {
       waiting.delete(pending);
@@ -234,10 +256,13 @@ export class CachedStore implements Store {
 
   #reset(): void {
     this.#lru.clear();
+    for (const flights of this.#pending.values()) for (const pending of flights) pending.tainted = true;
     this.#resetEpoch++;
     this.#stats.resets++;
   }
 }
+
+const NO_FLIGHTS: ReadonlySet<Pending> = new Set();
 
 function copy(record: SessionRecord): SessionRecord {
   return { ...record, fields: { ...record.fields } };
