@@ -9,8 +9,27 @@ export {
   type SessionErrorOptions,
 } from './core/errors.ts';
 export { hashId, shortKey } from './core/ids.ts';
-export type { CookieOptions, FlushMode, Logger, ResolvedOptions, SessionOptions } from './core/options.ts';
-export { type DataKey, Session, type SessionData, type WriteKind } from './core/session.ts';
+export type { IpMode, SessionLifetime } from './core/meta.ts';
+export type {
+  CookieOptions,
+  DeviceOptions,
+  FlushMode,
+  HeaderTransport,
+  Logger,
+  ResolvedOptions,
+  SessionOptions,
+} from './core/options.ts';
+export {
+  type ClientInfo,
+  type DataKey,
+  type FlashData,
+  type FlashKey,
+  Session,
+  type SessionData,
+  type SetUserOptions,
+  type UserSession,
+  type WriteKind,
+} from './core/session.ts';
 export type { Store, UserSessionEntry } from './core/store.ts';
 
 import { SessionEngine } from './core/engine.ts';

@@ -2,12 +2,15 @@ import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { FieldCodec } from './codec.ts';
 import { SessionError, toStoreError } from './errors.ts';
 import { CookieSigner, hashId, parseUnsignedId, shortKey } from './ids.ts';
+import { keepIp, type Meta, metaLifetime, parseMeta, USER_AGENT_MAX } from './meta.ts';
 import { type ResolvedOptions, resolveOptions, type SessionOptions } from './options.ts';
 import {
+  type ClientInfo,
   Session,
   type SessionData,
   type SessionHost,
   sessionInternals as state,
+  type UserSession,
   type WriteKind,
   type WritePlan,
 } from './session.ts';
@@ -15,18 +18,26 @@ import {
   applyChangeSet,
   type ChangeSet,
   checkStore,
+  META_FIELD,
   notSupported,
   patchRecord,
   type SessionRecord,
   type Store,
+  supports,
   touchRecord,
   type UserSessionEntry,
 } from './store.ts';
 
 /** What `commit` did, for the `commit` event and for adapters. */
 export interface CommitResult {
-  /** The `Set-Cookie` header value to send, or `null` when the cookie does not change. */
+  /** The `Set-Cookie` header value to send, or `null` when the cookie does not change (always with a header transport). */
   setCookie: string | null;
+  /**
+   * With a header `transport`: the signed session value to send in the transport's response
+   * header (a session created or regenerated), `''` when the client must drop its value (the
+   * session ended), `null` when nothing changes. Always `null` with cookies.
+   */
+  token: string | null;
   /** The store write the commit made. */
   write: WriteKind;
   /**
@@ -79,6 +90,9 @@ const VERIFIED_CACHE_ENTRIES = 10_000;
  * loaded it before the move) before it is simply gone.
  */
 const MOVE_FORWARD_MS = 60_000;
+
+/** `Authorization: Bearer <value>` (the scheme is case-insensitive, RFC 9110). */
+const BEARER = /^\s*bearer\s+(\S+)\s*$/i;
 
 /** A commit with nothing to write. */
 const NO_PLAN: WritePlan = { kind: 'none' };
@@ -176,6 +190,16 @@ export class SessionEngine<D extends object = SessionData> {
     this.#secureCookie = cookieTemplate(this.options.cookie, true);
     const { name } = this.options.cookie;
     this.#secureAlways = name.startsWith('__Host-') || name.startsWith('__Secure-');
+    if (this.options.maxSessionsPerUser !== null && !supports(this.store, 'userIndex')) {
+      throw new SessionError(
+        'INVALID_OPTIONS',
+        `SessionEngine: maxSessionsPerUser needs a store with a per-user index, which the ${this.store.name} store lacks`,
+        { scope: 'engine' },
+      );
+    }
+    const { transport } = this.options;
+    this.requestHeader = transport.requestHeader;
+    this.responseHeader = transport.kind === 'cookie' ? 'Set-Cookie' : transport.responseHeader;
     this.#host = {
       options: this.options,
       codec: this.#codec,
@@ -183,8 +207,20 @@ export class SessionEngine<D extends object = SessionData> {
       save: (session) => this.#save(session),
       destroy: (session) => this.#destroy(session),
       regenerate: (session) => this.#regenerate(session),
+      device: (client) => this.#device(client),
+      admit: (session, userId) => this.#admit(session, userId),
+      listUserSessions: (userId, current) => this.listUserSessions(userId, current as Session<D> | null),
+      destroyOthers: (userId, keep) => this.#destroyOthers(userId, keep),
     };
   }
+
+  /**
+   * The request header adapters pass to {@link SessionEngine.session}, lower case: `cookie`, or
+   * the header of a header `transport`.
+   */
+  readonly requestHeader: string;
+  /** The response header a commit's value goes in: `Set-Cookie`, or the header transport's. */
+  readonly responseHeader: string;
 
   /** Subscribes to an event; returns a function that unsubscribes. */
   on<E extends keyof SessionEvents>(event: E, listener: Listener<E>): () => void {
@@ -197,19 +233,23 @@ export class SessionEngine<D extends object = SessionData> {
     };
   }
 
-  /** The session of a request, from its `Cookie` header. No store I/O happens here. */
-  session(cookieHeader: string | null | undefined): Session<D> {
-    const value = cookieHeader ? this.#cookieValue(cookieHeader) : undefined;
-    return this.sessionFromValue(value);
+  /**
+   * The session of a request, from the value of its {@link SessionEngine.requestHeader} (the
+   * `Cookie` header, or the header transport's). `client` tells what `setUser` records about the
+   * device. No store I/O happens here.
+   */
+  session(header: string | null | undefined, client?: ClientInfo): Session<D> {
+    const value = header ? this.#headerValue(header) : undefined;
+    return this.sessionFromValue(value, client);
   }
 
-  /** The session for a raw cookie value (already taken out of the header). */
-  sessionFromValue(value: string | undefined): Session<D> {
-    if (value === undefined || value === '') return new Session<D>(this.#host, null, false);
+  /** The session for a raw cookie (or token) value, already taken out of its header. */
+  sessionFromValue(value: string | undefined, client?: ClientInfo): Session<D> {
+    if (value === undefined || value === '') return new Session<D>(this.#host, null, false, undefined, client);
     const known = this.#verified.get(value);
-    if (known) return new Session<D>(this.#host, known.id, true, known.key);
+    if (known) return new Session<D>(this.#host, known.id, true, known.key, client);
     const opened = this.#signer ? this.#signer.open(value) : parseUnsignedId(value);
-    if (opened === null) return new Session<D>(this.#host, null, true);
+    if (opened === null) return new Session<D>(this.#host, null, true, undefined, client);
     const id = typeof opened === 'string' ? opened : opened.id;
     // Returning visitors skip the HMAC and the SHA-256: only values that verified are kept, and
     // the secrets never change for the life of an engine.
@@ -217,7 +257,7 @@ export class SessionEngine<D extends object = SessionData> {
     this.#remember(this.#verified, value, { id, key });
     // A value signed with an older secret is re-signed with the current one when next sent.
     if (typeof opened !== 'string' && opened.current) this.#remember(this.#signedValues, id, value);
-    return new Session<D>(this.#host, id, true, key);
+    return new Session<D>(this.#host, id, true, key, client);
   }
 
   /** Cookie values that verified, with their ID and store key (bounded, oldest dropped first). */
@@ -279,8 +319,10 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   #committed(session: Session<object>, request: RequestContext, write: WriteKind): CommitResult {
+    const header = this.options.transport.kind === 'header';
     const result: CommitResult = {
-      setCookie: this.#setCookie(session as Session<D>, request),
+      setCookie: header ? null : this.#setCookie(session as Session<D>, request),
+      token: header ? this.#token(session as Session<D>) : null,
       write,
       lost: state.wasLost(session),
     };
@@ -289,11 +331,105 @@ export class SessionEngine<D extends object = SessionData> {
     return result;
   }
 
-  /** The live sessions of a user (needs a store with a per-user index). */
-  async listUserSessions(userId: string): Promise<UserSessionEntry[]> {
+  /**
+   * The live sessions of a user, oldest first, with what `setUser` recorded of each device
+   * (needs a store with a per-user index). Pass the request's session as `current` to have it
+   * marked.
+   */
+  async listUserSessions(userId: string, current: Session<D> | null = null): Promise<UserSession[]> {
+    const entries = await this.#listByUser(userId, 'listUserSessions');
+    const mine = current ? state.ownKeys(current as Session<object>) : [];
+    const now = this.options.now();
+    return entries
+      .map((entry) => this.#userSession(entry, mine, now))
+      .sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : 1));
+  }
+
+  #listByUser(userId: string, action: string): Promise<UserSessionEntry[]> {
     const { listByUser } = this.store;
-    if (!listByUser) throw notSupported(this.store, 'userIndex', 'listUserSessions');
+    if (!listByUser) throw notSupported(this.store, 'userIndex', action);
     return this.#call('listByUser', `user:${userId}`, () => listByUser.call(this.store, userId));
+  }
+
+  /** A listed session with its metadata decoded; metadata that cannot be decoded shows as none. */
+  #userSession(entry: UserSessionEntry, mine: readonly string[], now: number): UserSession {
+    let meta: Meta = {};
+    if (entry.meta !== undefined) {
+      try {
+        meta = parseMeta(this.#codec.open(entry.key, META_FIELD, entry.meta), `record ${shortKey(entry.key)}`);
+      } catch (error) {
+        // A listing is not the place to fail on one damaged record: its load reports it.
+        this.options.logger?.warn({ store: this.store.name, key: shortKey(entry.key) }, (error as Error).message);
+      }
+    }
+    const { idleMs } = metaLifetime(meta, this.options.lifetime, this.options.touchRatio) ?? this.options.lifetime;
+    return {
+      key: entry.key,
+      userId: entry.userId ?? '',
+      createdAt: entry.createdAt,
+      expiresAt: entry.expiresAt,
+      lastSeenAt: Math.min(now, Math.max(entry.createdAt, entry.expiresAt - idleMs)),
+      authenticatedAt: meta.authAt ?? null,
+      userAgent: meta.userAgent ?? null,
+      ip: meta.ip ?? null,
+      label: meta.label ?? null,
+      current: mine.includes(entry.key),
+    };
+  }
+
+  /** The device facts of a client, as the `devices` option keeps them. */
+  #device(client: ClientInfo | undefined): Pick<Meta, 'userAgent' | 'ip'> {
+    const device: Pick<Meta, 'userAgent' | 'ip'> = {};
+    if (!client) return device;
+    const { devices, secrets } = this.options;
+    if (devices.userAgent) {
+      const agent = client.userAgent;
+      if (typeof agent === 'string' && agent !== '') device.userAgent = agent.slice(0, USER_AGENT_MAX);
+    }
+    if (devices.ip !== 'off') {
+      const ip = keepIp(client.ip, devices.ip, `tessera:ip:${secrets[0] ?? ''}`);
+      if (ip !== undefined) device.ip = ip;
+    }
+    return device;
+  }
+
+  /** `onMaxSessions: 'refuse'`: a user at the limit gets no new session. */
+  async #admit(session: Session<object>, userId: string): Promise<void> {
+    const limit = this.options.maxSessionsPerUser;
+    if (limit === null || this.options.onMaxSessions !== 'refuse') return;
+    const mine = state.ownKeys(session);
+    const others = (await this.#listByUser(userId, 'setUser')).filter((entry) => !mine.includes(entry.key));
+    if (others.length >= limit) {
+      throw new SessionError(
+        'TOO_MANY_SESSIONS',
+        `the user already has ${others.length} sessions (maxSessionsPerUser is ${limit}); end one first`,
+      );
+    }
+  }
+
+  /** `onMaxSessions: 'end-oldest'`: after a session was tied to a user, the oldest beyond the limit end. */
+  async #endOldest(userId: string, keep: string): Promise<void> {
+    const limit = this.options.maxSessionsPerUser;
+    if (limit === null || this.options.onMaxSessions !== 'end-oldest') return;
+    // The session just written counts whether the listing shows it yet or not (Elasticsearch
+    // shows a write to searches after its next refresh).
+    const others = (await this.#listByUser(userId, 'setUser'))
+      .filter((entry) => entry.key !== keep)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : 1));
+    for (const entry of others.slice(0, Math.max(0, others.length + 1 - limit))) {
+      await this.#call('destroy', entry.key, () => this.store.destroy(entry.key));
+    }
+  }
+
+  async #destroyOthers(userId: string, keep: readonly string[]): Promise<number> {
+    const entries = await this.#listByUser(userId, 'destroyOtherSessions');
+    let count = 0;
+    for (const entry of entries) {
+      if (keep.includes(entry.key)) continue;
+      await this.#call('destroy', entry.key, () => this.store.destroy(entry.key));
+      count++;
+    }
+    return count;
   }
 
   /** Logs a user out everywhere; returns how many sessions were destroyed. */
@@ -318,7 +454,14 @@ export class SessionEngine<D extends object = SessionData> {
     await this.store.close();
   }
 
-  #cookieValue(header: string): string | undefined {
+  /** The session value in the transport's request header. */
+  #headerValue(header: string): string | undefined {
+    const { transport } = this.options;
+    if (transport.kind === 'header') {
+      if (!transport.bearer) return header.trim();
+      const match = BEARER.exec(header);
+      return match ? match[1] : undefined;
+    }
     // A malformed header must not throw: the request just has no session.
     try {
       return parseCookies(header)[this.options.cookie.name];
@@ -327,13 +470,24 @@ export class SessionEngine<D extends object = SessionData> {
     }
   }
 
+  /** A header transport's value to send: the signed value of a new ID, `''` to drop it, or nothing. */
+  #token(session: Session<D>): string | null {
+    const cookieState = state.cookieState(session as Session<object>);
+    if (!session.isNew && session.id !== null && !session.isDestroyed) {
+      // The value changes with the ID only: an expiry that moved needs nothing sent.
+      const sent = state.cookieKey(session as Session<object>);
+      return cookieState.changed && session.key !== sent ? this.#signed(session.id) : null;
+    }
+    return cookieState.clear ? '' : null;
+  }
+
   #setCookie(session: Session<D>, request: RequestContext): string | null {
     const cookieState = state.cookieState(session as Session<object>);
     if (!session.isNew && session.id !== null && !session.isDestroyed) {
       if (!cookieState.changed) return null;
       const { head, before, after } = this.#template(request);
       const value = this.#signed(session.id);
-      if (!this.options.cookie.persistent) return `${head}${value}${before}${after}`;
+      if (!state.lifetime(session as Session<object>).persistent) return `${head}${value}${before}${after}`;
       return `${head}${value}${before}; Expires=${new Date(session.expiresAt).toUTCString()}${after}`;
     }
     return cookieState.clear ? this.#template(request).clear : null;
@@ -562,6 +716,7 @@ export class SessionEngine<D extends object = SessionData> {
         await this.#call('set', plan.key, () => this.store.set(plan.key, plan.record));
         state.written(session, plan);
         await this.#emit('create', session);
+        if (plan.record.userId !== null) await this.#endOldest(plan.record.userId, plan.key);
         return 'create';
       case 'move': {
         await this.#emit('beforeCreate', session);
@@ -569,6 +724,7 @@ export class SessionEngine<D extends object = SessionData> {
         if (!moved) return this.#lost(session, plan.from);
         state.written(session, plan, moved);
         await this.#emit('create', session);
+        if (typeof plan.change.userId === 'string') await this.#endOldest(plan.change.userId, plan.to);
         return 'create';
       }
       case 'patch': {
@@ -582,6 +738,7 @@ export class SessionEngine<D extends object = SessionData> {
         // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
         if (!outcome) return this.#lost(session, plan.key);
         state.written(session, plan);
+        if (typeof plan.change.userId === 'string') await this.#endOldest(plan.change.userId, plan.key);
         return 'patch';
       }
       case 'touch': {

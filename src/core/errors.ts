@@ -18,6 +18,8 @@
  * | `NOT_SUPPORTED` | a feature needs a store capability the store lacks (e.g. a per-user index) | 501 |
  * | `STORE_CLOSED` | the store was used after `close()` (a request during shutdown) | 503 |
  * | `CONFLICT` | a compare-and-set write lost to other writers more times than allowed | 503 |
+ * | `TOO_MANY_SESSIONS` | `setUser` for a user at `maxSessionsPerUser`, with `onMaxSessions: 'refuse'` | 409 |
+ * | `INVALID_DATA` | a value the engine's `schema` refuses was set (a stored one is a `CORRUPT_RECORD`) | 500 |
  */
 export type SessionErrorCode =
   | 'STORE_UNAVAILABLE'
@@ -34,7 +36,9 @@ export type SessionErrorCode =
   | 'SESSION_LOST'
   | 'NOT_SUPPORTED'
   | 'STORE_CLOSED'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'TOO_MANY_SESSIONS'
+  | 'INVALID_DATA';
 
 const STATUS: Record<SessionErrorCode, number> = {
   STORE_UNAVAILABLE: 503,
@@ -52,6 +56,8 @@ const STATUS: Record<SessionErrorCode, number> = {
   NOT_SUPPORTED: 501,
   STORE_CLOSED: 503,
   CONFLICT: 503,
+  TOO_MANY_SESSIONS: 409,
+  INVALID_DATA: 500,
 };
 
 export interface SessionErrorOptions {

@@ -1,6 +1,20 @@
 import * as v from 'valibot';
-import { check, flag, func, having, invalid, logger, oneOf, positive, type Same, type Subject, text } from './check.ts';
+import {
+  check,
+  flag,
+  func,
+  having,
+  invalid,
+  logger,
+  oneOf,
+  positive,
+  type Same,
+  type Subject,
+  text,
+  whole,
+} from './check.ts';
 import { type EncryptionKey, encryptionSchema, type Serializer } from './codec.ts';
+import { type IpMode, type Lifetime, lifetimeSchema, resolveLifetime, type SessionLifetime } from './meta.ts';
 import { type Logger, stderrLogger } from './report.ts';
 import type { Store } from './store.ts';
 
@@ -44,6 +58,43 @@ export type FlushMode =
   | 'immediate'
   /** Only when the app calls `session.save()`. */
   | 'manual';
+
+/**
+ * Carrying the signed session value in a request header instead of a cookie (APIs, mobile
+ * clients). No cookie is read or set; the value is signed as a cookie's would be.
+ */
+export interface HeaderTransport {
+  /**
+   * The request header that carries the value: `'authorization'` reads `Authorization: Bearer
+   * <value>`; any other name (e.g. `'x-session'`) carries the bare value.
+   */
+  header: string;
+  /**
+   * The response header that hands the client a new value (a session created or regenerated),
+   * and an empty one when the session ended (destroyed, expired, or the value was refused): the
+   * client stores the value it gets and drops it on an empty one. Browsers reading it from
+   * another origin need it listed in `Access-Control-Expose-Headers`.
+   * @default 'Set-Auth-Token' for `'authorization'`, otherwise the request header's name
+   */
+  responseHeader?: string;
+}
+
+/** What the per-user index records about the device of a session when it is tied to a user. */
+export interface DeviceOptions {
+  /**
+   * Keep the `User-Agent` (the first 256 characters).
+   * @default true
+   */
+  userAgent?: boolean;
+  /**
+   * Keep the client's IP address (as the adapter reports it: Express's `req.ip` follows its
+   * `trust proxy` setting): `'full'`, `'truncate'` (IPv4 to its /24, IPv6 to its /48), `'hash'`
+   * (a keyed HMAC-SHA256 under the first secret: equal addresses are recognisable, not readable),
+   * or `'off'`.
+   * @default 'truncate'
+   */
+  ip?: IpMode;
+}
 
 /** Options of {@link SessionEngine}. */
 export interface SessionOptions {
@@ -132,7 +183,45 @@ export interface SessionOptions {
   debug?: boolean;
   /** Clock in epoch ms, for tests. @default Date.now */
   now?: () => number;
+  /**
+   * The lifetime `session.rememberMe(true)` gives a session (at login, "remember me" ticked);
+   * `rememberMe(false)` gives the engine's timeouts with a browser-session cookie.
+   * @default { idleTimeoutSeconds: 2592000, absoluteTimeoutSeconds: 2592000, persistent: true } (30 days)
+   */
+  rememberMe?: SessionLifetime;
+  /** What `setUser` records about the device, for `listUserSessions`. @default { userAgent: true, ip: 'truncate' } */
+  devices?: DeviceOptions;
+  /**
+   * The most live sessions one user may have (needs a store with a per-user index); see
+   * `onMaxSessions` for what a login beyond it does. @default none
+   */
+  maxSessionsPerUser?: number;
+  /**
+   * A session tied to a user who already has `maxSessionsPerUser`: `'end-oldest'` stores it and
+   * then destroys that user's oldest sessions (by creation) down to the limit; `'refuse'` makes
+   * `setUser` throw `TOO_MANY_SESSIONS` (409) and changes nothing.
+   * @default 'end-oldest'
+   */
+  onMaxSessions?: 'end-oldest' | 'refuse';
+  /**
+   * Where the signed session value travels: `'cookie'`, or a request header (see
+   * {@link HeaderTransport}). Every adapter follows it.
+   * @default 'cookie'
+   */
+  transport?: 'cookie' | HeaderTransport;
 }
+
+/** Where the session value travels, resolved. */
+export type ResolvedTransport =
+  | { readonly kind: 'cookie'; readonly requestHeader: 'cookie' }
+  | {
+      readonly kind: 'header';
+      /** The request header, lower case. */
+      readonly requestHeader: string;
+      /** `Authorization: Bearer <value>`. */
+      readonly bearer: boolean;
+      readonly responseHeader: string;
+    };
 
 /** Options after validation and defaults; frozen. */
 export interface ResolvedOptions {
@@ -157,10 +246,22 @@ export interface ResolvedOptions {
   readonly logger: Logger | undefined;
   readonly debug: boolean;
   readonly now: () => number;
+  /** The lifetime of a session that was given none of its own. */
+  readonly lifetime: Lifetime;
+  /** The lifetime `rememberMe(true)` gives. */
+  readonly rememberMe: Lifetime;
+  /** `touchAfterMs / idleMs`: a session's own lifetime gets the same ratio of throttle to idle timeout. */
+  readonly touchRatio: number;
+  readonly devices: Readonly<Required<DeviceOptions>>;
+  readonly maxSessionsPerUser: number | null;
+  readonly onMaxSessions: 'end-oldest' | 'refuse';
+  readonly transport: ResolvedTransport;
 }
 
 const SUBJECT: Subject = { scope: 'engine', label: 'SessionEngine' };
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A header name is an HTTP token, as a cookie name is. */
+const HEADER_NAME = COOKIE_NAME;
 
 /** {@link CookieOptions} as a schema. */
 export const cookieSchema = v.strictObject({
@@ -200,7 +301,23 @@ export const sessionFileSchema = v.strictObject({
   cacheHeaders: v.optional(flag()),
   commitOnServerError: v.optional(flag()),
   debug: v.optional(flag()),
+  rememberMe: v.optional(lifetimeSchema),
+  devices: v.optional(
+    v.strictObject({ userAgent: v.optional(flag()), ip: v.optional(oneOf(['full', 'truncate', 'hash', 'off'])) }),
+  ),
+  maxSessionsPerUser: v.optional(whole(1)),
+  onMaxSessions: v.optional(oneOf(['end-oldest', 'refuse'])),
+  transport: v.optional(
+    v.union(
+      [v.literal('cookie'), v.strictObject({ header: headerName(), responseHeader: v.optional(headerName()) })],
+      "must be 'cookie' or { header, responseHeader? }",
+    ),
+  ),
 });
+
+function headerName() {
+  return v.pipe(text(), v.regex(HEADER_NAME, "must be a valid header name (letters, digits, !#$%&'*+-.^_`|~)"));
+}
 
 function whole16to32() {
   const rule = 'must be a whole number of bytes from 16 (128 bits) to 32';
@@ -312,6 +429,15 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     );
   }
   const debug = o.debug ?? false;
+  const touchRatio = touchAfterMs / idleMs;
+  const lifetime: Lifetime = Object.freeze({ idleMs, absoluteMs, touchAfterMs, persistent: cookie.persistent });
+  const rememberMe = Object.freeze(
+    resolveLifetime(
+      { idleMs: 30 * 86400_000, absoluteMs: 30 * 86400_000, touchAfterMs: 0, persistent: true },
+      o.rememberMe ?? {},
+      touchRatio,
+    ),
+  );
   return Object.freeze({
     store: o.store,
     secrets,
@@ -334,5 +460,27 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     logger: o.logger ?? (debug ? stderrLogger() : undefined),
     debug,
     now: o.now ?? Date.now,
+    lifetime,
+    rememberMe,
+    touchRatio,
+    devices: Object.freeze({ userAgent: o.devices?.userAgent ?? true, ip: o.devices?.ip ?? 'truncate' }),
+    maxSessionsPerUser: o.maxSessionsPerUser ?? null,
+    onMaxSessions: o.onMaxSessions ?? 'end-oldest',
+    transport: resolveTransport(o.transport),
+  });
+}
+
+function resolveTransport(given: SessionOptions['transport']): ResolvedTransport {
+  if (given === undefined || given === 'cookie') return Object.freeze({ kind: 'cookie', requestHeader: 'cookie' });
+  const requestHeader = given.header.toLowerCase();
+  if (requestHeader === 'cookie' || requestHeader === 'set-cookie') {
+    throw invalid(SUBJECT, ['transport', 'header'], "cannot be the cookie header (use transport: 'cookie')");
+  }
+  const bearer = requestHeader === 'authorization';
+  return Object.freeze({
+    kind: 'header',
+    requestHeader,
+    bearer,
+    responseHeader: given.responseHeader ?? (bearer ? 'Set-Auth-Token' : given.header),
   });
 }

@@ -1,8 +1,27 @@
+import * as v from 'valibot';
+import { check, type Same } from './check.ts';
 import type { FieldCodec } from './codec.ts';
 import { SessionError } from './errors.ts';
 import { generateId, hashId, shortKey } from './ids.ts';
+import {
+  type Lifetime,
+  lifetimeSchema,
+  type Meta,
+  metaLifetime,
+  metaText,
+  parseMeta,
+  resolveLifetime,
+  type SessionLifetime,
+} from './meta.ts';
 import type { ResolvedOptions } from './options.ts';
-import { type ChangeSet, RESERVED_KEYS, type SessionRecord } from './store.ts';
+import {
+  type ChangeSet,
+  FLASH_PREFIX,
+  INTERNAL_PREFIX,
+  META_FIELD,
+  RESERVED_KEYS,
+  type SessionRecord,
+} from './store.ts';
 
 /**
  * The shape of session data. Extend it by declaration merging to type every session:
@@ -20,6 +39,74 @@ export interface SessionData {}
 export type DataKey<D> = Extract<keyof D, string>;
 
 /**
+ * The shape of flash messages (values shown by the one request that follows, e.g. after a
+ * redirect). Extend it by declaration merging, as {@link SessionData}:
+ *
+ * ```ts
+ * declare module 'tessera' {
+ *   interface FlashData { notice: string }
+ * }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by declaration merging
+export interface FlashData {}
+
+/** Names of flash messages. */
+export type FlashKey = Extract<keyof FlashData, string>;
+
+/**
+ * What an adapter tells the engine about a request's client. Read only when a session is tied
+ * to a user (`setUser`), to record its device; adapters pass an object whose properties are
+ * worked out on access.
+ */
+export interface ClientInfo {
+  /** The `User-Agent` header. */
+  readonly userAgent?: string | undefined;
+  /** The client's IP address, as the framework determined it (proxy settings applied). */
+  readonly ip?: string | undefined;
+}
+
+/** Options of `session.setUser`. */
+export interface SetUserOptions {
+  /**
+   * A label for this session's device, shown by `listUserSessions` (e.g. the app's name and
+   * platform, `'Acme for iOS'`); at most 200 characters.
+   * @default none
+   */
+  label?: string;
+}
+
+const setUserSchema = v.strictObject({
+  label: v.optional(v.pipe(v.string('must be a string'), v.maxLength(200, 'must be at most 200 characters'))),
+});
+const setUserSame: Same<v.InferInput<typeof setUserSchema>, SetUserOptions> = true;
+void setUserSame;
+
+/** A session of a user as `listUserSessions` shows it ("your devices"). Times are epoch ms. */
+export interface UserSession {
+  /** The store key (SHA-256 of the ID): pass it to `engine.destroyByKey` to end that session. */
+  key: string;
+  userId: string;
+  createdAt: number;
+  expiresAt: number;
+  /**
+   * When the session was last written or touched (touches are throttled by `touchAfterSeconds`,
+   * so this is as precise as that). Derived from the expiry: no write of its own.
+   */
+  lastSeenAt: number;
+  /** The last `setUser` or `regenerate` (a login), or `null`. */
+  authenticatedAt: number | null;
+  /** The `User-Agent` when the session was tied to its user (see the engine's `devices`), or `null`. */
+  userAgent: string | null;
+  /** The IP address then, as `devices.ip` keeps it (truncated, hashed), or `null`. */
+  ip: string | null;
+  /** The label given to `setUser`, or `null`. */
+  label: string | null;
+  /** This is the session of the request that asked. */
+  current: boolean;
+}
+
+/**
  * What a session asks of its engine; internal. The session only keeps state and works out what
  * to write; the engine does every store call, applies timeouts and the failure policy, and
  * emits the events.
@@ -31,6 +118,13 @@ export interface SessionHost {
   save(session: Session<object>): Promise<WriteKind | 'lost'>;
   destroy(session: Session<object>): Promise<void>;
   regenerate(session: Session<object>): Promise<void>;
+  /** The device facts `setUser` records, as the engine's `devices` option keeps them. */
+  device(client: ClientInfo | undefined): Pick<Meta, 'userAgent' | 'ip'>;
+  /** Before a session is tied to a user: throws `TOO_MANY_SESSIONS` when the user is at the limit. */
+  admit(session: Session<object>, userId: string): Promise<void>;
+  listUserSessions(userId: string, current: Session<object> | null): Promise<UserSession[]>;
+  /** Destroys the user's sessions but `keep`; returns how many. */
+  destroyOthers(userId: string, keep: readonly string[]): Promise<number>;
 }
 
 /** The store write a commit or a save made. */
@@ -81,6 +175,10 @@ export interface SessionInternals {
   cookieState(session: Session<object>): { clear: boolean; changed: boolean };
   wasLost(session: Session<object>): boolean;
   isDegraded(session: Session<object>): boolean;
+  /** The lifetime the session's expiry and cookie follow. */
+  lifetime(session: Session<object>): Lifetime;
+  /** Keys the session's record lives at, or will (the new one and the one a regenerate replaces). */
+  ownKeys(session: Session<object>): string[];
 }
 
 /** Filled in by the `Session` class; the engine's only way into a session's state. */
@@ -92,13 +190,26 @@ type State = 'idle' | 'loaded' | 'destroyed';
 const CLOCK_SKEW_MS = 60_000;
 
 function assertKey(name: string): void {
-  if (typeof name !== 'string' || RESERVED_KEYS.has(name)) {
+  if (typeof name !== 'string' || RESERVED_KEYS.has(name) || isInternal(name)) {
     throw new SessionError(
       'INVALID_KEY',
-      `${JSON.stringify(name)} cannot be a session key (${[...RESERVED_KEYS].join(', ')} are reserved); pick another name`,
+      `${JSON.stringify(name)} cannot be a session key (${[...RESERVED_KEYS].join(', ')} and names starting with "${INTERNAL_PREFIX}" are reserved); pick another name`,
     );
   }
 }
+
+/** A flash message's name: a non-empty string. */
+function assertFlashName(name: string): void {
+  if (typeof name !== 'string' || name === '') {
+    throw new SessionError(
+      'INVALID_KEY',
+      `${JSON.stringify(name)} cannot name a flash message; use a non-empty string`,
+    );
+  }
+}
+
+/** A name is an internal field's (metadata, flash messages): never data. */
+const isInternal = (name: string) => name.startsWith(INTERNAL_PREFIX);
 
 /** "No field texts": shared, never written to (every write path replaces it with a fresh map). */
 const NO_TEXTS: ReadonlyMap<string, string | null> = new Map();
@@ -157,12 +268,27 @@ export class Session<D extends object = SessionData> {
   #lostWrite = false;
   /** The field texts of the write planned last (`null` = remove), taken in once it succeeds. */
   #planned: ReadonlyMap<string, string | null> = NO_TEXTS;
+  /** What the adapter knows of the client (read at `setUser` only). */
+  readonly #client: ClientInfo | undefined;
+  /** The engine's metadata of this session (own lifetime, authentication, device), or none. */
+  #meta: Meta | null = null;
+  /** #meta differs from what is stored. */
+  #metaChanged = false;
+  /** The session's own lifetime, or `null` for the engine's. */
+  #lifetime: Lifetime | null = null;
+  /** The lifetime changed since the last write: the expiry is worked out again and the cookie sent. */
+  #lifetimeChanged = false;
+  /** Flash messages the record brought (from the request before), consumed by this request's write. */
+  #flashIn: Map<string, unknown> | null = null;
+  /** Flash messages this request leaves for the next one. */
+  #flashOut: Map<string, unknown> | null = null;
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
-  constructor(host: SessionHost, cookieId: string | null, hadCookie: boolean, cookieKey?: string) {
+  constructor(host: SessionHost, cookieId: string | null, hadCookie: boolean, cookieKey?: string, client?: ClientInfo) {
     this.#host = host;
     this.#cookieId = cookieId;
     this.#cookieKey = cookieKey ?? (cookieId === null ? null : hashId(cookieId));
+    this.#client = client;
     if (hadCookie && cookieId === null) this.#clearCookie = true;
   }
 
@@ -191,6 +317,21 @@ export class Session<D extends object = SessionData> {
 
   get userId(): string | null {
     return this.#userId;
+  }
+
+  /** When the session was last authenticated (`setUser` or `regenerate`), or `null`. Read after loading. */
+  get authenticatedAt(): number | null {
+    return this.#meta?.authAt ?? null;
+  }
+
+  /** The lifetime this session follows: its own (`setLifetime`, `rememberMe`) or the engine's. */
+  get lifetime(): Required<SessionLifetime> {
+    const { idleMs, absoluteMs, persistent } = this.#life();
+    return {
+      idleTimeoutSeconds: idleMs / 1000,
+      absoluteTimeoutSeconds: absoluteMs === null ? null : absoluteMs / 1000,
+      persistent,
+    };
   }
 
   get isLoaded(): boolean {
@@ -277,17 +418,146 @@ export class Session<D extends object = SessionData> {
     return { ...this.#data } as Partial<D>;
   }
 
-  /** Ties the session to a user, for `listUserSessions` and `destroyUserSessions`. */
-  async setUser(userId: string | null): Promise<void> {
+  /**
+   * Ties the session to a user, for `listUserSessions` and `destroyUserSessions`, and records
+   * the login: the time (see `authenticatedWithin`) and the device (user agent and IP address as
+   * the engine's `devices` option keeps them, and `options.label`). `null` unties it and forgets
+   * both. With `maxSessionsPerUser` and `onMaxSessions: 'refuse'`, a user at the limit makes it
+   * throw `TOO_MANY_SESSIONS`, changing nothing.
+   */
+  async setUser(userId: string | null, options: SetUserOptions = {}): Promise<void> {
     await this.load();
     this.#assertWritable('setUser');
     if (userId !== null && (typeof userId !== 'string' || userId === '')) {
       throw new SessionError('INVALID_STATE', 'setUser takes a non-empty string or null');
     }
-    if (userId === this.#userId) return;
-    this.#userId = userId;
-    this.#userChanged = true;
+    const { label } = check(setUserSchema, options, { scope: 'session', label: 'setUser' });
+    if (userId === this.#userId && label === undefined) return;
+    if (userId === null) {
+      this.#updateMeta({ authAt: undefined, userAgent: undefined, ip: undefined, label: undefined });
+    } else {
+      if (userId !== this.#userId) {
+        await this.#host.admit(this as Session<object>, userId);
+        // Checked again: the session may have been committed while admit waited for the store.
+        this.#assertWritable('setUser');
+        const now = this.#host.options.now();
+        this.#updateMeta({ authAt: now, label: undefined, ...this.#host.device(this.#client) });
+      }
+      if (label !== undefined) this.#updateMeta({ label });
+    }
+    if (userId !== this.#userId) {
+      this.#userId = userId;
+      this.#userChanged = true;
+    }
     await this.#changed();
+  }
+
+  /**
+   * Whether the session's user authenticated (`setUser` or `regenerate`) at most `seconds` ago:
+   * for routes that change a password or an email ("sudo mode"). After the user confirms their
+   * password again, call `regenerate()`, which records the time anew.
+   */
+  async authenticatedWithin(seconds: number): Promise<boolean> {
+    if (typeof seconds !== 'number' || !(seconds >= 0)) {
+      throw new SessionError('INVALID_STATE', `authenticatedWithin takes a number of seconds >= 0, got ${seconds}`);
+    }
+    await this.load();
+    const at = this.#meta?.authAt;
+    if (this.#userId === null || at === undefined) return false;
+    return this.#host.options.now() - at <= seconds * 1000;
+  }
+
+  /**
+   * Gives this session its own lifetime: idle and absolute timeouts, and whether its cookie
+   * survives a browser restart. Kept with the record, so every later request (and the store's
+   * own expiry) follows it. Options not given keep the engine's.
+   */
+  async setLifetime(lifetime: SessionLifetime): Promise<void> {
+    const given = check(lifetimeSchema, lifetime, { scope: 'session', label: 'setLifetime' });
+    const { options } = this.#host;
+    await this.#setLifetime(resolveLifetime(options.lifetime, given, options.touchRatio), {
+      idle: given.idleTimeoutSeconds,
+      absolute: given.absoluteTimeoutSeconds,
+      persistent: given.persistent,
+    });
+  }
+
+  /**
+   * "Remember me" at login: `true` gives the session the engine's `rememberMe` lifetime (30 days
+   * and a persistent cookie by default); `false` the engine's timeouts with a cookie that ends
+   * with the browser.
+   */
+  async rememberMe(remember = true): Promise<void> {
+    const { options } = this.#host;
+    if (!remember) {
+      await this.#setLifetime({ ...options.lifetime, persistent: false }, { persistent: false });
+      return;
+    }
+    const life = options.rememberMe;
+    await this.#setLifetime(life, {
+      idle: life.idleMs / 1000,
+      absolute: life.absoluteMs === null ? null : life.absoluteMs / 1000,
+      persistent: life.persistent,
+    });
+  }
+
+  async #setLifetime(life: Lifetime, stored: Pick<Meta, 'idle' | 'absolute' | 'persistent'>): Promise<void> {
+    await this.load();
+    this.#assertWritable('setLifetime');
+    const before = this.#life();
+    this.#updateMeta({ idle: undefined, absolute: undefined, persistent: undefined, ...stored });
+    this.#lifetime = life;
+    const same =
+      before.idleMs === life.idleMs && before.absoluteMs === life.absoluteMs && before.persistent === life.persistent;
+    if (!same) {
+      this.#lifetimeChanged = true;
+      // A session not stored yet (or moving to a new key) is written with the new expiry.
+      if (!this.#stored || this.#replaces !== null) this.#expiresAt = this.#nextExpiry(this.#host.options.now());
+    }
+    await this.#changed();
+  }
+
+  /**
+   * Leaves a message for the next request of this session only (a redirect after a form post):
+   * it reads it with `flashed(name)`, and its commit removes it. Stored as a field of its own, so
+   * it obeys the same concurrency rules as any changed key. `undefined` takes it back.
+   */
+  async flash<K extends FlashKey>(name: K, value: FlashData[K]): Promise<void> {
+    await this.load();
+    this.#assertWritable('flash');
+    assertFlashName(name);
+    // `undefined` stays as a marker: a message already written (flush 'immediate') is removed.
+    this.#flashOut ??= new Map();
+    this.#flashOut.set(name, value);
+    await this.#changed();
+  }
+
+  /** The message the previous request left with `flash(name, value)`, or `undefined`. */
+  async flashed<K extends FlashKey>(name: K): Promise<FlashData[K] | undefined> {
+    await this.load();
+    this.#assertUsable('flashed');
+    return this.#flashIn?.get(name) as FlashData[K] | undefined;
+  }
+
+  /**
+   * The sessions of this session's user ("your devices"), this one marked `current`; none
+   * without a user. Needs a store with a per-user index.
+   */
+  async listUserSessions(): Promise<UserSession[]> {
+    await this.load();
+    if (this.#userId === null) return [];
+    return this.#host.listUserSessions(this.#userId, this as Session<object>);
+  }
+
+  /**
+   * Ends every other session of this session's user ("log out my other devices"); returns how
+   * many. Needs a store with a per-user index. A login racing it on another device may survive.
+   */
+  async destroyOtherSessions(): Promise<number> {
+    await this.load();
+    this.#assertUsable('destroyOtherSessions');
+    if (this.#userId === null) return 0;
+    return this.#host.destroyOthers(this.#userId, this.#ownKeys());
   }
 
   /**
@@ -300,6 +570,7 @@ export class Session<D extends object = SessionData> {
     await this.load();
     this.#assertWritable('regenerate');
     await this.#host.regenerate(this as Session<object>);
+    this.#updateMeta({ authAt: this.#host.options.now() });
     await this.#changed();
   }
 
@@ -343,6 +614,8 @@ export class Session<D extends object = SessionData> {
       cookieState: (s) => ({ clear: s.#clearCookie, changed: s.#cookieChanged }),
       wasLost: (s) => s.#lostWrite,
       isDegraded: (s) => s.#degraded,
+      lifetime: (s) => s.#life(),
+      ownKeys: (s) => s.#ownKeys(),
     };
   }
 
@@ -353,8 +626,10 @@ export class Session<D extends object = SessionData> {
    * session alive. A creation time in the future, or an expiry before creation, is corrupt.
    */
   #expired(key: string, record: SessionRecord): boolean {
-    const { idleMs, absoluteMs, now: clock } = this.#host.options;
-    const now = clock();
+    const stored = record.fields[META_FIELD];
+    if (stored !== undefined) this.#takeMeta(key, stored);
+    const { idleMs, absoluteMs } = this.#life();
+    const now = this.#host.options.now();
     if (record.createdAt > now + CLOCK_SKEW_MS || record.expiresAt < record.createdAt) {
       const problem =
         record.createdAt > now + CLOCK_SKEW_MS
@@ -379,6 +654,9 @@ export class Session<D extends object = SessionData> {
   }
 
   #fresh(why: FreshStart): void {
+    this.#meta = null;
+    this.#lifetime = null;
+    this.#flashIn = null;
     if (why === 'corrupt') this.#saved.clear();
     if (why === 'corrupt' || why === 'missing') this.#clearCookie = true;
     if (why === 'degraded') this.#degraded = true;
@@ -406,6 +684,10 @@ export class Session<D extends object = SessionData> {
       if (RESERVED_KEYS.has(name)) {
         throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)} has a field named "${name}"; it is kept`);
       }
+      if (isInternal(name)) {
+        saved.set(name, this.#internalLoaded(key, name, stored));
+        continue;
+      }
       const text = codec.open(key, name, stored);
       data[name] = codec.parse(name, text, key);
       saved.set(name, text);
@@ -418,7 +700,7 @@ export class Session<D extends object = SessionData> {
     this.#planned = NO_TEXTS;
     if (this.#state !== 'loaded' || this.#degraded) return NO_WRITE;
     const texts = want.changes ? this.#changes() : NO_TEXTS;
-    if (texts.size > 0 || (want.changes && (this.#userChanged || this.#replaces !== null))) {
+    if (texts.size > 0 || (want.changes && (this.#userChanged || this.#replaces !== null || this.#lifetimeChanged))) {
       return this.#planWrite(texts);
     }
     if (!want.touch) return NO_WRITE;
@@ -453,7 +735,8 @@ export class Session<D extends object = SessionData> {
     if (from !== null) return { kind: 'move', from, to: key, change: this.#changeSet(from, texts, this.#expiresAt) };
     // The expiry moves in touch steps, as for an unmodified session: a change does not by itself
     // re-send the cookie (Set-Cookie only when the ID or the cookie's expiry changes).
-    const expiresAt = this.#touchDue(this.#host.options.now()) ?? this.#expiresAt;
+    const now = this.#host.options.now();
+    const expiresAt = this.#lifetimeChanged ? this.#nextExpiry(now) : (this.#touchDue(now) ?? this.#expiresAt);
     return { kind: 'patch', key, change: this.#changeSet(key, texts, expiresAt) };
   }
 
@@ -466,7 +749,7 @@ export class Session<D extends object = SessionData> {
         this.#cookieChanged = true;
         return;
       case 'patch':
-        if (plan.change.expiresAt !== this.#expiresAt) this.#cookieChanged = true;
+        if (plan.change.expiresAt !== this.#expiresAt || this.#lifetimeChanged) this.#cookieChanged = true;
         this.#expiresAt = plan.change.expiresAt;
         break;
       case 'move':
@@ -486,6 +769,11 @@ export class Session<D extends object = SessionData> {
     }
     this.#candidates.clear();
     this.#userChanged = false;
+    this.#lifetimeChanged = false;
+    this.#metaChanged = false;
+    // Consumed: the messages the write removed are gone for the rest of this request too.
+    if (this.#flashIn !== null)
+      for (const name of this.#flashIn.keys()) if (!this.#saved.has(FLASH_PREFIX + name)) this.#flashIn.delete(name);
     if (plan.kind === 'move' && moved) this.#adopt(plan.to, moved, texts);
     this.#planned = NO_TEXTS;
   }
@@ -513,15 +801,17 @@ export class Session<D extends object = SessionData> {
     for (const name of [...this.#saved.keys()]) {
       if (!changed.has(name) && !Object.hasOwn(record.fields, name)) {
         this.#saved.delete(name);
-        delete this.#data[name];
+        if (!isInternal(name)) delete this.#data[name];
       }
     }
     for (const [name, stored] of Object.entries(record.fields)) {
       if (changed.has(name)) continue;
       const text = codec.open(key, name, stored);
       if (this.#saved.get(name) === text) continue;
-      this.#data[name] = codec.parse(name, text, key);
       this.#saved.set(name, text);
+      // Metadata another request wrote is taken in; its flash messages are for the next request.
+      if (name === META_FIELD && !this.#metaChanged) this.#applyMeta(key, text);
+      else if (!isInternal(name)) this.#data[name] = codec.parse(name, text, key);
     }
   }
 
@@ -561,11 +851,92 @@ export class Session<D extends object = SessionData> {
   /** Whether an unmodified stored session is due for a touch: the new expiry, or `null`. */
   #touchDue(now: number): number | null {
     if (!this.#stored) return null;
-    const { idleMs, touchAfterMs } = this.#host.options;
+    const { idleMs, touchAfterMs } = this.#life();
     const next = this.#nextExpiry(now);
     if (next <= this.#expiresAt) return null;
     const lastTouch = this.#expiresAt - idleMs;
     return now - lastTouch >= touchAfterMs ? next : null;
+  }
+
+  /** The keys this session's record is at or goes to (the current key, and the one a regenerate replaces). */
+  #ownKeys(): string[] {
+    return [this.#key, this.#replaces, this.#cookieKey].filter((k): k is string => k !== null);
+  }
+
+  #life(): Lifetime {
+    return this.#lifetime ?? this.#host.options.lifetime;
+  }
+
+  /** The metadata field of a stored record, before the expiry check (it may hold the session's own timeouts). */
+  #takeMeta(key: string, stored: string): void {
+    this.#applyMeta(key, this.#host.codec.open(key, META_FIELD, stored));
+  }
+
+  #applyMeta(key: string, text: string): void {
+    const { options } = this.#host;
+    const meta = parseMeta(text, `record ${shortKey(key)}`);
+    this.#meta = meta;
+    this.#lifetime = metaLifetime(meta, options.lifetime, options.touchRatio);
+  }
+
+  /** An internal field of a loaded record: taken in, and its text returned for #saved. */
+  #internalLoaded(key: string, name: string, stored: string): string {
+    const { codec } = this.#host;
+    const text = codec.open(key, name, stored);
+    if (name === META_FIELD) {
+      // Already taken in by the expiry check, which every load runs first.
+      if (this.#meta === null) this.#applyMeta(key, text);
+    } else if (name.startsWith(FLASH_PREFIX)) {
+      this.#flashIn ??= new Map();
+      this.#flashIn.set(name.slice(FLASH_PREFIX.length), codec.parse(name, text, key));
+    }
+    return text;
+  }
+
+  /** Changes #meta (a new object: the stored one is compared as text); `undefined` removes a name. */
+  #updateMeta(changes: Meta): void {
+    const next: Meta = { ...(this.#meta ?? {}) };
+    for (const [name, value] of Object.entries(changes)) {
+      if (value === undefined) delete next[name as keyof Meta];
+      else (next as Record<string, unknown>)[name] = value;
+    }
+    this.#meta = next;
+    this.#metaChanged = true;
+  }
+
+  /** The internal fields' changes (metadata, flash messages) added to the data's. */
+  #internalChanges(texts: ReadonlyMap<string, string | null>): ReadonlyMap<string, string | null> {
+    const all = new Map(texts);
+    const { codec } = this.#host;
+    if (this.#metaChanged) {
+      const text = metaText(this.#meta);
+      const saved = this.#saved.get(META_FIELD);
+      if (text === null) {
+        if (saved !== undefined) all.set(META_FIELD, null);
+      } else if (text !== saved) {
+        all.set(META_FIELD, text);
+      }
+    }
+    if (this.#flashIn !== null) {
+      for (const name of this.#flashIn.keys()) {
+        const field = FLASH_PREFIX + name;
+        const next = this.#flashOut?.get(name);
+        if (this.#saved.has(field) && next === undefined) all.set(field, null);
+      }
+    }
+    if (this.#flashOut !== null) {
+      for (const [name, value] of this.#flashOut) {
+        const field = FLASH_PREFIX + name;
+        const saved = this.#saved.get(field);
+        if (value === undefined) {
+          if (saved !== undefined && !this.#flashIn?.has(name)) all.set(field, null);
+          continue;
+        }
+        const text = codec.serialize(value);
+        if (text !== saved) all.set(field, text);
+      }
+    }
+    return all.size === 0 ? NO_TEXTS : all;
   }
 
   #newIdentity(): void {
@@ -577,16 +948,25 @@ export class Session<D extends object = SessionData> {
   }
 
   #nextExpiry(now: number): number {
-    const { idleMs, absoluteMs } = this.#host.options;
+    const { idleMs, absoluteMs } = this.#life();
     const idle = now + idleMs;
     return absoluteMs === null ? idle : Math.min(idle, this.#createdAt + absoluteMs);
   }
 
   /** Serialized text of each candidate field that differs from the store (`null` = remove). */
   #changes(): ReadonlyMap<string, string | null> {
+    const texts = this.#dataChanges();
+    const internal = this.#metaChanged || this.#flashIn !== null || this.#flashOut !== null;
+    return internal ? this.#internalChanges(texts) : texts;
+  }
+
+  /** Serialized text of each candidate data field that differs from the store (`null` = remove). */
+  #dataChanges(): ReadonlyMap<string, string | null> {
     if (!this.#exposed && this.#candidates.size === 0) return NO_TEXTS;
     const { codec } = this.#host;
-    const names = this.#exposed ? new Set([...Object.keys(this.#data), ...this.#saved.keys()]) : this.#candidates;
+    const names = this.#exposed
+      ? new Set([...Object.keys(this.#data), ...[...this.#saved.keys()].filter((name) => !isInternal(name))])
+      : this.#candidates;
     if (this.#exposed) for (const name of names) assertKey(name);
     const texts = new Map<string, string | null>();
     for (const name of names) {

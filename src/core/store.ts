@@ -57,7 +57,28 @@ export type WriteOutcome = boolean | 'moved';
 export interface UserSessionEntry extends RecordMeta {
   /** The store key (ID hash) of that session. */
   key: string;
+  /**
+   * The record's {@link META_FIELD} as stored, when it has one: the device the session was
+   * tied to its user from, its own lifetime. Stores return it from the same query as the rest
+   * (no read per session); without it a listing shows no device details.
+   */
+  meta?: string | undefined;
 }
+
+/**
+ * Field names starting with this belong to the engine (its metadata, flash messages): never a
+ * session key. Stores keep them as any other field.
+ */
+export const INTERNAL_PREFIX = 'tessera:';
+
+/**
+ * The field in which the engine keeps what it knows about a session beside the app's data (the
+ * session's own lifetime, its last authentication, its device). `listByUser` returns it.
+ */
+export const META_FIELD = 'tessera:meta';
+
+/** Flash messages are fields named with this prefix and the message's name. */
+export const FLASH_PREFIX = 'tessera:flash:';
 
 /**
  * What every store implements. With these four (and a name) a store works: the engine writes

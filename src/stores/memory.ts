@@ -3,6 +3,7 @@ import { check, func, positive, type Same, whole } from '../core/check.ts';
 import {
   applyChangeSet,
   type ChangeSet,
+  META_FIELD,
   type SessionRecord,
   type Store,
   type UserSessionEntry,
@@ -114,7 +115,9 @@ export class MemoryStore implements Store {
     const entries: UserSessionEntry[] = [];
     for (const key of this.#byUser.get(userId) ?? []) {
       const record = this.#live(key);
-      if (record) entries.push({ key, createdAt: record.createdAt, expiresAt: record.expiresAt, userId });
+      if (!record) continue;
+      const { createdAt, expiresAt } = record;
+      entries.push({ key, createdAt, expiresAt, userId, meta: record.fields[META_FIELD] });
     }
     return entries;
   }

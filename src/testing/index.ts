@@ -586,6 +586,182 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
         },
       );
 
+      t.it('a session’s own lifetime (remember me) sets its stored expiry and its cookie', async () => {
+        const engine = new SessionEngine<Record<string, unknown>>({
+          store: store(),
+          secrets,
+          idleTimeoutSeconds: 600,
+          rememberMe: { idleTimeoutSeconds: 86_400, absoluteTimeoutSeconds: 2 * 86_400 },
+        });
+        const login = engine.session(undefined);
+        await login.set('user', 'alice');
+        await login.rememberMe(true);
+        const remembered = await engine.commit(login);
+        const cookie = cookieOf(remembered.setCookie);
+        const stored = await store().get(login.key as string);
+        assert.ok(stored, 'the session is stored');
+        const day = Date.now() + 86_400_000;
+        assert.ok(Math.abs(stored.expiresAt - day) < 60_000, `stored expiry ${stored.expiresAt} is a day away`);
+        assert.match(remembered.setCookie ?? '', /Expires=/, 'a remembered session gets a persistent cookie');
+        // A later request follows the session's own lifetime: its touch moves the expiry a day on.
+        const next = engine.session(cookie);
+        assert.equal(await next.get('user'), 'alice');
+        assert.deepEqual(next.lifetime, {
+          idleTimeoutSeconds: 86_400,
+          absoluteTimeoutSeconds: 172_800,
+          persistent: true,
+        });
+        await next.rememberMe(false);
+        const forgotten = await engine.commit(next);
+        assert.doesNotMatch(forgotten.setCookie ?? '', /Expires=/, 'not remembered: a browser-session cookie');
+        assert.ok(forgotten.setCookie, 'the cookie is sent again when its persistence changes');
+        const after = await store().get(next.key as string);
+        assert.ok(after && after.expiresAt <= Date.now() + 600_000 + 1000, 'back to the engine’s idle timeout');
+        assert.equal((await engine.session(cookie).all()).user, 'alice');
+      });
+
+      if (options.waitForExpiry ?? true) {
+        t.it('the store’s own expiry ends a session at its own idle timeout', async () => {
+          const engine = new SessionEngine<Record<string, unknown>>({
+            store: store(),
+            secrets,
+            idleTimeoutSeconds: 600,
+          });
+          const s = engine.session(undefined);
+          await s.set('a', 1);
+          await s.setLifetime({ idleTimeoutSeconds: 0.7 });
+          const cookie = cookieOf((await engine.commit(s)).setCookie);
+          const key = s.key as string;
+          assert.ok(await store().get(key), 'present before its idle timeout');
+          // Waiting past the session's own timeout is the point of this test, not a readiness check.
+          await new Promise((resolve) => setTimeout(resolve, 1200));
+          assert.equal(await store().get(key), null, 'the store expired it by the session’s own timeout');
+          assert.equal(await engine.session(cookie).get('a'), undefined);
+        });
+      }
+
+      t.it('records the login time: authenticatedWithin', async () => {
+        const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets });
+        const anonymous = engine.session(undefined);
+        await anonymous.set('a', 1);
+        const anonymousCookie = cookieOf((await engine.commit(anonymous)).setCookie);
+        assert.equal(await engine.session(anonymousCookie).authenticatedWithin(3600), false, 'no login, no time');
+        const login = engine.session(anonymousCookie);
+        await login.regenerate();
+        await login.setUser(`fiona-${generateId().slice(0, 8)}`);
+        const cookie = cookieOf((await engine.commit(login)).setCookie);
+        const later = engine.session(cookie);
+        assert.equal(await later.authenticatedWithin(300), true, 'the login time came back from the store');
+        assert.ok(Math.abs((later.authenticatedAt ?? 0) - Date.now()) < 60_000);
+        const logout = engine.session(cookie);
+        await logout.setUser(null);
+        await engine.commit(logout);
+        assert.equal(await engine.session(cookie).authenticatedWithin(300), false, 'untied from its user: no login');
+      });
+
+      t.it('a flash message is shown by the next request only, beside concurrent writes', async () => {
+        const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets });
+        const first = engine.session(undefined);
+        await first.set('count', 0);
+        const cookie = cookieOf((await engine.commit(first)).setCookie);
+        const post = engine.session(cookie);
+        await post.flash('notice' as never, 'saved' as never);
+        assert.equal(await post.flashed('notice' as never), undefined, 'not shown by the request that left it');
+        await engine.commit(post);
+        const redirected = engine.session(cookie);
+        assert.equal(await redirected.flashed('notice' as never), 'saved');
+        await redirected.set('count', 1);
+        const other = engine.session(cookie);
+        await other.set('other', true);
+        await engine.commit(redirected);
+        await engine.commit(other);
+        const third = engine.session(cookie);
+        assert.equal(await third.flashed('notice' as never), undefined, 'gone after one request');
+        assert.deepEqual(await third.all(), { count: 1, other: true }, 'flash messages are not data');
+        await engine.commit(third);
+      });
+
+      t.it('lists a user’s devices, marks the current one, and ends the others (if userIndex)', async (ctx) => {
+        if (!(await applies(ctx, 'userIndex'))) return;
+        const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets, devices: { ip: 'full' } });
+        const user = `gus-${generateId().slice(0, 8)}`;
+        const devices = [
+          { userAgent: 'Firefox/140', ip: '192.0.2.10', label: 'laptop' },
+          { userAgent: 'AcmeApp/2 iOS', ip: '2001:db8::7', label: 'phone' },
+          { userAgent: 'curl/8', ip: '198.51.100.4', label: undefined },
+        ];
+        const cookies: (string | undefined)[] = [];
+        for (const { label, ...client } of devices) {
+          const s = engine.session(undefined, client);
+          await s.regenerate();
+          await s.setUser(user, label === undefined ? {} : { label });
+          cookies.push(cookieOf((await engine.commit(s)).setCookie));
+        }
+        await settle();
+        const phone = engine.session(cookies[1]);
+        const listed = await phone.listUserSessions();
+        assert.equal(listed.length, 3);
+        const mine = listed.filter((entry) => entry.current);
+        assert.equal(mine.length, 1, 'exactly one is marked current');
+        assert.equal(mine[0]?.key, phone.key);
+        assert.deepEqual(
+          listed.map((entry) => [entry.userAgent, entry.ip, entry.label]).sort(),
+          devices.map((d) => [d.userAgent, d.ip, d.label ?? null]).sort(),
+        );
+        for (const entry of listed) {
+          assert.equal(entry.userId, user);
+          assert.ok(entry.authenticatedAt !== null && Math.abs(entry.authenticatedAt - Date.now()) < 60_000);
+          assert.ok(entry.lastSeenAt >= entry.createdAt && entry.lastSeenAt <= Date.now());
+        }
+        assert.equal(await phone.destroyOtherSessions(), 2);
+        await settle();
+        assert.deepEqual(
+          (await engine.listUserSessions(user)).map((entry) => entry.key),
+          [phone.key],
+        );
+        assert.equal(await engine.session(cookies[0]).get('user'), undefined, 'the laptop is logged out');
+        assert.equal((await engine.session(cookies[1]).listUserSessions()).length, 1, 'the phone is not');
+      });
+
+      t.it('maxSessionsPerUser ends the oldest, or refuses the new login (if userIndex)', async (ctx) => {
+        if (!(await applies(ctx, 'userIndex'))) return;
+        // A clock a few ms ahead per login, so that the three creation times differ.
+        let ahead = 0;
+        const ending = new SessionEngine<Record<string, unknown>>({
+          store: store(),
+          secrets,
+          maxSessionsPerUser: 2,
+          now: () => Date.now() + ahead,
+        });
+        const user = `hana-${generateId().slice(0, 8)}`;
+        const keys: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          ahead = i * 10;
+          const s = ending.session(undefined);
+          await s.setUser(user);
+          await ending.commit(s);
+          keys.push(s.key as string);
+          await settle();
+        }
+        const left = (await ending.listUserSessions(user)).map((entry) => entry.key).sort();
+        assert.deepEqual(left, keys.slice(1).sort(), 'the oldest session was ended');
+        assert.equal(await store().get(keys[0] as string), null);
+
+        const refusing = new SessionEngine<Record<string, unknown>>({
+          store: store(),
+          secrets,
+          maxSessionsPerUser: 2,
+          onMaxSessions: 'refuse',
+        });
+        const late = refusing.session(undefined);
+        await late.set('a', 1);
+        await assert.rejects(late.setUser(user), (error) => isSessionError(error, 'TOO_MANY_SESSIONS'));
+        assert.equal(late.userId, null, 'the refused login changed nothing');
+        await refusing.commit(late);
+        await settle();
+        assert.equal((await refusing.listUserSessions(user)).length, 2);
+      });
+
       t.it('a slow request finishing after a logout does not bring the session back', async () => {
         const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets });
         const login = engine.session(undefined);

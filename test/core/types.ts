@@ -40,3 +40,24 @@ export async function genericSessionData(): Promise<void> {
   await session.set('items', [{ sku: 'a', qty: '1' }]);
   expectTypeOf(engine.commit(session)).resolves.toHaveProperty('setCookie').toEqualTypeOf<string | null>();
 }
+
+declare module '../../src/core/session.ts' {
+  interface FlashData {
+    notice: string;
+  }
+}
+
+export async function flashMessages(): Promise<void> {
+  const engine = new SessionEngine({ store: new MemoryStore(), secrets });
+  const session = engine.session(undefined);
+  await session.flash('notice', 'saved');
+  expectTypeOf(session.flashed('notice')).resolves.toEqualTypeOf<string | undefined>();
+  // @ts-expect-error notice is a string
+  await session.flash('notice', 1);
+  // @ts-expect-error not a key of FlashData
+  await session.flashed('nope');
+  expectTypeOf(session.authenticatedWithin(60)).resolves.toEqualTypeOf<boolean>();
+  expectTypeOf(engine.listUserSessions('u')).resolves.items.toHaveProperty('current').toEqualTypeOf<boolean>();
+  // @ts-expect-error a label is a string
+  await session.setUser('u', { label: 1 });
+}

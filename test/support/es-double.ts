@@ -720,13 +720,27 @@ function search(ctx: Ctx): Reply {
   }
   const fields = body._source ?? [];
   if (!Array.isArray(fields) || !fields.every((f) => typeof f === 'string'))
-    return unsupported(`_source ${JSON.stringify(fields)} (a list of top-level fields only)`);
+    return unsupported(`_source ${JSON.stringify(fields)} (a list of fields only)`);
   const idx = ctx.cluster.readTarget(ctx.segs.index ?? '', ignoreUnavailable(ctx));
   const matched = ctx.cluster.matching(idx, body.query);
-  const pick = (source: Obj): Obj =>
-    fields.length === 0
-      ? structuredClone(source)
-      : Object.fromEntries(fields.filter((f) => f in source).map((f) => [f, source[f]]));
+  // Top-level fields, and `object.field` paths one level down (what the store asks for).
+  const pick = (source: Obj): Obj => {
+    if (fields.length === 0) return structuredClone(source);
+    const picked: Obj = {};
+    for (const field of fields) {
+      const dot = field.indexOf('.');
+      if (dot < 0) {
+        if (field in source) picked[field] = source[field];
+        continue;
+      }
+      const [outer, inner] = [field.slice(0, dot), field.slice(dot + 1)];
+      const nested = source[outer];
+      if (typeof nested !== 'object' || nested === null || !(inner in nested)) continue;
+      const target = (picked[outer] ??= {}) as Obj;
+      target[inner] = structuredClone((nested as Obj)[inner]);
+    }
+    return picked;
+  };
   // A filter-only query scores every hit 0.
   const hits = matched.slice(0, size).map((doc) => ({
     _index: idx?.name,

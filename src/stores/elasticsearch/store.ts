@@ -3,6 +3,7 @@ import { shortKey } from '../../core/ids.ts';
 import {
   applyChangeSet,
   type ChangeSet,
+  META_FIELD,
   type SessionRecord,
   type Store,
   type UserSessionEntry,
@@ -210,7 +211,8 @@ export class ElasticsearchStore implements Store {
         querystring: { ignore_unavailable: true },
         body: {
           query: { bool: { filter: [{ term: { userId } }, { range: { expiresAt: { gt: Date.now() } } }] } },
-          _source: ['createdAt', 'expiresAt', 'userId'],
+          // The device metadata is one field of `fields`: source filtering takes it alone.
+          _source: ['createdAt', 'expiresAt', 'userId', `fields.${META_FIELD}`],
           size,
           track_total_hits: true,
         },
@@ -231,8 +233,16 @@ export class ElasticsearchStore implements Store {
       const h = isObject(hit) ? hit : {};
       const key = String(h._id);
       const source = isObject(h._source) ? h._source : {};
-      const record = this.#decode(key, { ...source, fields: {} });
-      return { key, createdAt: record.createdAt, expiresAt: record.expiresAt, userId: record.userId };
+      const record = this.#decode(key, { ...source, fields: isObject(source.fields) ? source.fields : {} });
+      const entry: UserSessionEntry = {
+        key,
+        createdAt: record.createdAt,
+        expiresAt: record.expiresAt,
+        userId: record.userId,
+      };
+      const meta = record.fields[META_FIELD];
+      if (meta !== undefined) entry.meta = meta;
+      return entry;
     });
   }
 

@@ -4,6 +4,7 @@ import { type Logger, stderrLogger } from '../../core/report.ts';
 import {
   applyChangeSet,
   type ChangeSet,
+  META_FIELD,
   RESERVED_KEYS,
   type SessionRecord,
   type Store,
@@ -217,17 +218,25 @@ export class RedisStore implements Store {
             'createdAt',
             'expiresAt',
             'userId',
+            DATA + META_FIELD,
           ]) as Promise<unknown[]>,
       ),
     );
     const entries: UserSessionEntry[] = [];
     const stale: string[] = [];
     members.forEach((member, i) => {
-      const [createdAt = null, expiresAt = null, owner = null] = (metas[i] ?? []).map(text);
+      const [createdAt = null, expiresAt = null, owner = null, meta = null] = (metas[i] ?? []).map(text);
       const gone = expiresAt === null || (isNumeric(expiresAt) && Number(expiresAt) <= now);
       if (gone || owner !== userId) stale.push(member);
       else if (isNumeric(createdAt) && isNumeric(expiresAt)) {
-        entries.push({ key: member, createdAt: Number(createdAt), expiresAt: Number(expiresAt), userId });
+        const entry: UserSessionEntry = {
+          key: member,
+          createdAt: Number(createdAt),
+          expiresAt: Number(expiresAt),
+          userId,
+        };
+        if (meta !== null) entry.meta = meta;
+        entries.push(entry);
       }
     });
     if (stale.length > 0) await this.#unindex(userId, stale);

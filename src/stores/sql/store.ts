@@ -6,6 +6,7 @@ import { shortKey } from '../../core/ids.ts';
 import {
   applyChangeSet,
   type ChangeSet,
+  META_FIELD,
   RESERVED_KEYS,
   type SessionRecord,
   type Store,
@@ -305,16 +306,19 @@ export class SqlStore implements Store {
     return this.#run('listByUser', async () => {
       const rows = await db
         .selectFrom(this.table)
-        .select([c.id, c.created, c.expires])
+        .select([c.id, c.data, c.created, c.expires, c.user, c.version])
         .where(c.user, '=', userId)
         .where(c.expires, '>', this.#o.now())
         .execute();
-      return rows.map((row) => ({
-        key: String(row[c.id]),
-        createdAt: toNumber(row[c.created]),
-        expiresAt: toNumber(row[c.expires]),
-        userId,
-      }));
+      // The data column comes along for the device metadata (one field of it): no query per session.
+      return rows.map((row) => {
+        const key = String(row[c.id]);
+        const { record } = this.#decode(key, row);
+        const entry: UserSessionEntry = { key, createdAt: record.createdAt, expiresAt: record.expiresAt, userId };
+        const meta = record.fields[META_FIELD];
+        if (meta !== undefined) entry.meta = meta;
+        return entry;
+      });
     });
   }
 
