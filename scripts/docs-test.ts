@@ -1,5 +1,7 @@
 // Every code block of README.md and docs/**/*.md, checked as a user would meet it. Run by
-// test/docs/docs.test.ts (so by `npm test`); `node --import tsx --test test/docs/docs.test.ts` alone.
+// test/docs/docs.test.ts (so by `npm test`); `node --import tsx --test test/docs/docs.test.ts` alone,
+// and `DOCS_PAGES=docs/frameworks/h3.md,README.md node --import tsx --test test/docs/docs.test.ts` for
+// some pages only (README.md's examples run only when it is named).
 //
 // Conventions for writing docs (this header is their reference):
 //
@@ -72,8 +74,15 @@ export interface Example {
   devDependencies: string[];
 }
 
-/** README.md and every Markdown page under docs/ (the generated API reference excepted). */
+/**
+ * README.md and every Markdown page under docs/ (the generated API reference excepted); with
+ * `DOCS_PAGES=docs/a.md,README.md` in the environment, only those (to check the pages one changed).
+ */
 export function pages(): string[] {
+  const only = process.env.DOCS_PAGES?.split(',')
+    .map((page) => page.trim())
+    .filter(Boolean);
+  if (only && only.length > 0) return only.sort();
   const found = ['README.md'];
   const walk = (dir: string) => {
     for (const entry of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
@@ -282,6 +291,8 @@ export function unrunnable(all: Example[]): string[] {
     if (runnable && reason && !reason.runsWith)
       problems.push(`${example.page}:${example.line}: "${example.name}" runs, yet COMPILE_ONLY gives a reason`);
   }
+  // With DOCS_PAGES the other pages' examples are not in `all`.
+  if (process.env.DOCS_PAGES) return problems;
   for (const name of Object.keys(COMPILE_ONLY))
     if (!names.has(name)) problems.push(`COMPILE_ONLY names "${name}", which no page has`);
   return problems;

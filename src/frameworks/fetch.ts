@@ -3,6 +3,7 @@ import { isSessionError, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { sessionCacheHeaders } from './internal/cache-headers.ts';
+import { sessionErrorResponse, withCookies } from './internal/web.ts';
 
 const sessions = new WeakMap<object, WeakMap<Request, Session<object>>>();
 /** The engine of each session handed out here, for `commitSession(session)`. */
@@ -94,33 +95,7 @@ export function session<D extends object = SessionData, A extends unknown[] = []
       return withCookies(response, cookies, engine.options.cacheHeaders);
     } catch (error) {
       if (!isSessionError(error)) throw error;
-      return new Response(statusText(error.status), {
-        status: error.status,
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-      });
+      return sessionErrorResponse(error.status);
     }
   };
-}
-
-function withCookies(response: Response, cookies: string[], cacheHeaders: boolean): Response {
-  const fresh = cookies.filter((line) => !response.headers.getSetCookie().includes(line));
-  if (fresh.length === 0) return response;
-  const extra = cacheHeaders ? sessionCacheHeaders((name) => response.headers.get(name) ?? undefined) : [];
-  const apply = (headers: Headers) => {
-    for (const line of fresh) headers.append('Set-Cookie', line);
-    for (const [name, value] of extra) headers.set(name, value);
-  };
-  try {
-    apply(response.headers);
-    return response;
-  } catch {
-    // Immutable headers (Response.redirect(), a fetch() result): copy the response first.
-    const copy = new Response(response.body, response);
-    apply(copy.headers);
-    return copy;
-  }
-}
-
-function statusText(status: number): string {
-  return status === 503 ? 'Service Unavailable' : 'Internal Server Error';
 }

@@ -36,6 +36,7 @@ const MAJORS: Record<string, string[]> = {
   fastify: ['4', '5'],
   koa: ['2', '3'],
   hono: ['4'],
+  h3: ['2'],
   '@elastic/elasticsearch': ['7', '8', '9'],
   '@opensearch-project/opensearch': ['2', '3'],
   commander: ['14'],
