@@ -305,6 +305,8 @@ export const TSCONFIG = {
     module: 'NodeNext',
     moduleResolution: 'NodeNext',
     lib: ['ES2023', 'DOM'],
+    // NestJS's decorators are TypeScript's legacy ones (docs/frameworks/nestjs.md says so); no other page has any.
+    experimentalDecorators: true,
     types: ['node'],
     strict: true,
     exactOptionalPropertyTypes: true,

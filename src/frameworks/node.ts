@@ -1,11 +1,11 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { SessionEngine } from '../core/engine.ts';
-import { isSessionError, SessionError } from '../core/errors.ts';
+import { SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { setSessionCacheHeaders } from './internal/cache-headers.ts';
-import { holdUntilCommitted } from './internal/hold.ts';
+import { holdUntilCommitted, respondWithError } from './internal/hold.ts';
 
 const sessions = new WeakMap<object, WeakMap<IncomingMessage, Session<object>>>();
 /** The session and engine of each request handed out here, for `commitSession(req, res)`. */
@@ -105,16 +105,6 @@ export function session<D extends object = SessionData>(
       fail(error);
     }
   };
-}
-
-function respondWithError(error: unknown, _req: IncomingMessage, res: ServerResponse): void {
-  if (res.headersSent) {
-    res.destroy(error instanceof Error ? error : undefined);
-    return;
-  }
-  const status = isSessionError(error) ? error.status : 500;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
-  res.end(STATUS_CODES[status]);
 }
 
 function hasCookie(res: ServerResponse, line: string): boolean {

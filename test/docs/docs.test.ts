@@ -109,7 +109,13 @@ function start(
 ): { child: ChildProcess; output: () => string; listening: Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', file], {
     cwd: dir,
-    env: { ...process.env, ...ENV, PORT: String(port) },
+    // tsx starts in the project, above the example's directory: it is told where the tsconfig is.
+    env: {
+      ...process.env,
+      ...ENV,
+      PORT: String(port),
+      TSX_TSCONFIG_PATH: path.join(path.dirname(file), 'tsconfig.json'),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';

@@ -37,6 +37,8 @@ const MAJORS: Record<string, string[]> = {
   koa: ['2', '3'],
   hono: ['4'],
   h3: ['2'],
+  '@nestjs/common': ['11', '12'],
+  '@nestjs/core': ['11', '12'],
   '@elastic/elasticsearch': ['7', '8', '9'],
   '@opensearch-project/opensearch': ['2', '3'],
   commander: ['14'],

@@ -96,6 +96,7 @@ const PROBES: Record<string, Probe[]> = {
   './koa': [{ code: adapter('koa'), missing: [] }],
   './hono': [{ code: `await import('tessera/hono');`, missing: ['hono'] }],
   './h3': [{ code: `await import('tessera/h3');`, missing: ['h3'] }],
+  './nestjs': [{ code: `await import('tessera/nestjs');`, missing: ['@nestjs/common', '@nestjs/core'] }],
   './fetch': [{ code: adapter('fetch'), missing: [] }],
   './node': [{ code: adapter('node'), missing: [] }],
   './express-session': [

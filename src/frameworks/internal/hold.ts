@@ -1,4 +1,5 @@
-import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { type OutgoingHttpHeader, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
+import { isSessionError } from '../../core/errors.ts';
 import { headerText, mergeVary } from './cache-headers.ts';
 
 type Method = 'writeHead' | 'write' | 'end' | 'flushHeaders';
@@ -150,4 +151,18 @@ function pairs(flat: readonly string[]): Record<string, string | string[]> {
     headers[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
   }
   return headers;
+}
+
+/**
+ * Answers a request whose commit failed or whose handler threw: the error's `status` (503 for
+ * store failures) or 500, as plain text; a response already under way is destroyed instead.
+ */
+export function respondWithError(error: unknown, _req: unknown, res: ServerResponse): void {
+  if (res.headersSent) {
+    res.destroy(error instanceof Error ? error : undefined);
+    return;
+  }
+  const status = isSessionError(error) ? error.status : 500;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(STATUS_CODES[status]);
 }
