@@ -1,9 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { type CommitResult, SessionEngine } from '../core/engine.ts';
+import { type CommitResult, type RequestContext, SessionEngine } from '../core/engine.ts';
 import { SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { Session, SessionData } from '../core/session.ts';
-import { setSessionCacheHeaders } from './internal/cache-headers.ts';
+import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { commitHeader, headerOf, setSessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 import { holdUntilCommitted } from './internal/hold.ts';
 
 declare global {
@@ -19,54 +19,56 @@ const COMMIT = Symbol('tessera.commit');
 type WithCommit = Request & { [COMMIT]?: RequestCommit };
 
 /**
- * The request facts of a commit. `req.secure` runs Express's trust-proxy logic, so it is asked
- * only when a cookie is written (a getter on a class: one shape for every request, where a
- * getter in an object literal costs a new accessor per request and slows every reader).
+ * One request's commit: runs once; settles without a promise when there is nothing to write.
+ * It is also the request's facts for the engine (what a commit and `setUser` read), asked
+ * lazily: `req.secure` and `req.ip` run Express's trust-proxy logic, so they are read only when
+ * a cookie is written or a device recorded (getters on a class: one shape for every request,
+ * where a getter in an object literal costs a new accessor per request and slows every reader).
  */
-class ExpressContext {
+class RequestCommit implements RequestContext, ClientInfo {
+  #pending: Promise<void> | null = null;
+  #done = false;
+  status = 0;
+  readonly #engine: SessionEngine<object>;
+  readonly session: Session<object>;
   readonly #req: Request;
-  readonly status: number;
+  readonly #res: Response;
 
-  constructor(req: Request, status: number) {
+  constructor(engine: SessionEngine<object>, req: Request, res: Response) {
+    this.#engine = engine;
     this.#req = req;
-    this.status = status;
+    this.#res = res;
+    this.session = engine.session(headerOf(req.headers[engine.requestHeader]), this);
   }
 
   get secure(): boolean {
     return this.#req.secure;
   }
-}
 
-/** One request's commit: runs once; settles without a promise when there is nothing to write. */
-class RequestCommit {
-  #pending: Promise<void> | null = null;
-  #done = false;
-  readonly #engine: SessionEngine<object>;
-  readonly #session: Session<object>;
-  readonly #req: Request;
-  readonly #res: Response;
+  get userAgent(): string | undefined {
+    return this.#req.headers['user-agent'];
+  }
 
-  constructor(engine: SessionEngine<object>, session: Session<object>, req: Request, res: Response) {
-    this.#engine = engine;
-    this.#session = session;
-    this.#req = req;
-    this.#res = res;
+  get ip(): string | undefined {
+    return this.#req.ip;
   }
 
   run(status: number = this.#res.statusCode): void | Promise<void> {
     if (this.#done) return this.#pending ?? undefined;
     this.#done = true;
-    const result = this.#engine.settle(this.#session, new ExpressContext(this.#req, status));
+    this.status = status;
+    const result = this.#engine.settle(this.session, this);
     if (!(result instanceof Promise)) return this.#apply(result);
     this.#pending = result.then((settled) => this.#apply(settled));
     return this.#pending;
   }
 
-  #apply({ setCookie }: CommitResult): void {
+  #apply(result: CommitResult): void {
     const res = this.#res;
-    if (!setCookie || res.headersSent) return;
-    res.append('Set-Cookie', setCookie);
-    if (this.#engine.options.cacheHeaders) setSessionCacheHeaders(res);
+    const header = commitHeader(this.#engine, result);
+    if (!header || res.headersSent) return;
+    res.append(header[0], header[1]);
+    if (this.#engine.options.cacheHeaders) setSessionCacheHeaders(res, varyOn(this.#engine));
   }
 }
 
@@ -75,7 +77,10 @@ class RequestCommit {
  * call. Changes are committed before the response headers go out (the adapter holds
  * the response until the write is done), so a redirect right after login carries a
  * session the next request sees (`writeHead`, `write`, `end` and `flushHeaders` are held).
- * Store failures go to `next(err)` with `err.status` 503.
+ * Store failures go to `next(err)` with `err.status` 503. With a header `transport` the session
+ * comes from that request header and a new value goes out in its response header, never a
+ * cookie. `setUser` records the device from `User-Agent` and `req.ip` (set `trust proxy` behind
+ * a proxy).
  *
  * ```ts
  * app.use(session({ store: redisStore({ url }), secrets: [process.env.SESSION_SECRET] }));
@@ -87,17 +92,17 @@ export function session<D extends object = SessionData>(
   const engine = (
     engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions)
   ) as SessionEngine<object>;
+  const vary = varyOn(engine);
   return function tesseraSession(req: Request, res: Response, next: NextFunction): void {
     const held = req as WithCommit;
     if (held[COMMIT]) {
       next();
       return;
     }
-    const current = engine.session(req.headers.cookie);
-    req.session = current as unknown as Session<SessionData>;
-    const commit = new RequestCommit(engine, current, req, res);
+    const commit = new RequestCommit(engine, req, res);
+    req.session = commit.session as unknown as Session<SessionData>;
     held[COMMIT] = commit;
-    holdUntilCommitted(res, (status) => commit.run(status), next);
+    holdUntilCommitted(res, (status) => commit.run(status), next, vary);
     next();
   };
 }

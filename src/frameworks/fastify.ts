@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { type CommitResult, SessionEngine } from '../core/engine.ts';
+import { type CommitResult, type RequestContext, SessionEngine } from '../core/engine.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { SessionData, Session as TesseraSession } from '../core/session.ts';
-import { headerText, sessionCacheHeaders } from './internal/cache-headers.ts';
+import type { ClientInfo, SessionData, Session as TesseraSession } from '../core/session.ts';
+import { commitHeader, headerOf, headerText, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,9 +14,32 @@ declare module 'fastify' {
 /** Options of the Fastify plugin: an engine you made, or the options to make one. */
 export type FastifyTesseraOptions = { engine: SessionEngine<object> } | SessionOptions;
 
-interface RequestState {
-  session: TesseraSession<object>;
-  committed: boolean;
+/**
+ * A request's session and commit state, and its facts for the engine (read lazily: a getter on
+ * a class, one shape for every request).
+ */
+class RequestState implements RequestContext, ClientInfo {
+  readonly session: TesseraSession<object>;
+  committed = false;
+  status = 0;
+  readonly #request: FastifyRequest;
+
+  constructor(engine: SessionEngine<object>, request: FastifyRequest) {
+    this.#request = request;
+    this.session = engine.session(headerOf(request.headers[engine.requestHeader]), this);
+  }
+
+  get secure(): boolean {
+    return this.#request.protocol === 'https';
+  }
+
+  get userAgent(): string | undefined {
+    return this.#request.headers['user-agent'];
+  }
+
+  get ip(): string | undefined {
+    return this.#request.ip;
+  }
 }
 
 /**
@@ -43,18 +66,20 @@ const plugin: FastifyPluginAsync<FastifyTesseraOptions> = async (fastify, option
     getter(this: FastifyRequest) {
       let state = states.get(this);
       if (!state) {
-        state = { session: engine.session(this.headers.cookie), committed: false };
+        state = new RequestState(engine, this);
         states.set(this, state);
       }
       return state.session as unknown as TesseraSession<SessionData>;
     },
   });
 
-  const apply = (reply: FastifyReply, { setCookie }: CommitResult) => {
-    if (!setCookie) return;
-    reply.header('set-cookie', setCookie);
+  const vary = varyOn(engine);
+  const apply = (reply: FastifyReply, result: CommitResult) => {
+    const header = commitHeader(engine, result);
+    if (!header) return;
+    reply.header(header[0], header[1]);
     if (engine.options.cacheHeaders) {
-      for (const [name, value] of sessionCacheHeaders((header) => headerText(reply.getHeader(header)))) {
+      for (const [name, value] of sessionCacheHeaders((h) => headerText(reply.getHeader(h)), vary)) {
         reply.header(name, value);
       }
     }
@@ -71,7 +96,8 @@ const plugin: FastifyPluginAsync<FastifyTesseraOptions> = async (fastify, option
     state.committed = true;
     let result: CommitResult | Promise<CommitResult>;
     try {
-      result = engine.settle(state.session, { secure: request.protocol === 'https', status: reply.statusCode });
+      state.status = reply.statusCode;
+      result = engine.settle(state.session, state);
     } catch (error) {
       done(error as Error);
       return;

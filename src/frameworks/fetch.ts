@@ -1,20 +1,42 @@
+import * as v from 'valibot';
+import { check, func, type Same } from '../core/check.ts';
 import { SessionEngine } from '../core/engine.ts';
 import { isSessionError, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { Session, SessionData } from '../core/session.ts';
-import { sessionCacheHeaders } from './internal/cache-headers.ts';
-import { sessionErrorResponse, withCookies } from './internal/web.ts';
+import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
+import { sessionErrorResponse, withSessionHeader } from './internal/web.ts';
 
 const sessions = new WeakMap<object, WeakMap<Request, Session<object>>>();
 /** The engine of each session handed out here, for `commitSession(session)`. */
 const engines = new WeakMap<Session<object>, SessionEngine<object>>();
 
+/** A `Request`'s client, for `setUser`'s device record: its `User-Agent`, and an IP address if one is known. */
+class RequestClient implements ClientInfo {
+  readonly #request: Request;
+  readonly ip: string | undefined;
+
+  constructor(request: Request, ip: string | undefined) {
+    this.#request = request;
+    this.ip = ip;
+  }
+
+  get userAgent(): string | undefined {
+    return this.#request.headers.get('user-agent') ?? undefined;
+  }
+}
+
 /**
  * The session of a Web `Request` (Next.js route handlers and middleware, React Router/Remix
  * loaders and actions, Bun, Deno, Cloudflare Workers). Lazy: no store I/O until it is used.
- * Calling it again for the same request returns the same session.
+ * Calling it again for the same request returns the same session. A `Request` carries no client
+ * address: pass `ip` (e.g. Bun's `server.requestIP(request)?.address`) for `setUser` to record it.
  */
-export function getSession<D extends object = SessionData>(engine: SessionEngine<D>, request: Request): Session<D> {
+export function getSession<D extends object = SessionData>(
+  engine: SessionEngine<D>,
+  request: Request,
+  ip?: string,
+): Session<D> {
   let byRequest = sessions.get(engine);
   if (!byRequest) {
     byRequest = new WeakMap();
@@ -22,7 +44,7 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
   }
   let session = byRequest.get(request) as Session<D> | undefined;
   if (!session) {
-    session = engine.session(request.headers.get('cookie'));
+    session = engine.session(request.headers.get(engine.requestHeader), new RequestClient(request, ip));
     byRequest.set(request, session as Session<object>);
     engines.set(session as Session<object>, engine as SessionEngine<object>);
   }
@@ -51,14 +73,24 @@ export async function commitSession<D extends object = SessionData>(
       scope: 'fetch',
     });
   }
-  const secure = request ? new URL(request.url).protocol === 'https:' : undefined;
-  const { setCookie } = await engine.commit(session, { secure, status });
+  const header = await commitOf(engine, session as Session<object>, request, status);
   const headers = new Headers();
-  if (!setCookie) return headers;
-  headers.append('Set-Cookie', setCookie);
+  if (!header) return headers;
+  headers.append(header[0], header[1]);
   if (engine.options.cacheHeaders)
-    for (const [name, value] of sessionCacheHeaders(() => undefined)) headers.set(name, value);
+    for (const [name, value] of sessionCacheHeaders(() => undefined, varyOn(engine))) headers.set(name, value);
   return headers;
+}
+
+/** Commits; the header to send (see `commitHeader`), if any. */
+async function commitOf(
+  engine: SessionEngine<object>,
+  session: Session<object>,
+  request: Request | undefined,
+  status: number | undefined,
+): Promise<[string, string] | null> {
+  const secure = request ? new URL(request.url).protocol === 'https:' : undefined;
+  return commitHeader(engine, await engine.commit(session, { secure, status }));
 }
 
 /** A Web handler that receives the session after the request (and any runtime arguments after it). */
@@ -85,17 +117,42 @@ export type SessionFetchHandler<D extends object, A extends unknown[]> = (
 export function session<D extends object = SessionData, A extends unknown[] = []>(
   engineOrOptions: SessionEngine<D> | SessionOptions,
   handler: SessionFetchHandler<D, A>,
+  options: FetchSessionOptions<A> = {},
 ): (request: Request, ...args: A) => Promise<Response> {
   const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
+  check(fetchOptionsSchema, options, { scope: 'fetch', label: 'session' });
+  const { clientIp } = options;
   return async function tesseraSession(request, ...args) {
-    const current = getSession(engine, request);
+    const current = getSession(engine, request, clientIp?.(request, ...args));
     try {
       const response = await handler(request, current, ...args);
-      const cookies = (await commitSession(current, request, response.status)).getSetCookie();
-      return withCookies(response, cookies, engine.options.cacheHeaders);
+      const header = await commitOf(
+        engine as SessionEngine<object>,
+        current as Session<object>,
+        request,
+        response.status,
+      );
+      return withSessionHeader(response, header, engine.options.cacheHeaders, varyOn(engine as SessionEngine<object>));
     } catch (error) {
       if (!isSessionError(error)) throw error;
       return sessionErrorResponse(error.status);
     }
   };
 }
+
+/** Options of the Fetch {@link session} wrapper. */
+export interface FetchSessionOptions<A extends unknown[] = []> {
+  /**
+   * The client's IP address, which `setUser` records (see the engine's `devices`): a `Request`
+   * carries none. With Bun, `(request, server) => server.requestIP(request)?.address`; behind a
+   * proxy you trust, its `X-Forwarded-For`.
+   * @default none (no IP address is recorded)
+   */
+  clientIp?: (request: Request, ...args: A) => string | undefined;
+}
+
+const fetchOptionsSchema = v.strictObject({
+  clientIp: v.optional(func<NonNullable<FetchSessionOptions['clientIp']>>()),
+});
+const same: Same<v.InferInput<typeof fetchOptionsSchema>, FetchSessionOptions> = true;
+void same;

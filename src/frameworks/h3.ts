@@ -1,16 +1,25 @@
-import type { H3Event, HTTPError as H3HTTPError, toResponse as h3ToResponse, Middleware } from 'h3';
-import { SessionEngine } from '../core/engine.ts';
+import type {
+  H3Event,
+  HTTPError as H3HTTPError,
+  getRequestIP as h3GetRequestIP,
+  toResponse as h3ToResponse,
+  Middleware,
+} from 'h3';
+import * as v from 'valibot';
+import { check, func, type Same } from '../core/check.ts';
+import { type RequestContext, SessionEngine } from '../core/engine.ts';
 import { importOptional, isSessionError, missingDependency } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { Session, SessionData } from '../core/session.ts';
-import { sessionCacheHeaders } from './internal/cache-headers.ts';
-import { withCookies } from './internal/web.ts';
+import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
+import { withSessionHeader } from './internal/web.ts';
 
 // Loaded, not imported statically: without h3 installed, importing tessera/h3 fails with
 // MISSING_DEPENDENCY naming it, instead of Node's raw ERR_MODULE_NOT_FOUND.
-const { HTTPError, toResponse } = await importOptional<{
+const { HTTPError, toResponse, getRequestIP } = await importOptional<{
   HTTPError: typeof H3HTTPError;
   toResponse: typeof h3ToResponse;
+  getRequestIP: typeof h3GetRequestIP;
 }>('h3', 'h3').catch((error: unknown) => {
   throw isSessionError(error, 'MISSING_DEPENDENCY') ? missingDependency('h3', 'h3', error.cause) : error;
 });
@@ -38,6 +47,45 @@ export function useSession<D extends object = SessionData>(event: H3Event): Sess
   return current;
 }
 
+/** Options of the h3 middleware. */
+export interface H3SessionOptions {
+  /**
+   * The client's IP address, which `setUser` records (see the engine's `devices`).
+   * @default h3's `getRequestIP(event)` (the socket's peer; `X-Forwarded-For` is not trusted)
+   */
+  clientIp?: (event: H3Event) => string | undefined;
+}
+
+const h3OptionsSchema = v.strictObject({ clientIp: v.optional(func<NonNullable<H3SessionOptions['clientIp']>>()) });
+const same: Same<v.InferInput<typeof h3OptionsSchema>, H3SessionOptions> = true;
+void same;
+
+/** An event's session and its facts for the engine, read lazily. */
+class H3Request implements RequestContext, ClientInfo {
+  readonly session: Session<object>;
+  status = 0;
+  readonly #event: H3Event;
+  readonly #clientIp: (event: H3Event) => string | undefined;
+
+  constructor(engine: SessionEngine<object>, event: H3Event, clientIp: (event: H3Event) => string | undefined) {
+    this.#event = event;
+    this.#clientIp = clientIp;
+    this.session = engine.session(event.req.headers.get(engine.requestHeader), this);
+  }
+
+  get secure(): boolean {
+    return this.#event.url.protocol === 'https:';
+  }
+
+  get userAgent(): string | undefined {
+    return this.#event.req.headers.get('user-agent') ?? undefined;
+  }
+
+  get ip(): string | undefined {
+    return this.#clientIp(this.#event);
+  }
+}
+
 /**
  * h3 v2 middleware (also Nuxt's and Nitro's server middleware). `event.context.session` is lazy:
  * a request that never touches it costs no store call. The session is committed after the route
@@ -53,42 +101,48 @@ export function useSession<D extends object = SessionData>(event: H3Event): Sess
  */
 export function session<D extends object = SessionData>(
   engineOrOptions: SessionEngine<D> | SessionOptions,
+  options: H3SessionOptions = {},
 ): Middleware {
-  const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
+  const engine = (
+    engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions)
+  ) as SessionEngine<object>;
+  check(h3OptionsSchema, options, { scope: 'h3', label: 'session' });
+  const clientIp = options.clientIp ?? ((event: H3Event) => getRequestIP(event));
+  const vary = varyOn(engine);
   return async function tesseraSession(event, next) {
-    const current = engine.session(event.req.headers.get('cookie'));
-    event.context.session = current as unknown as Session<SessionData>;
-    const secure = event.url.protocol === 'https:';
+    const request = new H3Request(engine, event, clientIp);
+    event.context.session = request.session as unknown as Session<SessionData>;
     let response: Response;
     try {
       // The route's value as the Response h3 will send: its status decides whether a 5xx skips the write.
       response = await toResponse(await next(), event);
     } catch (error) {
       const status = (error as { status?: unknown } | null)?.status;
-      const setCookie = await commit(engine, current, secure, typeof status === 'number' ? status : 500);
+      const header = await commit(engine, request, typeof status === 'number' ? status : 500);
       // h3 puts the event's error headers on the error response it makes from this error.
-      if (setCookie) {
+      if (header) {
         const headers = event.res.errHeaders;
-        headers.append('set-cookie', setCookie);
+        if (header[0] === 'Set-Cookie') headers.append(header[0], header[1]);
+        else headers.set(header[0], header[1]);
         if (engine.options.cacheHeaders)
-          for (const [name, value] of sessionCacheHeaders((header) => headers.get(header) ?? undefined))
+          for (const [name, value] of sessionCacheHeaders((h) => headers.get(h) ?? undefined, vary))
             headers.set(name, value);
       }
       throw toHttpError(error);
     }
-    const setCookie = await commit(engine, current, secure, response.status);
-    return setCookie ? withCookies(response, [setCookie], engine.options.cacheHeaders) : response;
+    const header = await commit(engine, request, response.status);
+    return withSessionHeader(response, header, engine.options.cacheHeaders, vary);
   };
 }
 
-async function commit<D extends object>(
-  engine: SessionEngine<D>,
-  current: Session<D>,
-  secure: boolean,
+async function commit(
+  engine: SessionEngine<object>,
+  request: H3Request,
   status: number,
-): Promise<string | null> {
+): Promise<[string, string] | null> {
   try {
-    return (await engine.commit(current, { secure, status })).setCookie;
+    request.status = status;
+    return commitHeader(engine, await engine.commit(request.session, request));
   } catch (error) {
     throw toHttpError(error);
   }

@@ -1,11 +1,13 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { HTTPException as HonoHTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { SessionEngine } from '../core/engine.ts';
+import * as v from 'valibot';
+import { check, func, type Same } from '../core/check.ts';
+import { type RequestContext, SessionEngine } from '../core/engine.ts';
 import { importOptional, isSessionError, missingDependency } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { Session, SessionData } from '../core/session.ts';
-import { sessionCacheHeaders } from './internal/cache-headers.ts';
+import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 
 // Loaded, not imported statically: without hono installed, importing tessera/hono then fails with
 // MISSING_DEPENDENCY naming it, instead of Node's raw ERR_MODULE_NOT_FOUND for a subpath of it.
@@ -28,6 +30,21 @@ export interface SessionEnv<D extends object = SessionData> {
   Variables: { session: Session<D> };
 }
 
+/** Options of the Hono middleware. */
+export interface HonoSessionOptions {
+  /**
+   * The client's IP address, which `setUser` records (see the engine's `devices`). Hono has no
+   * portable one: on Node, `(c) => getConnInfo(c).remote.address` with `getConnInfo` from
+   * `@hono/node-server/conninfo` (each runtime has its own helper).
+   * @default none (no IP address is recorded)
+   */
+  clientIp?: (c: Context) => string | undefined;
+}
+
+const honoOptionsSchema = v.strictObject({ clientIp: v.optional(func<NonNullable<HonoSessionOptions['clientIp']>>()) });
+const same: Same<v.InferInput<typeof honoOptionsSchema>, HonoSessionOptions> = true;
+void same;
+
 /**
  * Hono middleware. `c.get('session')` is lazy: a request that never touches it costs no store
  * call. The session is committed in `finally` after `await next()`, before the response leaves
@@ -42,34 +59,64 @@ export interface SessionEnv<D extends object = SessionData> {
  */
 export function session<D extends object = SessionData>(
   engineOrOptions: SessionEngine<D> | SessionOptions,
+  options: HonoSessionOptions = {},
 ): MiddlewareHandler<SessionEnv<D>> {
   const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
+  const { clientIp } = check(honoOptionsSchema, options, { scope: 'hono', label: 'session' });
   return async function tesseraSession(c, next) {
-    const session = engine.session(c.req.header('cookie'));
+    const request = new HonoRequest(engine as SessionEngine<object>, c, clientIp);
+    const session = request.session as Session<D>;
     c.set('session', session);
     try {
       await next();
     } finally {
-      await persist(engine, session, c);
+      await persist(engine as SessionEngine<object>, request, c);
     }
     // Hono's compose already answered the route's error; a store failure must read 503, not 500.
     if (isSessionError(c.error) && c.error.status !== 500 && c.res.status === 500) throw toHttpException(c.error);
   };
 }
 
-/** Commits, then appends Set-Cookie to `c.res` (Hono copies immutable response headers for us). */
-async function persist<D extends object>(engine: SessionEngine<D>, session: Session<D>, c: Context): Promise<void> {
-  let setCookie: string | null;
+/** A request's session and its facts for the engine, read lazily. */
+class HonoRequest implements RequestContext, ClientInfo {
+  readonly session: Session<object>;
+  status = 0;
+  readonly #c: Context;
+  readonly #clientIp: HonoSessionOptions['clientIp'];
+
+  constructor(engine: SessionEngine<object>, c: Context, clientIp: HonoSessionOptions['clientIp']) {
+    this.#c = c;
+    this.#clientIp = clientIp;
+    this.session = engine.session(c.req.header(engine.requestHeader), this);
+  }
+
+  get secure(): boolean {
+    return new URL(this.#c.req.url).protocol === 'https:';
+  }
+
+  get userAgent(): string | undefined {
+    return this.#c.req.header('user-agent');
+  }
+
+  get ip(): string | undefined {
+    return this.#clientIp?.(this.#c);
+  }
+}
+
+/** Commits, then appends the session's header to `c.res` (Hono copies immutable response headers for us). */
+async function persist(engine: SessionEngine<object>, request: HonoRequest, c: Context): Promise<void> {
+  let header: [string, string] | null;
   try {
-    const secure = new URL(c.req.url).protocol === 'https:';
-    ({ setCookie } = await engine.commit(session, { secure, status: c.res.status }));
+    request.status = c.res.status;
+    header = commitHeader(engine, await engine.commit(request.session, request));
   } catch (error) {
     throw toHttpException(error);
   }
-  if (!setCookie) return;
-  c.header('Set-Cookie', setCookie, { append: true });
+  if (!header) return;
+  c.header(header[0], header[1], { append: true });
   if (engine.options.cacheHeaders) {
-    for (const [name, value] of sessionCacheHeaders((header) => c.res.headers.get(header) ?? undefined)) {
+    const vary = varyOn(engine);
+    for (const [name, value] of sessionCacheHeaders((h) => c.res.headers.get(h) ?? undefined, vary)) {
       c.header(name, value);
     }
   }

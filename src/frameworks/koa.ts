@@ -1,8 +1,8 @@
-import type { DefaultContext, DefaultState, Middleware } from 'koa';
-import { SessionEngine } from '../core/engine.ts';
+import type { Context, DefaultContext, DefaultState, Middleware } from 'koa';
+import { type RequestContext, SessionEngine } from '../core/engine.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { Session, SessionData } from '../core/session.ts';
-import { headerText, sessionCacheHeaders } from './internal/cache-headers.ts';
+import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { commitHeader, headerOf, headerText, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 
 declare module 'koa' {
   interface ExtendableContext {
@@ -26,30 +26,64 @@ declare module 'koa' {
 export function session<D extends object = SessionData>(
   engineOrOptions: SessionEngine<D> | SessionOptions,
 ): Middleware<DefaultState, DefaultContext> {
-  const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
+  const engine = (
+    engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions)
+  ) as SessionEngine<object>;
+  const vary = varyOn(engine);
   return async function tesseraSession(ctx, next) {
     if (handled.has(ctx)) return next();
     handled.add(ctx);
-    const current = engine.session(ctx.get('cookie') || undefined);
-    ctx.session = current as unknown as Session<SessionData>;
-    const commit = async (status: number) => (await engine.commit(current, { secure: ctx.secure, status })).setCookie;
+    const request = new KoaRequest(engine, ctx);
+    ctx.session = request.session as unknown as Session<SessionData>;
     try {
       await next();
     } catch (error) {
-      const setCookie = await commit(errorStatus(error));
+      const header = await request.commit(errorStatus(error));
       // Koa's error response drops the headers set so far and sends `err.headers` instead.
-      if (setCookie && error instanceof Error) addErrorHeaders(error, setCookie, engine.options.cacheHeaders);
+      if (header && error instanceof Error) addErrorHeaders(error, header, engine.options.cacheHeaders, vary);
       throw error;
     }
-    const setCookie = await commit(ctx.status);
-    if (!setCookie) return;
-    ctx.append('Set-Cookie', setCookie);
+    const header = await request.commit(ctx.status);
+    if (!header) return;
+    ctx.append(header[0], header[1]);
     if (engine.options.cacheHeaders) {
-      for (const [name, value] of sessionCacheHeaders((header) => ctx.response.get(header) || undefined)) {
+      for (const [name, value] of sessionCacheHeaders((h) => ctx.response.get(h) || undefined, vary)) {
         ctx.set(name, value);
       }
     }
   };
+}
+
+/** A request's session and its facts for the engine, read lazily (`ctx.ip` follows `app.proxy`). */
+class KoaRequest implements RequestContext, ClientInfo {
+  readonly session: Session<object>;
+  status = 0;
+  readonly #engine: SessionEngine<object>;
+  readonly #ctx: Context;
+
+  constructor(engine: SessionEngine<object>, ctx: Context) {
+    this.#engine = engine;
+    this.#ctx = ctx;
+    this.session = engine.session(headerOf(ctx.headers[engine.requestHeader]), this);
+  }
+
+  get secure(): boolean {
+    return this.#ctx.secure;
+  }
+
+  get userAgent(): string | undefined {
+    return this.#ctx.headers['user-agent'];
+  }
+
+  get ip(): string | undefined {
+    return this.#ctx.ip;
+  }
+
+  /** Commits; the response header to send, if any. */
+  async commit(status: number): Promise<[string, string] | null> {
+    this.status = status;
+    return commitHeader(this.#engine, await this.#engine.commit(this.session, this));
+  }
 }
 
 const handled = new WeakSet<object>();
@@ -63,16 +97,17 @@ function errorStatus(error: unknown): number {
 
 function addErrorHeaders(
   error: Error & { headers?: Record<string, string | string[]> },
-  setCookie: string,
+  [header, line]: [string, string],
   cacheHeaders: boolean,
+  vary: string,
 ): void {
   const headers = (error.headers ??= {});
-  const find = (header: string) => Object.keys(headers).find((key) => key.toLowerCase() === header);
-  const name = find('set-cookie') ?? 'Set-Cookie';
+  const find = (lower: string) => Object.keys(headers).find((key) => key.toLowerCase() === lower);
+  const name = find(header.toLowerCase()) ?? header;
   const current = headers[name];
-  headers[name] = current === undefined ? [setCookie] : [...(Array.isArray(current) ? current : [current]), setCookie];
+  headers[name] = current === undefined ? [line] : [...(Array.isArray(current) ? current : [current]), line];
   if (!cacheHeaders) return;
-  for (const [header, value] of sessionCacheHeaders((lower) => headerText(headers[find(lower) ?? lower]))) {
+  for (const [header, value] of sessionCacheHeaders((lower) => headerText(headers[find(lower) ?? lower]), vary)) {
     headers[find(header.toLowerCase()) ?? header] = value;
   }
 }

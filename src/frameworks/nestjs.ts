@@ -14,6 +14,7 @@ import { SessionEngine } from '../core/engine.ts';
 import { importOptional, isSessionError, missingDependency, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
+import { varyOn } from './internal/cache-headers.ts';
 import { holdUntilCommitted, respondWithError } from './internal/hold.ts';
 import { commitSession, getSession } from './node.ts';
 
@@ -66,6 +67,7 @@ class SessionMiddleware {
       rawRes,
       (status) => commitSession(raw, rawRes, status),
       (error) => respondWithError(error, raw, rawRes),
+      varyOn(this.#engine),
     );
     next();
   }

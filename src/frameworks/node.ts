@@ -3,13 +3,36 @@ import type { TLSSocket } from 'node:tls';
 import { SessionEngine } from '../core/engine.ts';
 import { SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { Session, SessionData } from '../core/session.ts';
-import { setSessionCacheHeaders } from './internal/cache-headers.ts';
+import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { commitHeader, headerOf, setSessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 import { holdUntilCommitted, respondWithError } from './internal/hold.ts';
 
 const sessions = new WeakMap<object, WeakMap<IncomingMessage, Session<object>>>();
+
+/** A request's engine and session, and its client for `setUser`'s device record (read lazily). */
+class HandedOut implements ClientInfo {
+  readonly engine: SessionEngine<object>;
+  readonly session: Session<object>;
+  readonly #req: IncomingMessage;
+
+  constructor(engine: SessionEngine<object>, req: IncomingMessage) {
+    this.engine = engine;
+    this.#req = req;
+    this.session = engine.session(headerOf(req.headers[engine.requestHeader]), this);
+  }
+
+  get userAgent(): string | undefined {
+    return this.#req.headers['user-agent'];
+  }
+
+  /** The socket's peer: behind a proxy, that is the proxy (`node:http` has no trust-proxy setting). */
+  get ip(): string | undefined {
+    return this.#req.socket.remoteAddress;
+  }
+}
+
 /** The session and engine of each request handed out here, for `commitSession(req, res)`. */
-const handedOut = new WeakMap<IncomingMessage, { engine: SessionEngine<object>; session: Session<object> }>();
+const handedOut = new WeakMap<IncomingMessage, HandedOut>();
 
 /**
  * The session of a `node:http` request, from its Cookie header. Lazy: no store I/O until the
@@ -23,9 +46,10 @@ export function getSession<D extends object = SessionData>(engine: SessionEngine
   }
   let session = byRequest.get(req) as Session<D> | undefined;
   if (!session) {
-    session = engine.session(req.headers.cookie);
-    byRequest.set(req, session as Session<object>);
-    handedOut.set(req, { engine: engine as SessionEngine<object>, session: session as Session<object> });
+    const made = new HandedOut(engine as SessionEngine<object>, req);
+    session = made.session as Session<D>;
+    byRequest.set(req, made.session);
+    handedOut.set(req, made);
   }
   return session;
 }
@@ -53,10 +77,10 @@ export async function commitSession(
     throw new SessionError('INVALID_STATE', 'commitSession() after the response head was sent', { scope: 'node' });
   }
   const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
-  const { setCookie } = await engine.commit(session, { secure, status });
-  if (!setCookie || hasCookie(res, setCookie)) return;
-  res.appendHeader('Set-Cookie', setCookie);
-  if (engine.options.cacheHeaders) setSessionCacheHeaders(res);
+  const header = commitHeader(engine, await engine.commit(session, { secure, status }));
+  if (!header || hasHeader(res, header)) return;
+  res.appendHeader(header[0], header[1]);
+  if (engine.options.cacheHeaders) setSessionCacheHeaders(res, varyOn(engine));
 }
 
 /** A request handler that receives the session as its third argument. */
@@ -95,10 +119,11 @@ export function session<D extends object = SessionData>(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
   const onError = options.onError ?? respondWithError;
+  const vary = varyOn(engine as SessionEngine<object>);
   return function tesseraSession(req, res) {
     const current = getSession(engine, req);
     const fail = (error: unknown) => onError(error, req, res);
-    holdUntilCommitted(res, (status) => commitSession(req, res, status), fail);
+    holdUntilCommitted(res, (status) => commitSession(req, res, status), fail, vary);
     try {
       Promise.resolve(handler(req, res, current)).catch(fail);
     } catch (error) {
@@ -107,7 +132,7 @@ export function session<D extends object = SessionData>(
   };
 }
 
-function hasCookie(res: ServerResponse, line: string): boolean {
-  const current = res.getHeader('set-cookie');
+function hasHeader(res: ServerResponse, [name, line]: [string, string]): boolean {
+  const current = res.getHeader(name);
   return Array.isArray(current) ? current.includes(line) : current === line;
 }

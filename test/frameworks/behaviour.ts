@@ -2,16 +2,20 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { SessionEngine } from '../../src/core/engine.ts';
+import { isSessionError } from '../../src/core/errors.ts';
 import type { Session } from '../../src/core/session.ts';
-import type { Store } from '../../src/core/store.ts';
+import { type Store, supports } from '../../src/core/store.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 import { CountingStore } from '../../src/testing/counting-store.ts';
-import { Browser, close, listen } from '../support/browser.ts';
+import { BROWSER_AGENT, Browser, close, listen } from '../support/browser.ts';
 
 declare module '../../src/core/session.ts' {
   interface SessionData {
     user: string;
     count: number;
+  }
+  interface FlashData {
+    notice: string;
   }
 }
 
@@ -25,7 +29,7 @@ export const COOKIE = 'tessera.sid';
  * |---|---|
  * | `GET /public` | answers `public` without touching the session |
  * | `GET /state` | `{ user, count }` as JSON |
- * | `POST /login?user=NAME` | {@link actions.login}, sets a `theme=dark` cookie the framework's way, 303 to `/state` |
+ * | `POST /login?user=NAME` | {@link actions.login}, sets a `theme=dark` cookie the framework's way, 303 to `/state` (NAME: letters, digits, `-`) |
  * | `POST /increment` | {@link actions.increment}, `{ count }` as JSON |
  * | `POST /logout` | {@link actions.logout}, 303 to `/` |
  * | `POST /cached` | {@link actions.increment} with the app's own `Cache-Control: no-cache` and `Vary: Accept-Encoding` |
@@ -36,10 +40,16 @@ export const actions = {
   async state(session: Session): Promise<{ user: string | null; count: number }> {
     return { user: (await session.get('user')) ?? null, count: (await session.get('count')) ?? 0 };
   },
+  /**
+   * A login: a new ID, the user, "remember me" unless the name starts with `guest-`, and a
+   * flash message for the page the login redirects to.
+   */
   async login(session: Session, user: string): Promise<void> {
     await session.regenerate();
     await session.set('user', user);
-    await session.setUser(user);
+    await session.setUser(user, { label: 'behaviour suite' });
+    await session.rememberMe(!user.startsWith('guest-'));
+    await session.flash('notice', `welcome ${user}`);
   },
   async increment(session: Session): Promise<{ count: number }> {
     const count = ((await session.get('count')) ?? 0) + 1;
@@ -86,6 +96,11 @@ const varyTokens = (headers: Headers) =>
 export interface BehaviourOptions {
   /** The store under the engine. @default a MemoryStore */
   store?: () => Store;
+  /**
+   * The adapter reports the client's IP address (its own way, or through an option the test app
+   * sets), so `setUser` records it. @default true
+   */
+  ip?: boolean;
 }
 
 /**
@@ -279,6 +294,76 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
       } finally {
         await close(brokenServer);
         await broken.close();
+      }
+    });
+
+    it('records the login: remember me, the device, the time, and a flash for the next request only', async () => {
+      const browser = new Browser(base);
+      const login = await post(browser, '/login?user=hana');
+      const cookie = login.setCookies.find((line) => line.startsWith(`${COOKIE}=`)) ?? '';
+      const expires = Date.parse(/Expires=([^;]+)/.exec(cookie)?.[1] ?? '');
+      assert.ok(Math.abs(expires - (Date.now() + 30 * 86_400_000)) < 60_000, `remembered for 30 days: ${cookie}`);
+      const guest = await post(new Browser(base), '/login?user=guest-ivo');
+      const guestCookie = guest.setCookies.find((line) => line.startsWith(`${COOKIE}=`)) ?? '';
+      assert.ok(guestCookie);
+      assert.doesNotMatch(guestCookie, /Expires=/, 'not remembered: a browser-session cookie');
+
+      if (supports(store, 'userIndex')) {
+        const [device] = await engine.listUserSessions('hana');
+        assert.ok(device, 'the login is in the user index');
+        assert.equal(device.userAgent, BROWSER_AGENT);
+        assert.equal(device.ip, (options.ip ?? true) ? '127.0.0.0' : null, 'the IP address, truncated by default');
+        assert.equal(device.label, 'behaviour suite');
+      } else {
+        await assert.rejects(engine.listUserSessions('hana'), (error) => isSessionError(error, 'NOT_SUPPORTED'));
+      }
+      const header = `${COOKIE}=${browser.jar.get(COOKIE)}`;
+      assert.equal(await engine.session(header).authenticatedWithin(60), true);
+
+      // The flash survives a request that does not touch the session, and one that does ends it.
+      assert.equal((await browser.get('/public')).status, 200);
+      assert.equal(await engine.session(header).flashed('notice'), 'welcome hana');
+      assert.deepEqual(JSON.parse((await browser.get('/state')).text), { user: 'hana', count: 0 });
+      assert.equal(await engine.session(header).flashed('notice'), undefined, 'shown to one request only');
+    });
+
+    it('carries the session in a header with a header transport, and sets no session cookie', async () => {
+      const tokens = new SessionEngine({ store: new MemoryStore(), secrets, transport: { header: 'authorization' } });
+      const tokenServer = await makeServer(tokens);
+      const tokenBase = await listen(tokenServer);
+      try {
+        const client = new Browser(tokenBase);
+        const login = await post(client, '/login?user=jules');
+        assert.equal(login.status, 303);
+        assert.deepEqual(
+          login.setCookies.filter((line) => line.startsWith(`${COOKIE}=`)),
+          [],
+          'no session cookie in that mode',
+        );
+        const token = login.headers.get('set-auth-token');
+        assert.match(token ?? '', /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+$/, 'the new value is in Set-Auth-Token');
+        assert.equal(login.headers.get('cache-control'), 'private, no-store');
+        assert.ok(varyTokens(login.headers).includes('authorization'), `Vary: ${login.headers.get('vary')}`);
+        assert.deepEqual(
+          JSON.parse((await client.get('/state')).text),
+          { user: null, count: 0 },
+          'no value, no session',
+        );
+        client.headers.authorization = `Bearer ${token}`;
+        assert.deepEqual(JSON.parse((await client.get('/state')).text), { user: 'jules', count: 0 });
+        const counted = await post(client, '/increment');
+        assert.deepEqual(JSON.parse(counted.text), { count: 1 });
+        assert.equal(counted.headers.get('set-auth-token'), null, 'an unchanged value is not sent again');
+        const logout = await post(client, '/logout');
+        assert.equal(logout.headers.get('set-auth-token'), '', 'an empty value: drop it');
+        assert.deepEqual(JSON.parse((await client.get('/state')).text), { user: null, count: 0 });
+        const forged = new Browser(tokenBase);
+        forged.headers.authorization = `Bearer ${token?.slice(0, -2)}AA`;
+        store.reset();
+        assert.deepEqual(JSON.parse((await forged.get('/state')).text), { user: null, count: 0 });
+      } finally {
+        await close(tokenServer);
+        await tokens.close();
       }
     });
   });

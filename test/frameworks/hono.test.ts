@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { getRequestListener } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { setCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
@@ -14,7 +15,7 @@ import { actions, COOKIE, FailingStore, type MakeServer, runBehaviourSuite, secr
 
 function makeApp(engine: SessionEngine): Hono {
   const app = new Hono();
-  app.use(session(engine));
+  app.use(session(engine, { clientIp: (c) => getConnInfo(c).remote.address }));
   app.get('/public', (c) => c.text('public'));
   app.get('/state', async (c) => c.json(await actions.state(c.get('session'))));
   app.post('/login', async (c) => {

@@ -1,6 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** The `User-Agent` a {@link Browser} sends. */
+export const BROWSER_AGENT = 'TesseraTestBrowser/1.0';
+
 /** A response as a test sees it. */
 export interface BrowserResponse {
   status: number;
@@ -18,6 +21,8 @@ export interface BrowserResponse {
 export class Browser {
   readonly base: string;
   readonly jar = new Map<string, string>();
+  /** Headers sent with every request (a `User-Agent` of its own, an `Authorization`...). */
+  readonly headers: Record<string, string> = { 'user-agent': BROWSER_AGENT };
 
   constructor(base: string) {
     this.base = base;
@@ -29,7 +34,7 @@ export class Browser {
   }
 
   async request(method: string, path: string, form?: Record<string, string>): Promise<BrowserResponse> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...this.headers };
     if (this.jar.size > 0) headers.cookie = this.cookieHeader;
     let body: string | undefined;
     if (form) {

@@ -13,6 +13,8 @@ const HOLD = Symbol('tessera.hold');
 
 interface Hold {
   commit: HeldCommit;
+  /** The Vary token the commit adds (`Cookie`, or a header transport's header). */
+  vary: string;
   onError: (error: unknown) => void;
   state: 'open' | 'holding' | 'released';
   /** The response's own methods, in the order of METHODS. */
@@ -37,10 +39,16 @@ type Holding = Record<Method, Call> & { [HOLD]?: Hold; readonly statusCode: numb
  * The stand-in methods are shared by every response (the per-response state hangs off a
  * symbol), so holding a response allocates no closures.
  */
-export function holdUntilCommitted(res: ServerResponse, commit: HeldCommit, onError: (error: unknown) => void): void {
+export function holdUntilCommitted(
+  res: ServerResponse,
+  commit: HeldCommit,
+  onError: (error: unknown) => void,
+  vary = 'Cookie',
+): void {
   const target = res as unknown as Holding;
   target[HOLD] = {
     commit,
+    vary,
     onError,
     state: 'open',
     originals: [target.writeHead, target.write, target.end, target.flushHeaders],
@@ -116,11 +124,11 @@ function release(res: Holding, hold: Hold): void {
 
 function replay(res: Holding, hold: Hold, index: number, args: unknown[]): unknown {
   const call = hold.originals[index] as Call;
-  return call.apply(res, index === 0 ? applyHeadHeaders(res as unknown as ServerResponse, args) : args);
+  return call.apply(res, index === 0 ? applyHeadHeaders(res as unknown as ServerResponse, hold, args) : args);
 }
 
 /** Moves the headers argument of a held `writeHead` onto the response; returns the other arguments. */
-function applyHeadHeaders(res: ServerResponse, args: unknown[]): unknown[] {
+function applyHeadHeaders(res: ServerResponse, hold: Hold, args: unknown[]): unknown[] {
   const last = args[args.length - 1];
   if (args.length < 2 || typeof last !== 'object' || last === null) return args;
   const headers = Array.isArray(last) ? pairs(last as string[]) : (last as OutgoingHttpHeaders);
@@ -128,17 +136,17 @@ function applyHeadHeaders(res: ServerResponse, args: unknown[]): unknown[] {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (lower === 'set-cookie') res.appendHeader(name, value as string | string[]);
-    else if (lower === 'vary') res.setHeader(name, keepCookieVary(res, value));
+    else if (lower === 'vary') res.setHeader(name, keepCookieVary(res, value, hold.vary));
     else res.setHeader(name, value as OutgoingHttpHeader);
   }
   return args.slice(0, -1);
 }
 
-/** A `Vary` given to writeHead keeps the `Cookie` the session commit added (see cache-headers.ts). */
-function keepCookieVary(res: ServerResponse, value: OutgoingHttpHeader): OutgoingHttpHeader {
+/** A `Vary` given to writeHead keeps the token the session commit added (see cache-headers.ts). */
+function keepCookieVary(res: ServerResponse, value: OutgoingHttpHeader, token: string): OutgoingHttpHeader {
   const committed = headerText(res.getHeader('vary'));
-  if (committed === undefined || mergeVary(committed) !== null) return value;
-  return mergeVary(headerText(value)) ?? value;
+  if (committed === undefined || mergeVary(committed, token) !== null) return value;
+  return mergeVary(headerText(value), token) ?? value;
 }
 
 /** `writeHead` also takes a flat `[name, value, name, value]` array, like `rawHeaders`. */

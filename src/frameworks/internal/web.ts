@@ -1,17 +1,27 @@
 import { sessionCacheHeaders } from './cache-headers.ts';
 
 /**
- * `response` with the session's Set-Cookie lines appended (those it does not carry already) and,
- * with `cacheHeaders`, the headers that keep shared caches from storing it. Responses whose
- * headers are immutable (`Response.redirect()`, a `fetch()` result) are copied first.
+ * `response` with the session's header added: a `Set-Cookie` line (appended, unless it carries
+ * it already), or a header transport's value (set); with `cacheHeaders`, also the headers that
+ * keep shared caches from storing it (`vary`: the request header the session comes in).
+ * Responses whose headers are immutable (`Response.redirect()`, a `fetch()` result) are copied
+ * first.
  */
-export function withCookies(response: Response, cookies: readonly string[], cacheHeaders: boolean): Response {
-  const fresh = cookies.filter((line) => !response.headers.getSetCookie().includes(line));
-  if (fresh.length === 0) return response;
-  const extra = cacheHeaders ? sessionCacheHeaders((name) => response.headers.get(name) ?? undefined) : [];
+export function withSessionHeader(
+  response: Response,
+  header: readonly [string, string] | null,
+  cacheHeaders: boolean,
+  vary = 'Cookie',
+): Response {
+  if (header === null) return response;
+  const [name, value] = header;
+  const cookie = name.toLowerCase() === 'set-cookie';
+  if (cookie && response.headers.getSetCookie().includes(value)) return response;
+  const extra = cacheHeaders ? sessionCacheHeaders((h) => response.headers.get(h) ?? undefined, vary) : [];
   const apply = (headers: Headers) => {
-    for (const line of fresh) headers.append('Set-Cookie', line);
-    for (const [name, value] of extra) headers.set(name, value);
+    if (cookie) headers.append(name, value);
+    else headers.set(name, value);
+    for (const [h, text] of extra) headers.set(h, text);
   };
   try {
     apply(response.headers);
@@ -21,6 +31,13 @@ export function withCookies(response: Response, cookies: readonly string[], cach
     apply(copy.headers);
     return copy;
   }
+}
+
+/** {@link withSessionHeader} for Set-Cookie lines. */
+export function withCookies(response: Response, cookies: readonly string[], cacheHeaders: boolean): Response {
+  let result = response;
+  for (const line of cookies) result = withSessionHeader(result, ['Set-Cookie', line], cacheHeaders);
+  return result;
 }
 
 /** The plain-text answer to a request whose session failed (503 when the store did). */
