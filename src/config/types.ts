@@ -26,7 +26,7 @@ export interface TesseraConfig {
   /** A store URL, or `{ kind?, url?, ...the store's options }`. */
   store: string | StoreConfig;
   /** Engine options (all but `store` and the function- and object-valued ones). */
-  session?: Omit<SessionOptions, 'store' | 'logger' | 'now' | 'serializer' | 'encryption'>;
+  session?: Omit<SessionOptions, 'store' | 'logger' | 'now' | 'serializer' | 'encryption' | 'schema'>;
   /** Put the local read tier in front (`tessera/cache`); invalidation follows the store. */
   cache?: CacheConfig;
 }

@@ -283,10 +283,17 @@ export class SessionEngine<D extends object = SessionData> {
    */
   settle(session: Session<D>, request: RequestContext = {}): CommitResult | Promise<CommitResult> {
     const s = session as Session<object>;
+    if (this.options.schema !== null && state.unchecked(s)) return this.#commitChecked(s, request);
     if (this.#listening('beforeCommit') || this.#listening('commit')) return this.#commitWithEvents(s, request);
     const plan = this.#commitPlan(s, request);
     if (plan.kind === 'none') return this.#committed(s, request, 'none');
     return this.#commitWrite(s, plan).then((write) => this.#committed(s, request, write));
+  }
+
+  /** Data changed in place is checked against the schema first (`INVALID_DATA` fails the commit). */
+  async #commitChecked(session: Session<object>, request: RequestContext): Promise<CommitResult> {
+    await state.checkChanged(session);
+    return this.settle(session as Session<D>, request);
   }
 
   async #commitWithEvents(session: Session<object>, request: RequestContext): Promise<CommitResult> {
@@ -685,7 +692,8 @@ export class SessionEngine<D extends object = SessionData> {
         state.fresh(session, 'missing');
         return;
       }
-      state.loaded(session, key, record);
+      const checking = state.loaded(session, key, record);
+      if (checking) await checking;
     } catch (error) {
       if (error instanceof SessionError && error.code === 'CORRUPT_RECORD') {
         this.options.logger?.warn({ store: this.store.name, key: shortKey(key), code: error.code }, error.message);
@@ -702,7 +710,8 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   /** `session.save()`: writes pending changes, never a touch. */
-  #save(session: Session<object>): Promise<WriteKind | 'lost'> {
+  async #save(session: Session<object>): Promise<WriteKind | 'lost'> {
+    if (this.options.schema !== null && state.unchecked(session)) await state.checkChanged(session);
     return this.#write(session, state.plan(session, this.options.now(), { changes: true, touch: false }));
   }
 

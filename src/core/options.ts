@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import * as v from 'valibot';
 import {
   check,
@@ -209,6 +210,16 @@ export interface SessionOptions {
    * @default 'cookie'
    */
   transport?: 'cookie' | HeaderTransport;
+  /**
+   * A Standard Schema (zod, valibot, arktype... any with the `~standard` property) for the
+   * session data object as a whole (keys a new session lacks must be optional). It checks a
+   * stored record on load (a failure is a `CORRUPT_RECORD`, handled by `onCorruptRecord`), every
+   * `set`, `delete` and `clear` (a failure is an `INVALID_DATA` error and changes nothing), and,
+   * at commit, data changed in place (the `data` view, objects read with `get`). Its output is
+   * the data the app sees. Flash messages are not part of it. Sync or async schemas alike.
+   * @default none
+   */
+  schema?: StandardSchemaV1;
 }
 
 /** Where the session value travels, resolved. */
@@ -256,6 +267,7 @@ export interface ResolvedOptions {
   readonly maxSessionsPerUser: number | null;
   readonly onMaxSessions: 'end-oldest' | 'refuse';
   readonly transport: ResolvedTransport;
+  readonly schema: StandardSchemaV1 | null;
 }
 
 const SUBJECT: Subject = { scope: 'engine', label: 'SessionEngine' };
@@ -332,6 +344,12 @@ export const sessionSchema = v.strictObject({
   encryption: v.optional(encryptionSchema),
   logger: v.optional(logger()),
   now: v.optional(func<() => number>()),
+  schema: v.optional(
+    v.custom<StandardSchemaV1>((value) => {
+      const standard = (value as { '~standard'?: { version?: unknown; validate?: unknown } } | null)?.['~standard'];
+      return standard?.version === 1 && typeof standard.validate === 'function';
+    }, 'must be a Standard Schema (an object whose ~standard property has version 1 and validate)'),
+  ),
 });
 const same: Same<v.InferInput<typeof sessionSchema>, SessionOptions> = true;
 void [cookieSame, same];
@@ -467,6 +485,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     maxSessionsPerUser: o.maxSessionsPerUser ?? null,
     onMaxSessions: o.onMaxSessions ?? 'end-oldest',
     transport: resolveTransport(o.transport),
+    schema: o.schema ?? null,
   });
 }
 

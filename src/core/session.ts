@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import * as v from 'valibot';
 import { check, type Same } from './check.ts';
 import type { FieldCodec } from './codec.ts';
@@ -153,8 +154,12 @@ export interface SessionInternals {
   cookieKey(session: Session<object>): string | null;
   /** Throws `CORRUPT_RECORD` for an implausible record; `true` when it is expired. */
   expired(session: Session<object>, key: string, record: SessionRecord): boolean;
-  /** Takes a stored record in (decoding may throw `CORRUPT_RECORD`). */
-  loaded(session: Session<object>, key: string, record: SessionRecord): void;
+  /** Takes a stored record in (decoding, or the engine's schema, may throw `CORRUPT_RECORD`); a promise while an async schema checks it. */
+  loaded(session: Session<object>, key: string, record: SessionRecord): void | Promise<void>;
+  /** Data may have been changed in place since the schema last checked it. */
+  unchecked(session: Session<object>): boolean;
+  /** Checks data changed in place against the schema: `INVALID_DATA` when it does not fit. */
+  checkChanged(session: Session<object>): void | Promise<void>;
   /** Starts an empty session when no record could be used. */
   fresh(session: Session<object>, why: FreshStart): void;
   /** The write this session needs now; `changes: false` plans a touch at most, `touch: false` never one. */
@@ -207,6 +212,37 @@ function assertFlashName(name: string): void {
     );
   }
 }
+
+/** A Standard Schema's verdict on data: its output as session data, or `fail(problem)` thrown. */
+function verdict(
+  result: StandardSchemaV1.Result<unknown>,
+  fail: (problem: string) => SessionError,
+): Record<string, unknown> {
+  if (result.issues) {
+    const [first] = result.issues;
+    const path = (first?.path ?? []).map((part) => String(typeof part === 'object' ? part.key : part)).join('.');
+    const more = result.issues.length > 1 ? ` (and ${result.issues.length - 1} more)` : '';
+    throw fail(`${path === '' ? '' : `${path}: `}${first?.message ?? 'refused'}${more}`);
+  }
+  const value = result.value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw fail('the schema’s output is not an object');
+  }
+  return Object.assign(Object.create(null) as Record<string, unknown>, value);
+}
+
+/** Runs `schema` on `data`: its output, at once for a sync schema, or a promise of it. */
+function validate(
+  schema: StandardSchemaV1,
+  data: Record<string, unknown>,
+  fail: (problem: string) => SessionError,
+): Record<string, unknown> | Promise<Record<string, unknown>> {
+  const result = schema['~standard'].validate(data);
+  return result instanceof Promise ? result.then((settled) => verdict(settled, fail)) : verdict(result, fail);
+}
+
+const invalidData = (problem: string) =>
+  new SessionError('INVALID_DATA', `the session data does not fit the schema: ${problem}; nothing was changed`);
 
 /** A name is an internal field's (metadata, flash messages): never data. */
 const isInternal = (name: string) => name.startsWith(INTERNAL_PREFIX);
@@ -282,6 +318,8 @@ export class Session<D extends object = SessionData> {
   #flashIn: Map<string, unknown> | null = null;
   /** Flash messages this request leaves for the next one. */
   #flashOut: Map<string, unknown> | null = null;
+  /** Data was handed out as objects (and may change in place) since the schema last checked it. */
+  #unchecked = false;
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
   constructor(host: SessionHost, cookieId: string | null, hadCookie: boolean, cookieKey?: string, client?: ClientInfo) {
@@ -353,6 +391,7 @@ export class Session<D extends object = SessionData> {
       throw new SessionError('INVALID_STATE', 'session.data needs `await session.load()` first');
     }
     this.#exposed = true;
+    this.#unchecked = true;
     return this.#data as Partial<D>;
   }
 
@@ -376,7 +415,10 @@ export class Session<D extends object = SessionData> {
   #read<K extends DataKey<D>>(name: K): D[K] | undefined {
     this.#assertUsable('get');
     const value = this.#data[name];
-    if (typeof value === 'object' && value !== null) this.#candidates.add(name);
+    if (typeof value === 'object' && value !== null) {
+      this.#candidates.add(name);
+      this.#unchecked = true;
+    }
     return value as D[K] | undefined;
   }
 
@@ -388,8 +430,17 @@ export class Session<D extends object = SessionData> {
   async set<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
     await this.load();
     this.#assertWritable('set', name);
-    if (value === undefined) delete this.#data[name];
-    else this.#data[name] = value;
+    const schema = this.#host.options.schema;
+    let stored: unknown = value;
+    if (schema) {
+      const next = { ...this.#data, [name]: value };
+      if (value === undefined) delete next[name];
+      // What the schema gives back is what is kept (a transform's output, typed as it says).
+      stored = (await validate(schema, next, invalidData))[name];
+      this.#assertWritable('set', name);
+    }
+    if (stored === undefined) delete this.#data[name];
+    else this.#data[name] = stored;
     this.#candidates.add(name);
     await this.#changed();
   }
@@ -397,6 +448,13 @@ export class Session<D extends object = SessionData> {
   async delete(name: DataKey<D>): Promise<void> {
     await this.load();
     this.#assertWritable('delete', name);
+    const schema = this.#host.options.schema;
+    if (schema) {
+      const next = { ...this.#data };
+      delete next[name];
+      await validate(schema, next, invalidData);
+      this.#assertWritable('delete', name);
+    }
     delete this.#data[name];
     this.#candidates.add(name);
     await this.#changed();
@@ -406,6 +464,11 @@ export class Session<D extends object = SessionData> {
   async clear(): Promise<void> {
     await this.load();
     this.#assertWritable('clear');
+    const schema = this.#host.options.schema;
+    if (schema) {
+      await validate(schema, Object.create(null), invalidData);
+      this.#assertWritable('clear');
+    }
     for (const name of Object.keys(this.#data)) this.#candidates.add(name);
     this.#data = Object.create(null);
     await this.#changed();
@@ -415,6 +478,7 @@ export class Session<D extends object = SessionData> {
   async all(): Promise<Partial<D>> {
     await this.load();
     this.#exposed = true;
+    this.#unchecked = true;
     return { ...this.#data } as Partial<D>;
   }
 
@@ -597,6 +661,8 @@ export class Session<D extends object = SessionData> {
       cookieKey: (s) => s.#cookieKey,
       expired: (s, key, record) => s.#expired(key, record),
       loaded: (s, key, record) => s.#loaded(key, record),
+      unchecked: (s) => s.#unchecked,
+      checkChanged: (s) => s.#checkChanged(),
       fresh: (s, why) => s.#fresh(why),
       plan: (s, now, want) => s.#plan(now, want),
       written: (s, plan, moved) => s.#written(plan, moved),
@@ -642,8 +708,48 @@ export class Session<D extends object = SessionData> {
     return record.createdAt + absoluteMs <= now || record.expiresAt > record.createdAt + absoluteMs + CLOCK_SKEW_MS;
   }
 
-  #loaded(key: string, record: SessionRecord): void {
+  #loaded(key: string, record: SessionRecord): void | Promise<void> {
     this.#decode(key, record);
+    const schema = this.#host.options.schema;
+    if (schema) {
+      const corrupt = (problem: string) =>
+        new SessionError(
+          'CORRUPT_RECORD',
+          `record ${shortKey(key)}: its data does not fit the schema: ${problem}; the record is kept`,
+        );
+      const checked = validate(schema, this.#data, corrupt);
+      if (checked instanceof Promise) {
+        return checked.then((data) => {
+          this.#data = data;
+          this.#taken(key, record);
+        });
+      }
+      this.#data = checked;
+    }
+    this.#taken(key, record);
+  }
+
+  /** Data changed in place (the `data` view, objects from `get`), checked before it is written. */
+  #checkChanged(): void | Promise<void> {
+    const schema = this.#host.options.schema;
+    if (!schema || this.#state !== 'loaded') {
+      this.#unchecked = false;
+      return;
+    }
+    const fail = (problem: string) =>
+      new SessionError('INVALID_DATA', `the session data does not fit the schema: ${problem}; nothing was written`);
+    // Still unchecked when it fails: a second commit or save checks again.
+    const checked = validate(schema, this.#data, fail);
+    if (checked instanceof Promise) {
+      return checked.then(() => {
+        this.#unchecked = false;
+      });
+    }
+    this.#unchecked = false;
+  }
+
+  /** A decoded (and checked) record becomes this session's. */
+  #taken(key: string, record: SessionRecord): void {
     this.#id = this.#cookieId;
     this.#key = key;
     this.#stored = true;
@@ -654,6 +760,7 @@ export class Session<D extends object = SessionData> {
   }
 
   #fresh(why: FreshStart): void {
+    if (why === 'corrupt') this.#data = Object.create(null);
     this.#meta = null;
     this.#lifetime = null;
     this.#flashIn = null;

@@ -762,6 +762,38 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
         assert.equal((await refusing.listUserSessions(user)).length, 2);
       });
 
+      t.it('a stored record that does not fit the engine’s schema is a corrupt record, kept', async () => {
+        // A Standard Schema written out by hand (any validation library's would do): `count` must be a number.
+        const schema = {
+          '~standard': {
+            version: 1 as const,
+            vendor: 'conformance',
+            validate: (value: unknown) => {
+              const count = (value as { count?: unknown }).count;
+              return count === undefined || typeof count === 'number'
+                ? { value }
+                : { issues: [{ message: 'must be a number', path: ['count'] }] };
+            },
+          },
+        };
+        const lax = new SessionEngine<Record<string, unknown>>({ store: store(), secrets });
+        const first = lax.session(undefined);
+        await first.set('count', 'many');
+        const cookie = cookieOf((await lax.commit(first)).setCookie);
+        const strict = new SessionEngine<Record<string, unknown>>({ store: store(), secrets, schema });
+        await assert.rejects(strict.session(cookie).get('count'), (error) => isSessionError(error, 'CORRUPT_RECORD'));
+        const resetting = new SessionEngine<Record<string, unknown>>({
+          store: store(),
+          secrets,
+          schema,
+          onCorruptRecord: 'reset',
+        });
+        const fresh = resetting.session(cookie);
+        assert.equal(await fresh.get('count'), undefined, 'reset: a new session');
+        await assert.rejects(fresh.set('count', 'more'), (error) => isSessionError(error, 'INVALID_DATA'));
+        assert.equal((await lax.session(cookie).all()).count, 'many', 'the record is kept');
+      });
+
       t.it('a slow request finishing after a logout does not bring the session back', async () => {
         const engine = new SessionEngine<Record<string, unknown>>({ store: store(), secrets });
         const login = engine.session(undefined);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import * as v from 'valibot';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
 import { keepIp } from '../../src/core/meta.ts';
@@ -319,5 +320,90 @@ describe('header transport', () => {
         (error) => isSessionError(error, 'INVALID_OPTIONS') && /transport/.test(error.message),
       );
     }
+  });
+});
+
+describe('a Standard Schema for the data', () => {
+  // valibot through its Standard Schema interface only: the engine knows no validation library.
+  const schema = v.object({
+    user: v.optional(v.string()),
+    count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+    since: v.optional(v.pipe(v.string(), v.isoTimestamp())),
+    tags: v.optional(v.array(v.string())),
+  });
+  const slowly = v.objectAsync({
+    user: v.optionalAsync(
+      v.pipeAsync(
+        v.string(),
+        v.checkAsync(async (name) => name !== 'mallory', 'not mallory'),
+      ),
+    ),
+  });
+
+  it('checks every set, delete and clear, changing nothing on INVALID_DATA', async () => {
+    const { engine } = setup({ schema });
+    const s = engine.session(undefined);
+    await s.set('count', 1);
+    await assert.rejects(
+      s.set('count', -1),
+      (error) => isSessionError(error, 'INVALID_DATA') && /count: /.test(error.message),
+    );
+    await assert.rejects(s.set('count', 'one'), (error) => isSessionError(error, 'INVALID_DATA'));
+    assert.equal(await s.get('count'), 1, 'the refused value was not kept');
+    await s.set('user', 'alice');
+    await s.delete('count');
+    await s.clear();
+    assert.deepEqual(await s.all(), {});
+    const strict = setup({ schema: v.object({ user: v.string() }) });
+    const t = strict.engine.session(undefined);
+    await assert.rejects(
+      t.set('other', 1),
+      (error) => isSessionError(error, 'INVALID_DATA') && /user/.test(error.message),
+    );
+  });
+
+  it('checks data changed in place at commit, and a stored record on load (the corrupt-record policy)', async () => {
+    const { engine, memory } = setup({ schema });
+    const { cookie, session } = await created(engine, async (s) => {
+      await s.set('tags', ['a']);
+    });
+    const edit = engine.session(cookie);
+    ((await edit.get('tags')) as unknown[]).push(42);
+    await assert.rejects(engine.commit(edit), (error) => isSessionError(error, 'INVALID_DATA'));
+    assert.deepEqual((await engine.session(cookie).all()).tags, ['a'], 'nothing was written');
+    const view = engine.session(cookie);
+    await view.load();
+    (view.data.tags as unknown[]).push('b');
+    assert.equal((await engine.commit(view)).write, 'patch');
+
+    const key = session.key as string;
+    const record = await memory.get(key);
+    assert.ok(record);
+    await memory.set(key, { ...record, fields: { ...record.fields, count: '-5' } });
+    await assert.rejects(engine.session(cookie).get('tags'), (error) => isSessionError(error, 'CORRUPT_RECORD'));
+    const resetting = new SessionEngine<Data>({ store: memory, secrets: [secret], schema, onCorruptRecord: 'reset' });
+    const fresh = resetting.session(cookie);
+    assert.equal(await fresh.get('tags'), undefined, 'reset: a new session');
+    assert.ok(await memory.get(key), 'the record is kept');
+  });
+
+  it('takes async schemas, on set and on load', async () => {
+    const { engine, memory } = setup({ schema: slowly });
+    const s = engine.session(undefined);
+    await assert.rejects(s.set('user', 'mallory'), (error) => isSessionError(error, 'INVALID_DATA'));
+    await s.set('user', 'alice');
+    const cookie = cookieOf((await engine.commit(s)).setCookie);
+    assert.equal(await engine.session(cookie).get('user'), 'alice');
+    const record = await memory.get(s.key as string);
+    assert.ok(record);
+    await memory.set(s.key as string, { ...record, fields: { user: '"mallory"' } });
+    await assert.rejects(engine.session(cookie).get('user'), (error) => isSessionError(error, 'CORRUPT_RECORD'));
+  });
+
+  it('refuses a schema option that is not a Standard Schema', () => {
+    assert.throws(
+      () => new SessionEngine({ store: new MemoryStore(), secrets: [secret], schema: { parse() {} } as never }),
+      (error) => isSessionError(error, 'INVALID_OPTIONS') && /Standard Schema/.test(error.message),
+    );
   });
 });

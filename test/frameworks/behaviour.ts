@@ -327,6 +327,36 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
       assert.equal(await engine.session(header).flashed('notice'), undefined, 'shown to one request only');
     });
 
+    it('answers 500 for data the engine’s schema refuses, and keeps what was stored', async () => {
+      // A Standard Schema written out by hand: a count of at most 1.
+      const schema = {
+        '~standard': {
+          version: 1 as const,
+          vendor: 'behaviour',
+          validate: (value: unknown) => {
+            const count = (value as { count?: unknown }).count;
+            return count === undefined || (typeof count === 'number' && count <= 1)
+              ? { value }
+              : { issues: [{ message: 'at most 1', path: ['count'] }] };
+          },
+        },
+      };
+      const checked = new SessionEngine({ store: new MemoryStore(), secrets, schema });
+      const checkedServer = await makeServer(checked);
+      const checkedBase = await listen(checkedServer);
+      try {
+        const browser = new Browser(checkedBase);
+        assert.equal((await post(browser, '/increment')).status, 200);
+        const refused = await post(browser, '/increment');
+        assert.equal(refused.status, 500);
+        assert.deepEqual(refused.setCookies, []);
+        assert.deepEqual(JSON.parse((await browser.get('/state')).text), { user: null, count: 1 });
+      } finally {
+        await close(checkedServer);
+        await checked.close();
+      }
+    });
+
     it('carries the session in a header with a header transport, and sets no session cookie', async () => {
       const tokens = new SessionEngine({ store: new MemoryStore(), secrets, transport: { header: 'authorization' } });
       const tokenServer = await makeServer(tokens);
