@@ -165,6 +165,43 @@ export interface Counting {
   count(): Promise<number>;
 }
 
+/** One stored session, as {@link Enumeration.entries} yields it. */
+export interface StoredSession {
+  /** The store key (ID hash). */
+  key: string;
+  /** The record, with its expiry, creation time and owner. */
+  record: SessionRecord;
+}
+
+/** Options of {@link Enumeration.entries}. */
+export interface EntriesOptions {
+  /** The most sessions in one batch. @default 500 */
+  batchSize?: number;
+}
+
+/** Enumeration of every stored session: for migrations, statistics and listing all sessions. */
+export interface Enumeration {
+  /**
+   * Every live session, in batches of at most `batchSize`, read page by page (never the whole
+   * store at once), in no particular order. Forwards left by `move` and expired records are left
+   * out. A session that lives through the whole iteration is yielded; one written or destroyed
+   * meanwhile may or may not be. A key may come twice when the store's own cursor repeats it
+   * (Redis SCAN does while the keyspace is resized): consumers that count, dedupe by key.
+   */
+  entries(options?: EntriesOptions): AsyncIterable<StoredSession[]>;
+}
+
+/** A write that never replaces newer data: what a migration and a live store switch copy with. */
+export interface ConditionalWrites {
+  /**
+   * Writes the whole record (as `set` does, user index included) unless the store holds, at
+   * `key`, a record that expires at the same time or later (it is as new, or newer: every write
+   * of a session moves its expiry forward) or a forward left by `move`. Atomic: a write that
+   * lands meanwhile is never overwritten by an older record. Returns whether it wrote.
+   */
+  setIfNewer(key: string, record: SessionRecord): Promise<boolean>;
+}
+
 /**
  * A session store: the core methods, and any of the capability groups it implements. The
  * engine and the conformance suite (`tessera/testing`) see a capability by its methods.
@@ -175,10 +212,12 @@ export interface Store
     Partial<Moves>,
     Partial<UserIndex>,
     Partial<Pruning>,
-    Partial<Counting> {}
+    Partial<Counting>,
+    Partial<Enumeration>,
+    Partial<ConditionalWrites> {}
 
 /** The capability groups, by the name `NOT_SUPPORTED` errors and the conformance suite use. */
-export type Capability = 'patch' | 'move' | 'userIndex' | 'prune' | 'count';
+export type Capability = 'patch' | 'move' | 'userIndex' | 'prune' | 'count' | 'enumerate' | 'setIfNewer';
 
 /** Whether `store` implements a capability group (a store claiming half a group is refused by the engine). */
 export function supports(store: Store, capability: Capability): boolean {
@@ -193,6 +232,10 @@ export function supports(store: Store, capability: Capability): boolean {
       return typeof store.prune === 'function';
     case 'count':
       return typeof store.count === 'function';
+    case 'enumerate':
+      return typeof store.entries === 'function';
+    case 'setIfNewer':
+      return typeof store.setIfNewer === 'function';
   }
 }
 
@@ -229,6 +272,8 @@ export function notSupported(store: Store, capability: Capability, action: strin
     userIndex: 'a per-user index',
     prune: 'pruning (it expires records itself)',
     count: 'counting',
+    enumerate: 'enumeration of its sessions',
+    setIfNewer: 'conditional writes (setIfNewer)',
   };
   return new SessionError('NOT_SUPPORTED', `${action} needs ${what[capability]}, which the ${store.name} store lacks`, {
     scope: store.name,
@@ -252,6 +297,33 @@ export async function patchRecord(store: Store, key: string, change: ChangeSet):
 export async function touchRecord(store: Store, key: string, expiresAt: number): Promise<WriteOutcome> {
   if (store.touch) return store.touch(key, expiresAt);
   return patchRecord(store, key, { set: {}, unset: [], expiresAt });
+}
+
+/**
+ * Writes a record unless the store holds one as new or newer, through the store's `setIfNewer`,
+ * or, for a store without it, as a read and a whole-record write: a write landing between the
+ * two may be overwritten, so without `setIfNewer` copy only while nothing else writes.
+ */
+export async function setIfNewerRecord(store: Store, key: string, record: SessionRecord): Promise<boolean> {
+  if (store.setIfNewer) return store.setIfNewer(key, record);
+  const current = await store.get(key);
+  if (current && current.expiresAt >= record.expiresAt) return false;
+  await store.set(key, record);
+  return true;
+}
+
+/** The batch size of {@link Enumeration.entries} when none is given. */
+export const DEFAULT_BATCH_SIZE = 500;
+
+/** A batch size given to `entries()`, checked: a whole number from 1. */
+export function batchSizeOf(options: EntriesOptions | undefined, scope: string): number {
+  const size = options?.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new SessionError('INVALID_OPTIONS', `entries: batchSize must be a whole number from 1, got ${size}`, {
+      scope,
+    });
+  }
+  return size;
 }
 
 /** Returns a new record with the change set applied (the input is not mutated). */

@@ -5,7 +5,16 @@ import { check, func, positive, type Same } from '../core/check.ts';
 import { withTimeout } from '../core/engine.ts';
 import { SessionError, toStoreError } from '../core/errors.ts';
 import { hashId } from '../core/ids.ts';
-import { notSupported, patchRecord, type SessionRecord, type Store, validateRecord } from '../core/store.ts';
+import {
+  batchSizeOf,
+  type EntriesOptions,
+  notSupported,
+  patchRecord,
+  type SessionRecord,
+  type Store,
+  type StoredSession,
+  validateRecord,
+} from '../core/store.ts';
 
 // express-session's and @fastify/session's types are not imported here: both declare `session`
 // on the request globally, which clashes with Tessera's own adapters. Everything is structural.
@@ -35,6 +44,11 @@ export interface ExpressSessionStoreLike {
   set(sid: string, session: ExpressSessionData, callback?: Callback): void;
   destroy(sid: string, callback?: Callback): void;
   length?(callback: (error: unknown, length?: number) => void): void;
+  /**
+   * Every stored session: an object by session ID (express-session's MemoryStore) or an array of
+   * sessions each with its `id` (connect-redis).
+   */
+  all?(callback: (error: unknown, sessions?: unknown) => void): void;
 }
 
 /**
@@ -206,7 +220,9 @@ export interface FromExpressSessionStoreOptions {
  * others) a Tessera {@link Store}. Each record is one JSON object `{ cookie, tessera }`: the
  * `cookie.expires`/`maxAge` that those stores read for their own TTL, and the Tessera record.
  * It has no partial writes, so the engine writes whole records (read-modify-write); `count` is
- * there when the store has `length`. `close()` leaves the store you passed in open.
+ * there when the store has `length`, and `entries` (enumeration, for `tessera migrate` and
+ * `tessera stats`) when it has `all`, which loads every session at once. `close()` leaves the
+ * store you passed in open.
  *
  * ```ts
  * const engine = new SessionEngine({ store: fromExpressSessionStore(new MongoStore({ ... })), secrets });
@@ -229,26 +245,59 @@ class ExpressSessionBackedStore implements Store {
   readonly #inner: ExpressSessionStoreLike;
   /** Present when the wrapped store has `length`. */
   readonly count?: () => Promise<number>;
+  /** Present when the wrapped store has `all`. */
+  readonly entries?: (options?: EntriesOptions) => AsyncIterable<StoredSession[]>;
 
   constructor(inner: ExpressSessionStoreLike, name: string) {
     this.#inner = inner;
     this.name = name;
-    const length = inner.length;
+    const { length, all } = inner;
     if (typeof length === 'function') {
       this.count = async () => (await callback<number | undefined>((done) => length.call(inner, done))) ?? 0;
     }
+    if (typeof all === 'function') {
+      this.entries = (options) => this.#entries(all, options);
+    }
+  }
+
+  /** What `all` returns, in batches: the envelopes this bridge wrote (other sessions are not Tessera's). */
+  async *#entries(all: NonNullable<ExpressSessionStoreLike['all']>, options?: EntriesOptions) {
+    const size = batchSizeOf(options, this.name);
+    const found = await callback<unknown>((done) => all.call(this.#inner, done));
+    const pairs: [string, unknown][] = Array.isArray(found)
+      ? found.map((session) => [String((session as { id?: unknown })?.id), session])
+      : typeof found === 'object' && found !== null
+        ? Object.entries(found)
+        : [];
+    const now = Date.now();
+    let batch: StoredSession[] = [];
+    for (const [key, value] of pairs) {
+      const record = this.#decode(key, value);
+      if (record === null || record.expiresAt <= now) continue;
+      batch.push({ key, record });
+      if (batch.length === size) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
   }
 
   async get(key: string): Promise<SessionRecord | null> {
     const value = await callback<unknown>((done) => this.#inner.get(key, done));
+    const record = this.#decode(key, value);
+    return record === null || record.expiresAt <= Date.now() ? null : record;
+  }
+
+  #decode(key: string, value: unknown): SessionRecord | null {
     if (value === null || value === undefined) return null;
-    let record: SessionRecord;
+    // express-session's MemoryStore keeps sessions as JSON text.
+    const parsed = typeof value === 'string' ? parseField(this.name, key, value) : value;
     try {
-      record = validateRecord((value as Partial<Envelope>).tessera, `record ${key.slice(0, 10)}`);
+      return validateRecord((parsed as Partial<Envelope>).tessera, `record ${key.slice(0, 10)}`);
     } catch (error) {
       throw new SessionError('CORRUPT_RECORD', (error as Error).message, { cause: error, scope: this.name });
     }
-    return record.expiresAt <= Date.now() ? null : record;
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {

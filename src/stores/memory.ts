@@ -2,10 +2,13 @@ import * as v from 'valibot';
 import { check, func, positive, type Same, whole } from '../core/check.ts';
 import {
   applyChangeSet,
+  batchSizeOf,
   type ChangeSet,
+  type EntriesOptions,
   META_FIELD,
   type SessionRecord,
   type Store,
+  type StoredSession,
   type UserSessionEntry,
   type WriteOutcome,
 } from '../core/store.ts';
@@ -104,6 +107,28 @@ export class MemoryStore implements Store {
     this.#moved.set(from, forwardUntil);
     await this.set(to, moved);
     return { ...moved, fields: { ...moved.fields } };
+  }
+
+  async setIfNewer(key: string, record: SessionRecord): Promise<boolean> {
+    if (this.#forwarded(key) === 'moved') return false;
+    const current = this.#live(key);
+    if (current && current.expiresAt >= record.expiresAt) return false;
+    await this.set(key, record);
+    return true;
+  }
+
+  /** Every live session, in batches; the keys are taken when the iteration starts. */
+  async *entries(options?: EntriesOptions): AsyncIterable<StoredSession[]> {
+    const size = batchSizeOf(options, this.name);
+    const keys = [...this.#records.keys()];
+    for (let i = 0; i < keys.length; i += size) {
+      const batch: StoredSession[] = [];
+      for (const key of keys.slice(i, i + size)) {
+        const record = this.#live(key);
+        if (record) batch.push({ key, record: { ...record, fields: { ...record.fields } } });
+      }
+      if (batch.length > 0) yield batch;
+    }
   }
 
   async destroy(key: string): Promise<void> {

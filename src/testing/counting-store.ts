@@ -1,7 +1,17 @@
 import type { SessionRecord, Store } from '../core/store.ts';
 
 /** The optional store methods, each present on a {@link CountingStore} when the wrapped store has it. */
-const OPTIONAL = ['patch', 'touch', 'move', 'listByUser', 'destroyByUser', 'prune', 'count'] as const;
+const OPTIONAL = [
+  'patch',
+  'touch',
+  'move',
+  'listByUser',
+  'destroyByUser',
+  'prune',
+  'count',
+  'entries',
+  'setIfNewer',
+] as const;
 
 /** Calls per store method, as counted by {@link CountingStore}. */
 export type StoreCallCounts = Record<'get' | 'set' | 'destroy' | (typeof OPTIONAL)[number], number>;
@@ -23,6 +33,8 @@ export class CountingStore implements Store {
     destroyByUser: 0,
     prune: 0,
     count: 0,
+    entries: 0,
+    setIfNewer: 0,
   };
   readonly atomicPatch?: boolean;
   readonly patch?: Store['patch'];
@@ -32,6 +44,8 @@ export class CountingStore implements Store {
   readonly destroyByUser?: Store['destroyByUser'];
   readonly prune?: Store['prune'];
   readonly count?: Store['count'];
+  readonly entries?: Store['entries'];
+  readonly setIfNewer?: Store['setIfNewer'];
 
   constructor(inner: Store) {
     this.inner = inner;

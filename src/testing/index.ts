@@ -447,6 +447,99 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       assert.equal(await full().prune(), 0);
     });
 
+    t.it('enumerates every live session with its record, in batches (if enumerate)', async (ctx) => {
+      if (!(await applies(ctx, 'enumerate'))) return;
+      const user = `fay-${generateId().slice(0, 8)}`;
+      const written = new Map<string, SessionRecord>();
+      for (let i = 0; i < 23; i++) {
+        const key = newKey();
+        const r = record({ i: String(i), text: '"żółw"' }, 60_000 + i, i % 3 === 0 ? user : null);
+        await store().set(key, r);
+        written.set(key, r);
+      }
+      await store().set(newKey(), record({ gone: '1' }, -1000));
+      if (supports(store(), 'move')) {
+        // A move leaves a forward at its old key, which is not a session.
+        const from = newKey();
+        await store().set(from, record({ moved: '1' }));
+        const to = newKey();
+        const change = { set: {}, unset: [], expiresAt: Date.now() + 60_000 };
+        await (store().move as NonNullable<Store['move']>).call(store(), from, to, change, Date.now() + 60_000);
+        written.set(to, { ...record({ moved: '1' }), expiresAt: change.expiresAt });
+      }
+      await settle();
+      const seen = new Map<string, SessionRecord>();
+      for await (const batch of full().entries({ batchSize: 5 })) {
+        assert.ok(batch.length >= 1 && batch.length <= 5, `a batch of ${batch.length} (batchSize 5)`);
+        for (const { key, record: r } of batch) seen.set(key, r);
+      }
+      assert.deepEqual([...seen.keys()].sort(), [...written.keys()].sort(), 'every live session, and nothing else');
+      for (const [key, r] of written) {
+        const found = seen.get(key);
+        assert.deepEqual(found?.fields, r.fields);
+        assert.equal(found?.expiresAt, r.expiresAt);
+        assert.equal(found?.userId, r.userId);
+      }
+      const first = [...written.keys()][0] as string;
+      assert.equal(seen.get(first)?.createdAt, written.get(first)?.createdAt);
+    });
+
+    t.it('enumerates an empty store as no batch (if enumerate)', async (ctx) => {
+      if (!(await applies(ctx, 'enumerate'))) return;
+      const batches: unknown[] = [];
+      for await (const batch of full().entries()) batches.push(batch);
+      assert.deepEqual(batches, []);
+    });
+
+    t.it('setIfNewer writes a missing or older record, never over a newer one (if setIfNewer)', async (ctx) => {
+      if (!(await applies(ctx, 'setIfNewer'))) return;
+      const user = `gil-${generateId().slice(0, 8)}`;
+      const key = newKey();
+      const older = record({ v: '"old"' }, 60_000, user);
+      assert.equal(await full().setIfNewer(key, older), true, 'a missing record is written');
+      assert.deepEqual((await store().get(key))?.fields, { v: '"old"' });
+      assert.equal(await full().setIfNewer(key, older), false, 'the same record again is not');
+      const newer = { ...older, fields: { v: '"new"' }, expiresAt: older.expiresAt + 5000 };
+      assert.equal(await full().setIfNewer(key, newer), true, 'a record that expires later replaces it');
+      assert.equal(await full().setIfNewer(key, older), false, 'an older one never does');
+      const read = await store().get(key);
+      assert.deepEqual(read?.fields, { v: '"new"' });
+      assert.equal(read?.expiresAt, newer.expiresAt);
+      assert.equal(read?.createdAt, older.createdAt);
+      const expired = newKey();
+      await store().set(expired, record({ v: '"dead"' }, -1000));
+      assert.equal(await full().setIfNewer(expired, older), true, 'an expired record is replaced');
+      assert.deepEqual((await store().get(expired))?.fields, { v: '"old"' });
+      if (supports(store(), 'userIndex')) {
+        await settle();
+        assert.deepEqual((await full().listByUser(user)).map((e) => e.key).sort(), [key, expired].sort());
+      }
+      if (supports(store(), 'move')) {
+        const from = newKey();
+        await store().set(from, record({ a: '1' }));
+        const change = { set: {}, unset: [], expiresAt: Date.now() + 60_000 };
+        await (store().move as NonNullable<Store['move']>).call(store(), from, newKey(), change, Date.now() + 60_000);
+        assert.equal(await full().setIfNewer(from, record({ a: '1' }, 120_000)), false, 'a forward is kept');
+        assert.equal(await store().get(from), null);
+      }
+    });
+
+    t.it('concurrent setIfNewer of one key keeps the newest record (if setIfNewer)', async (ctx) => {
+      if (!(await applies(ctx, 'setIfNewer'))) return;
+      const key = newKey();
+      const base = record({ v: '0' });
+      const versions = Array.from({ length: 20 }, (_, i) => ({
+        ...base,
+        fields: { v: String(i) },
+        expiresAt: base.expiresAt + i,
+      }));
+      const results = await Promise.all(versions.map((r) => full().setIfNewer(key, r)));
+      assert.ok(results.some(Boolean));
+      const read = await store().get(key);
+      assert.deepEqual(read?.fields, { v: '19' });
+      assert.equal(read?.expiresAt, base.expiresAt + 19);
+    });
+
     if (options.writeCorruptRecord) {
       const writeCorrupt = options.writeCorruptRecord;
       t.it('reports an undecodable record as CORRUPT_RECORD and keeps it', async () => {

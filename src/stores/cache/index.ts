@@ -112,6 +112,8 @@ export class CachedStore implements Store {
   readonly destroyByUser?: Store['destroyByUser'];
   readonly prune?: Store['prune'];
   readonly count?: Store['count'];
+  readonly entries?: Store['entries'];
+  readonly setIfNewer?: Store['setIfNewer'];
 
   constructor(options: CachedStoreOptions) {
     check(cachedStoreSchema, options, { scope: 'cache', label: 'CachedStore' });
@@ -146,6 +148,10 @@ export class CachedStore implements Store {
     }
     if (prune) this.prune = () => prune.call(inner);
     if (count) this.count = () => count.call(inner);
+    const { entries, setIfNewer } = inner;
+    // Enumeration reads the store itself: a migration must see what is stored, not what is cached.
+    if (entries) this.entries = (options) => entries.call(inner, options);
+    if (setIfNewer) this.setIfNewer = (key, record) => this.#writing([key], () => setIfNewer.call(inner, key, record));
   }
 
   /** Starts the invalidation source; called by the first read, or call it at boot. */

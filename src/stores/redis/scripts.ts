@@ -22,11 +22,8 @@ function script(name: string, source: string): Script {
  * coveredUntil (how long the user index keeps this session), then data field/value pairs.
  * Returns the previous owner (or nil), so the store can take the key out of the old user's index.
  */
-export const SET = script(
-  'set',
-  `local key = KEYS[1]
-local previous = redis.call('HGET', key, 'userId')
-redis.call('DEL', key)
+/** SET's writing part: the key is replaced by the record in ARGV (as SET documents them). */
+const WRITE_RECORD = `redis.call('DEL', key)
 local fields = {'createdAt', ARGV[1], 'expiresAt', ARGV[2]}
 if ARGV[4] ~= '' then
   fields[5], fields[6], fields[7], fields[8] = 'userId', ARGV[4], 'indexedUntil', ARGV[5]
@@ -39,8 +36,29 @@ for i = 6, #ARGV do
   end
 end
 if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
-redis.call('PEXPIREAT', key, ARGV[3])
+redis.call('PEXPIREAT', key, ARGV[3])`;
+
+export const SET = script(
+  'set',
+  `local key = KEYS[1]
+local previous = redis.call('HGET', key, 'userId')
+${WRITE_RECORD}
 return previous`,
+);
+
+/**
+ * SET, unless the key holds a record that expires at ARGV[2] or later, or a forward left by
+ * MOVE_OUT (setIfNewer). ARGV as for SET. Returns {0} without writing, or {1, previous owner}.
+ */
+export const SET_IF_NEWER = script(
+  'set-if-newer',
+  `local key = KEYS[1]
+local meta = redis.call('HMGET', key, 'expiresAt', 'userId', 'movedAt')
+if meta[3] then return {0} end
+local current = tonumber(meta[1])
+if current and current >= tonumber(ARGV[2]) then return {0} end
+${WRITE_RECORD}
+return {1, meta[2]}`,
 );
 
 /**

@@ -3,11 +3,14 @@ import { shortKey } from '../../core/ids.ts';
 import { type Logger, stderrLogger } from '../../core/report.ts';
 import {
   applyChangeSet,
+  batchSizeOf,
   type ChangeSet,
+  type EntriesOptions,
   META_FIELD,
   RESERVED_KEYS,
   type SessionRecord,
   type Store,
+  type StoredSession,
   type UserSessionEntry,
   validateRecord,
   type WriteOutcome,
@@ -15,7 +18,7 @@ import {
 import { type Backend, type RedisClientKind, userBackend } from './clients.ts';
 import { describeTarget, ownedBackend } from './connection.ts';
 import { type RedisStoreOptions, type ResolvedRedisOptions, resolveRedisOptions } from './options.ts';
-import { DESTROY, DROP_EXPIRED, INDEX, MOVE_OUT, type Script, SET, UPDATE } from './scripts.ts';
+import { DESTROY, DROP_EXPIRED, INDEX, MOVE_OUT, type Script, SET, SET_IF_NEWER, UPDATE } from './scripts.ts';
 
 /** Data fields live beside the metadata in one hash; this prefix keeps their names apart. */
 const DATA = 'd:';
@@ -30,6 +33,9 @@ function flat(reply: unknown): readonly unknown[] {
     reply instanceof Map ? [...reply] : typeof reply === 'object' && reply !== null ? Object.entries(reply) : [];
   return entries.flat();
 }
+
+/** A store key: the SHA-256 of an ID, base64url. */
+const SESSION_KEY = /^[A-Za-z0-9_-]{43}$/;
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 const isNumeric = (value: string | null): value is string => value !== null && /^-?\d+(\.\d+)?$/.test(value);
@@ -141,7 +147,22 @@ export class RedisStore implements Store {
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
-    const redisKey = this.prefix + key;
+    const previous = text(await this.#eval('set', SET, this.prefix + key, await this.#setArgs(key, record)));
+    if (previous !== null && previous !== record.userId) await this.#unindex(previous, [key]);
+  }
+
+  /** One script: SET unless the hash expires as late or later, or is a forward (see SET_IF_NEWER). */
+  async setIfNewer(key: string, record: SessionRecord): Promise<boolean> {
+    const args = await this.#setArgs(key, record);
+    const reply = (await this.#eval('setIfNewer', SET_IF_NEWER, this.prefix + key, args)) as unknown[];
+    if (Number(reply[0]) !== 1) return false;
+    const previous = text(reply[1]);
+    if (previous !== null && previous !== record.userId) await this.#unindex(previous, [key]);
+    return true;
+  }
+
+  /** SET's arguments for a record; a live record with an owner is indexed first. */
+  async #setArgs(key: string, record: SessionRecord): Promise<string[]> {
     const now = Date.now();
     const userId = record.userId;
     let covered = '';
@@ -157,8 +178,60 @@ export class RedisStore implements Store {
       covered,
     ];
     for (const [name, value] of Object.entries(record.fields)) args.push(DATA + name, value);
-    const previous = text(await this.#eval('set', SET, redisKey, args));
-    if (previous !== null && previous !== userId) await this.#unindex(previous, [key]);
+    return args;
+  }
+
+  /**
+   * Every live session: SCAN of the prefix on every master (each node of a cluster, the master
+   * of a Sentinel group), then one HGETALL per key (pipelined, routed to the key's node).
+   */
+  async *entries(options?: EntriesOptions): AsyncIterable<StoredSession[]> {
+    const size = batchSizeOf(options, 'redis');
+    const backend = await this.#ready('entries');
+    const pattern = `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    let masters: Awaited<ReturnType<Backend['masters']>>;
+    try {
+      masters = await backend.masters();
+    } catch (error) {
+      throw toStoreError(error, 'redis', 'entries');
+    }
+    let pending: string[] = [];
+    for (const node of masters) {
+      let cursor = '0';
+      do {
+        this.#debug('entries', 'SCAN', pattern);
+        let reply: [unknown, unknown[]];
+        try {
+          reply = (await node(['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(size)])) as [unknown, unknown[]];
+        } catch (error) {
+          throw toStoreError(error, 'redis', 'entries');
+        }
+        cursor = String(reply[0]);
+        for (const redisKey of reply[1]) {
+          const key = String(redisKey).slice(this.prefix.length);
+          // User indexes and anything else under the prefix: session keys are ID hashes.
+          if (SESSION_KEY.test(key)) pending.push(key);
+        }
+        while (pending.length >= size || (pending.length > 0 && cursor === '0')) {
+          const batch = await this.#entriesOf(pending.slice(0, size));
+          pending = pending.slice(size);
+          if (batch.length > 0) yield batch;
+        }
+      } while (cursor !== '0');
+    }
+  }
+
+  async #entriesOf(keys: string[]): Promise<StoredSession[]> {
+    const now = Date.now();
+    const replies = await Promise.all(
+      keys.map((key) => this.#send('entries', this.prefix + key, ['HGETALL', this.prefix + key])),
+    );
+    const batch: StoredSession[] = [];
+    keys.forEach((key, i) => {
+      const record = this.#record(this.prefix + key, flat(replies[i]));
+      if (record !== null && record.expiresAt > now) batch.push({ key, record });
+    });
+    return batch;
   }
 
   async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {

@@ -5,11 +5,14 @@ import { SessionError, toStoreError } from '../../core/errors.ts';
 import { shortKey } from '../../core/ids.ts';
 import {
   applyChangeSet,
+  batchSizeOf,
   type ChangeSet,
+  type EntriesOptions,
   META_FIELD,
   RESERVED_KEYS,
   type SessionRecord,
   type Store,
+  type StoredSession,
   type UserSessionEntry,
   validateRecord,
   type WriteOutcome,
@@ -59,6 +62,10 @@ interface Statements {
   upsert: Statement;
   /** id */
   destroy: Statement;
+  /** data, expires, created, user, now, id, expires, now (setIfNewer: replaces an older row) */
+  replaceOlder: Statement;
+  /** id, data, expires, created, now, user (setIfNewer: a new row; PostgreSQL and SQLite skip a taken id) */
+  insert: Statement;
 }
 
 /** An open connection with its compiled statements. */
@@ -300,6 +307,68 @@ export class SqlStore implements Store {
     await this.#run('destroy', () => s.destroy.run(db, [key]));
   }
 
+  /**
+   * Two statements, each atomic: an UPDATE of a row that expires earlier (a forward, version
+   * below 0, only once it has expired), else an INSERT that gives way to a row written meanwhile.
+   */
+  async setIfNewer(key: string, record: SessionRecord): Promise<boolean> {
+    const { db, s } = await this.#connectionOf();
+    return this.#run('setIfNewer', () =>
+      this.#queue.run(key, async () => {
+        this.#read.delete(key);
+        const now = this.#o.now();
+        const data = JSON.stringify(record.fields);
+        const replaced = await s.replaceOlder.run(db, [
+          data,
+          record.expiresAt,
+          record.createdAt,
+          record.userId,
+          now,
+          key,
+          record.expiresAt,
+          now,
+        ]);
+        if (replaced.numAffectedRows !== 0n) return true;
+        try {
+          const inserted = await s.insert.run(db, [key, data, record.expiresAt, record.createdAt, now, record.userId]);
+          return inserted.numAffectedRows !== 0n;
+        } catch (error) {
+          // MySQL has no ON CONFLICT DO NOTHING (INSERT IGNORE would also hide other errors).
+          if ((error as { errno?: number }).errno === 1062) return false;
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /** Every live session, by key order: one keyset-paginated SELECT per batch. */
+  async *entries(options?: EntriesOptions): AsyncIterable<StoredSession[]> {
+    const size = batchSizeOf(options, SCOPE);
+    const { db } = await this.#connectionOf();
+    const c = this.#o.columns;
+    let after: string | null = null;
+    for (;;) {
+      const from = after;
+      const rows = await this.#run('entries', () => {
+        let query = db
+          .selectFrom(this.table)
+          .select([c.id, c.data, c.expires, c.created, c.user, c.version])
+          .where(c.expires, '>', this.#o.now())
+          .where(c.version, '>=', 0);
+        if (from !== null) query = query.where(c.id, '>', from);
+        return query.orderBy(c.id).limit(size).execute();
+      });
+      if (rows.length === 0) return;
+      const batch = rows.map((row) => {
+        const key = String(row[c.id]);
+        return { key, record: this.#decode(key, row).record };
+      });
+      yield batch;
+      if (rows.length < size) return;
+      after = (batch[batch.length - 1] as StoredSession).key;
+    }
+  }
+
   async listByUser(userId: string): Promise<UserSessionEntry[]> {
     const { db } = await this.#connectionOf();
     const c = this.#o.columns;
@@ -518,6 +587,34 @@ export class SqlStore implements Store {
       ),
       upsert: new Statement((p) => this.#upsertQuery(db, sql, [[p(0), p(1), p(2), p(3), p(4), p(5)]])),
       destroy: new Statement((p) => db.deleteFrom(this.table).where(c.id, '=', p(0))),
+      replaceOlder: new Statement((p) =>
+        db
+          .updateTable(this.table)
+          .set({
+            [c.data]: p(0),
+            [c.expires]: p(1),
+            [c.created]: p(2),
+            [c.user]: p(3),
+            [c.updated]: p(4),
+            [c.version]: bump,
+          })
+          .where(c.id, '=', p(5))
+          .where(c.expires, '<', p(6))
+          // A forward is replaced only once it has expired.
+          .where((eb) => eb.or([eb(c.version, '>=', 0), eb(c.expires, '<=', p(7))])),
+      ),
+      insert: new Statement((p) => {
+        const insert = db.insertInto(this.table).values({
+          [c.id]: p(0),
+          [c.data]: p(1),
+          [c.expires]: p(2),
+          [c.created]: p(3),
+          [c.updated]: p(4),
+          [c.user]: p(5),
+          [c.version]: 1,
+        } as never);
+        return this.dialect === 'mysql' ? insert : insert.onConflict((oc) => oc.column(c.id).doNothing());
+      }),
     };
   }
 
