@@ -52,13 +52,27 @@ export function storeTypeOf(url: string): StoreType {
   }
 }
 
+/** How {@link resolveConfig} and {@link loadConfig} open the store. */
+export interface OpenOptions {
+  /**
+   * Never create anything: a SQL table or SQLite file, an Elasticsearch index or template that
+   * is missing is an error instead (`createTable` / `createIndex` forced to `false`). What the
+   * CLI's reading commands use. @default false
+   */
+  noCreate?: boolean;
+}
+
 /** Makes a store from a URL or a `{ kind?, url?, ...options }` object. */
 export function createStore(config: string | StoreConfig): Promise<{ store: Store; kind: StoreType }> {
   return openStore(config, STORE);
 }
 
 /** {@link createStore}, phrasing a problem with the store's options at `subject` (`store.prefix: ...`). */
-async function openStore(config: unknown, subject: Subject): Promise<{ store: Store; kind: StoreType }> {
+async function openStore(
+  config: unknown,
+  subject: Subject,
+  open: OpenOptions = {},
+): Promise<{ store: Store; kind: StoreType }> {
   const given = typeof config === 'string';
   const { kind: declared, url, ...rest } = check(storeSchema, given ? { url: config } : config, subject);
   const urlAt: Subject = given ? subject : { ...subject, path: `${subject.path}.url` };
@@ -74,13 +88,19 @@ async function openStore(config: unknown, subject: Subject): Promise<{ store: St
     }
     case 'sql': {
       const { SqlStore } = await import('../stores/sql/index.ts');
-      return { kind: type, store: within(subject, () => new SqlStore({ ...rest, ...withUrl }), rename) };
+      const options = { ...rest, ...withUrl, ...(open.noCreate ? { createTable: false } : {}) };
+      return { kind: type, store: within(subject, () => new SqlStore(options), rename) };
     }
     case 'elasticsearch':
     case 'opensearch': {
       const { ElasticsearchStore } = await import('../stores/elasticsearch/index.ts');
       const node = url?.replace(/^(elasticsearch|opensearch)\+/i, '');
-      const options = { flavor: type, ...rest, ...(node === undefined ? {} : { node }) };
+      const options = {
+        flavor: type,
+        ...rest,
+        ...(node === undefined ? {} : { node }),
+        ...(open.noCreate ? { createIndex: false } : {}),
+      };
       const renamed: Record<string, string> = node === undefined ? {} : { node: given ? '' : 'url' };
       return { kind: type, store: within(subject, () => new ElasticsearchStore(options), renamed) };
     }
@@ -97,7 +117,11 @@ async function openStore(config: unknown, subject: Subject): Promise<{ store: St
  * the configuration (`store.prefix: ...`, `session.cookie.sameSite: ...`). Environment:
  * `TESSERA_SECRETS` (comma-separated) fills `session.secrets` when the configuration has none.
  */
-export async function resolveConfig(config: unknown, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {
+export async function resolveConfig(
+  config: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  open: OpenOptions = {},
+): Promise<ResolvedConfig> {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw invalid(CONFIG, '', `the configuration must be an object, got ${describe(config)}`);
   }
@@ -121,7 +145,7 @@ export async function resolveConfig(config: unknown, env: NodeJS.ProcessEnv = pr
     .map((s) => s.trim())
     .filter((s) => s !== '');
   if (options.secrets === undefined && fromEnv.length > 0) options.secrets = fromEnv;
-  let { store, kind } = await openStore(storeConfig, STORE);
+  let { store, kind } = await openStore(storeConfig, STORE, open);
   try {
     if (ours?.cache) store = await withCache(store, kind, storeConfig, ours.cache);
     // As the engine will check them; without secrets (a bare URL) signing is left out of the check.
@@ -141,7 +165,11 @@ export async function resolveConfig(config: unknown, env: NodeJS.ProcessEnv = pr
  * the file's name and the path in it (`tessera.yml: store.prefix: ...`). `${VAR}` in a value is
  * replaced from the environment (comments and keys are never expanded); an unset variable is an error.
  */
-export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {
+export async function loadConfig(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  open: OpenOptions = {},
+): Promise<ResolvedConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -188,7 +216,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     } else {
       parsed = expandValues(parsed, [], env);
     }
-    return await resolveConfig(parsed, env);
+    return await resolveConfig(parsed, env, open);
   } catch (error) {
     throw inFile(error, path);
   }

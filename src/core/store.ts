@@ -155,8 +155,11 @@ export interface UserIndex {
 
 /** Removal of expired records, for stores without native expiry. */
 export interface Pruning {
-  /** Deletes expired records; returns how many were deleted. */
-  prune(): Promise<number>;
+  /**
+   * Deletes expired records; returns how many were deleted. A store that deletes in batches
+   * calls `progress`, when given, with the running total after each one.
+   */
+  prune(progress?: (deleted: number) => void): Promise<number>;
 }
 
 /** Counting of live records. */

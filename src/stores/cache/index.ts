@@ -146,7 +146,7 @@ export class CachedStore implements Store {
         return destroyed;
       };
     }
-    if (prune) this.prune = () => prune.call(inner);
+    if (prune) this.prune = (progress) => prune.call(inner, progress);
     if (count) this.count = () => count.call(inner);
     const { entries, setIfNewer } = inner;
     // Enumeration reads the store itself: a migration must see what is stored, not what is cached.

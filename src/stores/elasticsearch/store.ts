@@ -139,6 +139,11 @@ export class ElasticsearchStore implements Store {
     }
   }
 
+  /** How often the store prunes by itself (`pruneIntervalSeconds`), in ms; 0 for never. */
+  get pruneIntervalMs(): number {
+    return this.#options.pruneIntervalMs ?? 0;
+  }
+
   async get(key: string): Promise<SessionRecord | null> {
     const found = await this.#read(key, 'get');
     if (!found || isForward(found.source)) return null;

@@ -356,6 +356,15 @@ export class RedisStore implements Store {
     return total;
   }
 
+  /**
+   * The Redis server's clock (TIME), in epoch ms: key expiry runs on it, while `expiresAt` is
+   * written from this process's clock (`tessera doctor` compares the two).
+   */
+  async serverTime(): Promise<number> {
+    const [seconds, micros] = (await this.#send('serverTime', '', ['TIME'])) as unknown[];
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
   /** Closes the client the store created; a client passed in as `client` is left open. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Kysely } from 'kysely';
 import { invalid } from '../../core/check.ts';
@@ -115,10 +115,17 @@ export async function openConnection(
     const Database = (driverModule as { default: typeof import('better-sqlite3') }).default;
     let database: import('better-sqlite3').Database;
     try {
-      // `sqlite:var/sessions.db` in a fresh project: the directory is made as the file would be.
-      if (target.filename !== ':memory:' && target.filename !== '') {
-        mkdirSync(dirname(target.filename), { recursive: true });
+      const onDisk = target.filename !== ':memory:' && target.filename !== '';
+      // Without createTable the schema is someone else's: a missing file is not made (empty) here.
+      if (onDisk && !options.createTable && !existsSync(target.filename)) {
+        throw new SessionError(
+          'INVALID_OPTIONS',
+          `the SQLite file ${target.filename} does not exist, and createTable is false so it is not created`,
+          { scope: SCOPE },
+        );
       }
+      // `sqlite:var/sessions.db` in a fresh project: the directory is made as the file would be.
+      if (onDisk) mkdirSync(dirname(target.filename), { recursive: true });
       database = new Database(target.filename, { timeout: options.connectTimeoutMs });
       // WAL lets other processes read while one writes; a memory database has no journal file.
       // With WAL, synchronous=NORMAL syncs at checkpoints instead of every commit: a power cut may

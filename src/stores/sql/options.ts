@@ -96,7 +96,8 @@ export interface SqlStoreOptions {
   versionColumn?: string;
   /**
    * Create the table and its indexes when missing. An existing table is checked, never altered.
-   * Set to `false` when you run the DDL in `sql/<dialect>.sql` through your own migrations.
+   * Set to `false` when you run the DDL in `sql/<dialect>.sql` through your own migrations; a
+   * SQLite file that does not exist is then an error instead of being created empty.
    * @default true
    */
   createTable?: boolean;

@@ -308,8 +308,9 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Two statements, each atomic: an UPDATE of a row that expires earlier (a forward, version
-   * below 0, only once it has expired), else an INSERT that gives way to a row written meanwhile.
+   * Two statements at most, each atomic: an INSERT that gives way to a row already there (a
+   * migration's usual case, one statement), else an UPDATE of that row if it expires earlier
+   * (a forward, version below 0, only once it has expired).
    */
   async setIfNewer(key: string, record: SessionRecord): Promise<boolean> {
     const { db, s } = await this.#connectionOf();
@@ -318,6 +319,13 @@ export class SqlStore implements Store {
         this.#read.delete(key);
         const now = this.#o.now();
         const data = JSON.stringify(record.fields);
+        try {
+          const inserted = await s.insert.run(db, [key, data, record.expiresAt, record.createdAt, now, record.userId]);
+          if (inserted.numAffectedRows !== 0n) return true;
+        } catch (error) {
+          // MySQL has no ON CONFLICT DO NOTHING (INSERT IGNORE would also hide other errors).
+          if ((error as { errno?: number }).errno !== 1062) throw error;
+        }
         const replaced = await s.replaceOlder.run(db, [
           data,
           record.expiresAt,
@@ -328,15 +336,7 @@ export class SqlStore implements Store {
           record.expiresAt,
           now,
         ]);
-        if (replaced.numAffectedRows !== 0n) return true;
-        try {
-          const inserted = await s.insert.run(db, [key, data, record.expiresAt, record.createdAt, now, record.userId]);
-          return inserted.numAffectedRows !== 0n;
-        } catch (error) {
-          // MySQL has no ON CONFLICT DO NOTHING (INSERT IGNORE would also hide other errors).
-          if ((error as { errno?: number }).errno === 1062) return false;
-          throw error;
-        }
+        return replaced.numAffectedRows !== 0n;
       }),
     );
   }
@@ -427,7 +427,7 @@ export class SqlStore implements Store {
    * were deleted. On PostgreSQL it first takes an advisory lock and returns 0 at once when
    * another instance holds it (that one is pruning the same table).
    */
-  async prune(): Promise<number> {
+  async prune(progress?: (deleted: number) => void): Promise<number> {
     const {
       db,
       k: { sql },
@@ -444,13 +444,13 @@ export class SqlStore implements Store {
           }>`select pg_try_advisory_lock(${key}::bigint) as locked`.execute(conn);
           if (!rows[0]?.locked) return null;
           try {
-            return await this.#pruneBatches(conn);
+            return await this.#pruneBatches(conn, progress);
           } finally {
             await sql`select pg_advisory_unlock(${key}::bigint)`.execute(conn);
           }
         });
       } else {
-        result = await this.#pruneBatches(db);
+        result = await this.#pruneBatches(db, progress);
       }
       const ms = Math.round(performance.now() - started);
       if (result === null) {
@@ -459,6 +459,31 @@ export class SqlStore implements Store {
       }
       this.#o.logger?.debug({ store: SCOPE, table: this.table, ...result, ms }, 'prune');
       return result.deleted;
+    });
+  }
+
+  /** How often the store prunes by itself (`pruneIntervalSeconds`), in ms; 0 for never. */
+  get pruneIntervalMs(): number {
+    return this.#o.pruneIntervalMs;
+  }
+
+  /**
+   * The database server's clock, in epoch ms (for `tessera doctor`: expiry is written from this
+   * process's clock and compared with the server's); `null` for SQLite, which has no server.
+   */
+  async serverTime(): Promise<number | null> {
+    if (this.dialect === 'sqlite') return null;
+    const {
+      db,
+      k: { sql },
+    } = await this.#connectionOf();
+    return this.#run('serverTime', async () => {
+      const query =
+        this.dialect === 'postgres'
+          ? sql<{ ms: unknown }>`select (extract(epoch from clock_timestamp()) * 1000)::bigint as ms`
+          : sql<{ ms: unknown }>`select cast(unix_timestamp(now(3)) * 1000 as unsigned) as ms`;
+      const { rows } = await query.execute(db);
+      return toNumber(rows[0]?.ms);
     });
   }
 
@@ -474,7 +499,10 @@ export class SqlStore implements Store {
     if (connection?.owned) await connection.db.destroy();
   }
 
-  async #pruneBatches(db: Kysely<Db>): Promise<{ deleted: number; batches: number }> {
+  async #pruneBatches(
+    db: Kysely<Db>,
+    progress?: (deleted: number) => void,
+  ): Promise<{ deleted: number; batches: number }> {
     const c = this.#o.columns;
     const size = this.#o.pruneBatchSize;
     let deleted = 0;
@@ -496,6 +524,7 @@ export class SqlStore implements Store {
       const count = Number(result.numDeletedRows);
       deleted += count;
       batches++;
+      progress?.(deleted);
       if (count < size || this.#closed) return { deleted, batches };
       // Let queued queries run between batches (SQLite's driver is synchronous).
       await nextTurn();
