@@ -201,8 +201,10 @@ export class MigratingStore implements Store {
         return keys.size;
       };
     }
-    if (from.prune || to.prune) {
-      this.prune = async () => ((await from.prune?.call(from)) ?? 0) + ((await to.prune?.call(to)) ?? 0);
+    const prune = to.prune;
+    // Pruning as the new store has it (a store with native expiry has none); the old one's too then.
+    if (prune) {
+      this.prune = async (progress) => ((await from.prune?.call(from)) ?? 0) + (await prune.call(to, progress));
     }
     const setIfNewer = to.setIfNewer;
     if (setIfNewer) this.setIfNewer = (key, record) => setIfNewer.call(to, key, record);
