@@ -42,6 +42,7 @@ const MAJORS: Record<string, string[]> = {
   '@elastic/elasticsearch': ['7', '8', '9'],
   '@opensearch-project/opensearch': ['2', '3'],
   commander: ['14'],
+  'cli-progress': ['3'],
   yaml: ['2'],
 };
 

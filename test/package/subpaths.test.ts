@@ -85,6 +85,14 @@ const PROBES: Record<string, Probe[]> = {
       missing: ['redis'],
     },
   ],
+  './migrating': [
+    {
+      code: `const { migratingStore, copySessions } = await import('tessera/migrating'); const { memoryStore } = await import('tessera/memory');
+        const from = memoryStore(); const to = memoryStore();
+        await copySessions({ from, to }); await migratingStore({ from, to }).close();`,
+      missing: [],
+    },
+  ],
   './express': [{ code: adapter('express'), missing: [] }],
   './fastify': [
     {
