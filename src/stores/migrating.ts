@@ -154,13 +154,13 @@ export class MigratingStore implements Store {
   readonly to: Store;
   readonly #closeStores: boolean;
   readonly atomicPatch?: boolean;
-  readonly patch?: Store['patch'];
-  readonly touch?: Store['touch'];
-  readonly move?: Store['move'];
-  readonly listByUser?: Store['listByUser'];
-  readonly destroyByUser?: Store['destroyByUser'];
-  readonly prune?: Store['prune'];
-  readonly setIfNewer?: Store['setIfNewer'];
+  readonly patch?: NonNullable<Store['patch']>;
+  readonly touch?: NonNullable<Store['touch']>;
+  readonly move?: NonNullable<Store['move']>;
+  readonly listByUser?: NonNullable<Store['listByUser']>;
+  readonly destroyByUser?: NonNullable<Store['destroyByUser']>;
+  readonly prune?: NonNullable<Store['prune']>;
+  readonly setIfNewer?: NonNullable<Store['setIfNewer']>;
 
   constructor(options: MigratingStoreOptions) {
     check(migratingSchema, options, { scope: 'migrating', label: 'migratingStore' });

@@ -37,15 +37,15 @@ export class CountingStore implements Store {
     setIfNewer: 0,
   };
   readonly atomicPatch?: boolean;
-  readonly patch?: Store['patch'];
-  readonly touch?: Store['touch'];
-  readonly move?: Store['move'];
-  readonly listByUser?: Store['listByUser'];
-  readonly destroyByUser?: Store['destroyByUser'];
-  readonly prune?: Store['prune'];
-  readonly count?: Store['count'];
-  readonly entries?: Store['entries'];
-  readonly setIfNewer?: Store['setIfNewer'];
+  readonly patch?: NonNullable<Store['patch']>;
+  readonly touch?: NonNullable<Store['touch']>;
+  readonly move?: NonNullable<Store['move']>;
+  readonly listByUser?: NonNullable<Store['listByUser']>;
+  readonly destroyByUser?: NonNullable<Store['destroyByUser']>;
+  readonly prune?: NonNullable<Store['prune']>;
+  readonly count?: NonNullable<Store['count']>;
+  readonly entries?: NonNullable<Store['entries']>;
+  readonly setIfNewer?: NonNullable<Store['setIfNewer']>;
 
   constructor(inner: Store) {
     this.inner = inner;

@@ -105,15 +105,15 @@ export class CachedStore implements Store {
   readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0, joined: 0 };
   // Present when the backing store has them, so the engine sees the same capabilities.
   readonly atomicPatch?: boolean;
-  readonly patch?: Store['patch'];
-  readonly touch?: Store['touch'];
-  readonly move?: Store['move'];
-  readonly listByUser?: Store['listByUser'];
-  readonly destroyByUser?: Store['destroyByUser'];
-  readonly prune?: Store['prune'];
-  readonly count?: Store['count'];
-  readonly entries?: Store['entries'];
-  readonly setIfNewer?: Store['setIfNewer'];
+  readonly patch?: NonNullable<Store['patch']>;
+  readonly touch?: NonNullable<Store['touch']>;
+  readonly move?: NonNullable<Store['move']>;
+  readonly listByUser?: NonNullable<Store['listByUser']>;
+  readonly destroyByUser?: NonNullable<Store['destroyByUser']>;
+  readonly prune?: NonNullable<Store['prune']>;
+  readonly count?: NonNullable<Store['count']>;
+  readonly entries?: NonNullable<Store['entries']>;
+  readonly setIfNewer?: NonNullable<Store['setIfNewer']>;
 
   constructor(options: CachedStoreOptions) {
     check(cachedStoreSchema, options, { scope: 'cache', label: 'CachedStore' });
