@@ -15,7 +15,7 @@ export type Schema = v.GenericSchema;
 /** Arrays without `readonly`, at any depth: a schema infers mutable arrays, an options interface takes readonly ones. */
 type Loose<T> = T extends readonly (infer U)[]
   ? Loose<U>[]
-  : T extends Buffer | ((...args: never[]) => unknown)
+  : T extends Uint8Array | ((...args: never[]) => unknown)
     ? T
     : T extends object
       ? { [K in keyof T]: Loose<T[K]> }
@@ -60,7 +60,7 @@ export function describe(value: unknown, key?: string): string {
       : JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   }
   if (typeof value === 'function') return 'a function';
-  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
+  if (typeof Buffer === 'function' && Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (value === null) return 'null';
   if (typeof value === 'object') return 'an object';

@@ -1,8 +1,7 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import * as v from 'valibot';
 import { check, type Same } from './check.ts';
 import { SessionError } from './errors.ts';
-import { shortKey } from './ids.ts';
+import { nodeCrypto, shortKey } from './ids.ts';
 
 /** Turns session values into text and back. JSON by default; `superjson` or `devalue` fit too. */
 export interface Serializer {
@@ -14,20 +13,20 @@ export interface Serializer {
 export interface EncryptionKey {
   /** A short identifier stored in each envelope (letters, digits, `_` and `-`). */
   id: string;
-  /** 32 bytes: a Buffer, or a base64/base64url string of 32 bytes. */
-  key: Buffer | string;
+  /** 32 bytes: a Buffer (any `Uint8Array`), or a base64/base64url string of 32 bytes. */
+  key: Uint8Array | string;
 }
 
 const ENVELOPE = '~1';
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 const KEY_RULE = 'must be 32 bytes: a Buffer, or a base64 or base64url string of 32 bytes';
-const keyBytes = (key: Buffer | string) => (typeof key === 'string' ? Buffer.from(key, 'base64') : key);
+const keyBytes = (key: Uint8Array | string) => (typeof key === 'string' ? Buffer.from(key, 'base64') : key);
 
 /** {@link EncryptionKey} as a schema. */
 const keySchema = v.strictObject({
   id: v.pipe(v.string('must be a string'), v.regex(KEY_ID, 'must be 1-32 of [A-Za-z0-9_-]')),
   key: v.pipe(
-    v.union([v.string(), v.instance(Buffer)], KEY_RULE),
+    v.union([v.string(), v.custom<Uint8Array>((input) => input instanceof Uint8Array, KEY_RULE)], KEY_RULE),
     v.check((key) => keyBytes(key).length === 32, KEY_RULE),
   ),
 });
@@ -51,8 +50,8 @@ export const encryptionSchema = v.strictObject({
  */
 export class FieldCodec {
   readonly serializer: Serializer;
-  readonly #keys: Map<string, Buffer>;
-  readonly #current: { id: string; key: Buffer } | null;
+  readonly #keys: Map<string, Uint8Array>;
+  readonly #current: { id: string; key: Uint8Array } | null;
   readonly #scope: string | undefined;
 
   /** `scope`: the store's name, shown in the errors about records that cannot be decoded. */
@@ -60,13 +59,21 @@ export class FieldCodec {
     this.serializer = serializer;
     this.#scope = scope;
     this.#keys = new Map();
+    if (keys.length > 0 && !nodeCrypto) {
+      // Encryption at rest stays synchronous (fields are sealed while a write is planned).
+      throw new SessionError(
+        'INVALID_OPTIONS',
+        'encryption needs node:crypto, which this runtime lacks: on Cloudflare Workers enable the nodejs_compat flag',
+        { scope: scope ?? 'codec' },
+      );
+    }
     check(encryptionSchema, { keys }, { scope: scope ?? 'codec', label: 'FieldCodec' });
     for (const { id, key } of keys) {
       const bytes = keyBytes(key);
       this.#keys.set(id, bytes);
     }
     const first = keys[0];
-    this.#current = first ? { id: first.id, key: this.#keys.get(first.id) as Buffer } : null;
+    this.#current = first ? { id: first.id, key: this.#keys.get(first.id) as Uint8Array } : null;
   }
 
   /** Serializer text for a value; `undefined` values are refused by the caller beforehand. */
@@ -77,6 +84,7 @@ export class FieldCodec {
   /** Store form of serialized text. */
   seal(storeKey: string, field: string, text: string): string {
     if (!this.#current) return text;
+    const { randomBytes, createCipheriv } = nodeCrypto as NonNullable<typeof nodeCrypto>;
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#current.key, iv);
     cipher.setAAD(Buffer.from(`${storeKey}\0${field}`));
@@ -101,6 +109,7 @@ export class FieldCodec {
     const sealed = Buffer.from(body, 'base64url');
     if (sealed.length < 16) throw this.#corrupt(storeKey, field, 'the envelope is truncated');
     try {
+      const { createDecipheriv } = nodeCrypto as NonNullable<typeof nodeCrypto>;
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'));
       decipher.setAAD(Buffer.from(`${storeKey}\0${field}`));
       decipher.setAuthTag(sealed.subarray(sealed.length - 16));

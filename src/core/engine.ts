@@ -1,7 +1,7 @@
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { FieldCodec } from './codec.ts';
 import { SessionError, toStoreError } from './errors.ts';
-import { CookieSigner, hashId, parseUnsignedId, shortKey } from './ids.ts';
+import { CookieSigner, generateId, hashId, hashIdAsync, parseUnsignedId, shortKey, syncCrypto } from './ids.ts';
 import { keepIp, type Meta, metaLifetime, parseMeta, USER_AGENT_MAX } from './meta.ts';
 import { type ResolvedOptions, resolveOptions, type SessionOptions } from './options.ts';
 import {
@@ -205,6 +205,7 @@ export class SessionEngine<D extends object = SessionData> {
       codec: this.#codec,
       load: (session) => this.#load(session),
       save: (session) => this.#save(session),
+      newIdentity: (session) => this.#newIdentity(session),
       destroy: (session) => this.#destroy(session),
       regenerate: (session) => this.#regenerate(session),
       device: (client) => this.#device(client),
@@ -248,6 +249,12 @@ export class SessionEngine<D extends object = SessionData> {
     if (value === undefined || value === '') return new Session<D>(this.#host, null, false, undefined, client);
     const known = this.#verified.get(value);
     if (known) return new Session<D>(this.#host, known.id, true, known.key, client);
+    if (!syncCrypto) {
+      // Web Crypto is asynchronous: the value is verified when the session is first used.
+      const pending = new Session<D>(this.#host, null, false, undefined, client);
+      this.#pending.set(pending as Session<object>, value);
+      return pending;
+    }
     const opened = this.#signer ? this.#signer.open(value) : parseUnsignedId(value);
     if (opened === null) return new Session<D>(this.#host, null, true, undefined, client);
     const id = typeof opened === 'string' ? opened : opened.id;
@@ -283,6 +290,7 @@ export class SessionEngine<D extends object = SessionData> {
    */
   settle(session: Session<D>, request: RequestContext = {}): CommitResult | Promise<CommitResult> {
     const s = session as Session<object>;
+    if (!syncCrypto && this.#unprepared(s)) return this.#prepare(s).then(() => this.settle(session, request));
     if (this.options.schema !== null && state.unchecked(s)) return this.#commitChecked(s, request);
     if (this.#listening('beforeCommit') || this.#listening('commit')) return this.#commitWithEvents(s, request);
     const plan = this.#commitPlan(s, request);
@@ -453,6 +461,7 @@ export class SessionEngine<D extends object = SessionData> {
 
   /** The store key of a raw session ID (for tools that hold an ID). */
   keyOf(id: string): string {
+    // Where only Web Crypto exists this throws NOT_SUPPORTED, naming hashIdAsync().
     return hashId(id);
   }
 
@@ -483,7 +492,7 @@ export class SessionEngine<D extends object = SessionData> {
     if (!session.isNew && session.id !== null && !session.isDestroyed) {
       // The value changes with the ID only: an expiry that moved needs nothing sent.
       const sent = state.cookieKey(session as Session<object>);
-      return cookieState.changed && session.key !== sent ? this.#signed(session.id) : null;
+      return cookieState.changed && session.key !== sent ? this.#signed(session.id, session as Session<object>) : null;
     }
     return cookieState.clear ? '' : null;
   }
@@ -493,7 +502,7 @@ export class SessionEngine<D extends object = SessionData> {
     if (!session.isNew && session.id !== null && !session.isDestroyed) {
       if (!cookieState.changed) return null;
       const { head, before, after } = this.#template(request);
-      const value = this.#signed(session.id);
+      const value = this.#signed(session.id, session as Session<object>);
       if (!state.lifetime(session as Session<object>).persistent) return `${head}${value}${before}${after}`;
       return `${head}${value}${before}; Expires=${new Date(session.expiresAt).toUTCString()}${after}`;
     }
@@ -509,14 +518,80 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   /** The cookie value of an ID: the one the browser sent when it is signed with the current secret. */
-  #signed(id: string): string {
+  #signed(id: string, session: Session<object>): string {
     if (!this.#signer) return id;
     const known = this.#signedValues.get(id);
     if (known !== undefined) return known;
+    if (!syncCrypto) {
+      const own = this.#webIdentities.get(session);
+      if (own?.id === id) return own.value;
+      throw new SessionError('INVALID_STATE', 'no signed value was prepared for this session', { scope: 'crypto' });
+    }
     const value = this.#signer.sign(id);
     this.#remember(this.#signedValues, id, value);
     return value;
   }
+
+  /** A new ID for a session, with its store key: made now by node:crypto, or ahead by `#prepare`. */
+  #newIdentity(session: Session<object>): { id: string; key: string } {
+    const made = this.#spares.get(session);
+    if (!made) throw new SessionError('INVALID_STATE', 'no new ID was prepared for this session', { scope: 'crypto' });
+    this.#spares.delete(session);
+    this.#webIdentities.set(session, made);
+    return made;
+  }
+
+  /**
+   * Web Crypto path only: whether a session needs async work before a synchronous step (a
+   * cookie value still to verify, a new ID that a write would need, a signed value to send).
+   */
+  #unprepared(session: Session<object>): boolean {
+    if (this.#pending.has(session)) return true;
+    if (!session.isLoaded || session.isDestroyed) return false;
+    if (session.key === null) return !this.#spares.has(session);
+    const id = session.id;
+    return (
+      id !== null && this.#signer !== null && !this.#signedValues.has(id) && this.#webIdentities.get(session)?.id !== id
+    );
+  }
+
+  /**
+   * Web Crypto path only: verifies a pending cookie value, and makes the session's next ID (its
+   * store key and signed value too) before the synchronous code that needs it runs; `regenerate`
+   * asks for a new ID whatever the session holds.
+   */
+  async #prepare(session: Session<object>, newId = false): Promise<void> {
+    const value = this.#pending.get(session);
+    if (value !== undefined) {
+      this.#pending.delete(session);
+      const opened = this.#signer ? await this.#signer.openAsync(value) : parseUnsignedId(value);
+      if (opened === null) state.verified(session, null);
+      else {
+        const id = typeof opened === 'string' ? opened : opened.id;
+        const identity = { id, key: await hashIdAsync(id), value: typeof opened === 'string' ? id : opened.signed };
+        this.#remember(this.#verified, value, { id, key: identity.key });
+        this.#remember(this.#signedValues, id, identity.value);
+        this.#webIdentities.set(session, identity);
+        state.verified(session, identity);
+      }
+    }
+    if ((newId || (session.isLoaded && session.key === null)) && !this.#spares.has(session)) {
+      const id = generateId();
+      const [key, signed] = await Promise.all([hashIdAsync(id), this.#signer ? this.#signer.signAsync(id) : id]);
+      this.#spares.set(session, { id, key, value: signed });
+    }
+    const id = session.id;
+    if (id !== null && this.#signer && !this.#signedValues.has(id) && this.#webIdentities.get(session)?.id !== id) {
+      this.#webIdentities.set(session, { id, key: session.key as string, value: await this.#signer.signAsync(id) });
+    }
+  }
+
+  /** Web Crypto path: cookie values not verified yet, by session. */
+  readonly #pending = new WeakMap<Session<object>, string>();
+  /** Web Crypto path: a session's next ID, made ahead of the write that takes it. */
+  readonly #spares = new WeakMap<Session<object>, { id: string; key: string; value: string }>();
+  /** Web Crypto path: the signed value of each session's current ID. */
+  readonly #webIdentities = new WeakMap<Session<object>, { id: string; key: string; value: string }>();
 
   #remember<V>(cache: Map<string, V>, key: string, value: V): void {
     if (cache.size >= VERIFIED_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
@@ -676,6 +751,7 @@ export class SessionEngine<D extends object = SessionData> {
 
   /** Reads a session's record, once per request, with the corrupt-record and store-failure policies. */
   async #load(session: Session<object>): Promise<void> {
+    if (!syncCrypto && this.#pending.has(session)) await this.#prepare(session);
     const key = state.cookieKey(session);
     if (key === null) {
       state.fresh(session, 'no-cookie');
@@ -711,6 +787,7 @@ export class SessionEngine<D extends object = SessionData> {
 
   /** `session.save()`: writes pending changes, never a touch. */
   async #save(session: Session<object>): Promise<WriteKind | 'lost'> {
+    if (!syncCrypto && this.#unprepared(session)) await this.#prepare(session);
     if (this.options.schema !== null && state.unchecked(session)) await state.checkChanged(session);
     return this.#write(session, state.plan(session, this.options.now(), { changes: true, touch: false }));
   }
@@ -776,6 +853,7 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   async #destroy(session: Session<object>): Promise<void> {
+    if (!syncCrypto) await this.#prepare(session);
     await this.#emit('beforeDestroy', session);
     for (const key of state.destroyKeys(session)) await this.#call('destroy', key, () => this.store.destroy(key));
     state.destroyed(session);
@@ -783,6 +861,7 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   async #regenerate(session: Session<object>): Promise<void> {
+    if (!syncCrypto) await this.#prepare(session, true);
     await this.#emit('beforeRegenerate', session);
     const oldKey = state.regenerated(session);
     await this.#emit('regenerate', session, oldKey);

@@ -1,8 +1,11 @@
-import { createHmac } from 'node:crypto';
-import { isIP } from 'node:net';
+import type * as NodeNet from 'node:net';
 import * as v from 'valibot';
 import { flag, positive, type Same } from './check.ts';
 import { SessionError } from './errors.ts';
+import { nodeBuiltin, nodeCrypto } from './ids.ts';
+
+/** `node:net` (for `isIP`), or `null` on Cloudflare Workers without `nodejs_compat`. */
+const net = nodeBuiltin<typeof NodeNet>('node:net');
 
 /**
  * What the engine keeps about a session beside the app's data, in the record's `META_FIELD`
@@ -147,17 +150,19 @@ export const USER_AGENT_MAX = 256;
  * The IP address as `mode` keeps it: `truncate` zeroes the host part (IPv4 to its /24, IPv6 to
  * its /48, an IPv4-mapped IPv6 address as IPv4), `hash` is a keyed HMAC-SHA256 (128 bits,
  * base64url), so equal addresses can be recognised but not read back; `undefined` for `off` or
- * a value that is not an IP address.
+ * a value that is not an IP address. Where `node:net` and `node:crypto` are missing (Workers
+ * without `nodejs_compat`, whose Fetch handlers give no client address anyway) no address is kept.
  */
 export function keepIp(ip: string | undefined, mode: IpMode, hashKey: string): string | undefined {
-  if (ip === undefined || mode === 'off') return undefined;
+  if (ip === undefined || mode === 'off' || !net || !nodeCrypto) return undefined;
+  const { isIP } = net;
   let address = ip.trim();
   if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) address = address.slice(7);
   const family = isIP(address);
   if (family === 0) return undefined;
   if (mode === 'full') return address;
   if (mode === 'hash')
-    return createHmac('sha256', hashKey).update(address).digest().subarray(0, 16).toString('base64url');
+    return nodeCrypto.createHmac('sha256', hashKey).update(address).digest().subarray(0, 16).toString('base64url');
   if (family === 4) return `${address.split('.').slice(0, 3).join('.')}.0`;
   return `${expandIpv6(address).slice(0, 3).join(':')}::`;
 }

@@ -379,7 +379,10 @@ function warnWeakSecret(index: number, logger: Logger | undefined): void {
   }
   if (weakSecretWarned) return;
   weakSecretWarned = true;
-  process.emitWarning(`[tessera] ${message}`, { code: 'TESSERA_WEAK_SECRET' });
+  // Node, Bun and Deno have process warnings; Workers without nodejs_compat have no process.
+  const { process } = globalThis as { process?: { emitWarning?: (text: string, options: object) => void } };
+  if (process?.emitWarning) process.emitWarning(`[tessera] ${message}`, { code: 'TESSERA_WEAK_SECRET' });
+  else console.warn(`[tessera] ${message}`);
 }
 
 /** Validates options, applies defaults and precomputes; never mutates the input. */

@@ -26,12 +26,15 @@ const MAX_LINE = 400;
 
 interface Folded {
   repeated: number;
-  timer: NodeJS.Timeout;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 const folded = new Map<string, Folded>();
 let write = (line: string): void => {
-  process.stderr.write(`${line}\n`);
+  // Workers without nodejs_compat have no process: their console is the log.
+  const stderr = (globalThis as { process?: { stderr?: { write(text: string): unknown } } }).process?.stderr;
+  if (stderr) stderr.write(`${line}\n`);
+  else console.error(line);
 };
 
 /**
@@ -76,7 +79,7 @@ export function reportError(error: unknown, scope?: string): void {
       if (entry.repeated > 0) write(`${line} (repeated ${entry.repeated} times in ${FOLD_MS / 1000} s)`);
     }, FOLD_MS),
   };
-  entry.timer.unref();
+  (entry.timer as { unref?: () => void }).unref?.();
   folded.set(line, entry);
   write(line);
 }

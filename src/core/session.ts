@@ -3,7 +3,7 @@ import * as v from 'valibot';
 import { check, type Same } from './check.ts';
 import type { FieldCodec } from './codec.ts';
 import { SessionError } from './errors.ts';
-import { generateId, hashId, shortKey } from './ids.ts';
+import { generateId, hashId, shortKey, syncCrypto, utf8Length } from './ids.ts';
 import {
   type Lifetime,
   lifetimeSchema,
@@ -119,6 +119,8 @@ export interface SessionHost {
   save(session: Session<object>): Promise<WriteKind | 'lost'>;
   destroy(session: Session<object>): Promise<void>;
   regenerate(session: Session<object>): Promise<void>;
+  /** Web Crypto path: a new ID for the session and its store key, made ahead by the engine. */
+  newIdentity(session: Session<object>): { id: string; key: string };
   /** The device facts `setUser` records, as the engine's `devices` option keeps them. */
   device(client: ClientInfo | undefined): Pick<Meta, 'userAgent' | 'ip'>;
   /** Before a session is tied to a user: throws `TOO_MANY_SESSIONS` when the user is at the limit. */
@@ -150,6 +152,8 @@ export type FreshStart = 'no-cookie' | 'missing' | 'corrupt' | 'degraded';
  * function is pure state: none performs I/O.
  */
 export interface SessionInternals {
+  /** Web Crypto path: the cookie value the engine held back verified to this ID and key, or (`null`) did not: the cookie is cleared. */
+  verified(session: Session<object>, identity: { id: string; key: string } | null): void;
   /** The store key of the verified cookie, or `null` when the request had none. */
   cookieKey(session: Session<object>): string | null;
   /** Throws `CORRUPT_RECORD` for an implausible record; `true` when it is expired. */
@@ -253,7 +257,7 @@ const NO_TEXTS: ReadonlyMap<string, string | null> = new Map();
 /** UTF-8 bytes of stored field names and values, as the store holds them. */
 function storedSize(fields: Record<string, string>): number {
   let size = 0;
-  for (const name in fields) size += Buffer.byteLength(name) + Buffer.byteLength(fields[name] as string);
+  for (const name in fields) size += utf8Length(name) + utf8Length(fields[name] as string);
   return size;
 }
 
@@ -269,9 +273,9 @@ function encryptedLimit(maxSizeBytes: number): number {
 export class Session<D extends object = SessionData> {
   readonly #host: SessionHost;
   /** The ID from a verified cookie, before loading. */
-  readonly #cookieId: string | null;
+  #cookieId: string | null;
   /** The store key of #cookieId. */
-  readonly #cookieKey: string | null;
+  #cookieKey: string | null;
   #state: State = 'idle';
   #loading: Promise<void> | null = null;
   /** The raw ID of the stored record (or the one to store), never logged. */
@@ -659,6 +663,10 @@ export class Session<D extends object = SessionData> {
   static {
     sessionInternals = {
       cookieKey: (s) => s.#cookieKey,
+      verified: (s, identity) => {
+        if (identity === null) s.#clearCookie = true;
+        else ({ id: s.#cookieId, key: s.#cookieKey } = identity);
+      },
       expired: (s, key, record) => s.#expired(key, record),
       loaded: (s, key, record) => s.#loaded(key, record),
       unchecked: (s) => s.#unchecked,
@@ -1047,8 +1055,10 @@ export class Session<D extends object = SessionData> {
   }
 
   #newIdentity(): void {
-    this.#id = generateId();
-    this.#key = hashId(this.#id);
+    if (syncCrypto) {
+      this.#id = generateId();
+      this.#key = hashId(this.#id);
+    } else ({ id: this.#id, key: this.#key } = this.#host.newIdentity(this as Session<object>));
     this.#stored = false;
     this.#cookieChanged = true;
     this.#expiresAt = this.#nextExpiry(this.#host.options.now());
@@ -1101,7 +1111,7 @@ export class Session<D extends object = SessionData> {
 
   #checkSize(changes: ReadonlyMap<string, string | null>): void {
     let size = 0;
-    for (const [name, text] of this.#fieldsText(changes)) size += Buffer.byteLength(name) + Buffer.byteLength(text);
+    for (const [name, text] of this.#fieldsText(changes)) size += utf8Length(name) + utf8Length(text);
     if (size > this.#host.options.maxSizeBytes) {
       throw new SessionError(
         'SESSION_TOO_LARGE',

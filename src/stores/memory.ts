@@ -47,7 +47,10 @@ export class MemoryStore implements Store {
   readonly #moved = new Map<string, number>();
   readonly #maxEntries: number;
   readonly #now: () => number;
-  readonly #timer: NodeJS.Timeout;
+  readonly #sweepIntervalMs: number;
+  /** Started with the first record: Cloudflare Workers refuse timers at module scope, where stores are made. */
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
     const { maxEntries, sweepIntervalMs, now } = check(memorySchema, options, {
@@ -56,8 +59,7 @@ export class MemoryStore implements Store {
     });
     this.#maxEntries = maxEntries;
     this.#now = now ?? Date.now;
-    this.#timer = setInterval(() => void this.prune(), sweepIntervalMs);
-    this.#timer.unref();
+    this.#sweepIntervalMs = sweepIntervalMs;
   }
 
   /** Number of records held, expired ones included until the next sweep. */
@@ -176,6 +178,7 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    this.#closed = true;
   }
 
   /** A write to a key without a live record: 'moved' while a move's forward stands. */
@@ -198,6 +201,11 @@ export class MemoryStore implements Store {
   }
 
   #put(key: string, record: SessionRecord): void {
+    if (this.#timer === undefined && !this.#closed) {
+      this.#timer = setInterval(() => void this.prune(), this.#sweepIntervalMs);
+      // Node and Bun keep no process alive for it; Deno and workerd timers are plain numbers.
+      (this.#timer as { unref?: () => void }).unref?.();
+    }
     this.#records.set(key, record);
     if (record.userId !== null) {
       const keys = this.#byUser.get(record.userId) ?? new Set<string>();
