@@ -67,6 +67,11 @@ export class RedisStore implements Store {
   #live: Backend | null = null;
   #closed = false;
   #failing = false;
+  /** With `durableCommit`: the last WAIT found fewer replicas than needed, or failed (see {@link #replicasOnline}). */
+  #replicasShort = false;
+  /** With `durableCommit` on one master connection: whether a WAIT is out, and the writes waiting for the next. */
+  #waiting = false;
+  #waiters: Array<{ resolve(acked: number): void; reject(error: unknown): void }> = [];
 
   constructor(options: RedisStoreOptions = {}) {
     this.#options = resolveRedisOptions(options);
@@ -455,6 +460,7 @@ export class RedisStore implements Store {
    * script writes, so with `durableCommit` each is followed by WAIT (see {@link #durable}).
    */
   async #eval(action: string, script: Script, key: string, args: string[]): Promise<unknown> {
+    if (this.#replicasShort) await this.#replicasOnline(action, key);
     let reply: unknown;
     try {
       reply = await this.#send(action, key, ['EVALSHA', script.sha, '1', key, ...args], script.name);
@@ -462,7 +468,11 @@ export class RedisStore implements Store {
       // After a restart or failover, or on a cluster node that has not run it yet, the script
       // cache is empty. EVAL runs it and caches it for the next EVALSHA.
       const cause = error instanceof SessionError ? error.cause : error;
-      if (!isNoScript(cause)) throw error;
+      if (!isNoScript(cause)) {
+        // Failed to reach the master (an outage, a failover): ask for replicas before the next write.
+        if (this.#options.durableCommit) this.#replicasShort = true;
+        throw error;
+      }
       reply = await this.#send(action, key, ['EVAL', script.source, '1', key, ...args], script.name);
     }
     await this.#durable(action, key);
@@ -473,11 +483,24 @@ export class RedisStore implements Store {
    * With `durableCommit`: WAIT until enough replicas have every write sent so far on this
    * connection (routed by `key`, so on a cluster it is the connection to the key's master).
    * Fewer acknowledgements in time fail the write: the master has it, but a failover may not.
+   *
+   * A WAIT blocks its connection until it returns, and the connection is shared by every
+   * request: without replicas each WAIT runs to `timeoutMs`, and WAITs one after another held
+   * reads behind them for seconds. So on one master connection (not a cluster) one WAIT is out
+   * at a time, and the writes answered while it is out share the next one (a WAIT covers every
+   * write its connection sent before it); a failure sends the next writes to
+   * {@link #replicasOnline} first.
    */
   async #durable(action: string, key: string): Promise<void> {
     const durable = this.#options.durableCommit;
     if (!durable) return;
-    const acked = Number(await this.#send(action, key, ['WAIT', String(durable.replicas), String(durable.timeoutMs)]));
+    const acked =
+      this.clientKind === 'node-redis-cluster'
+        ? await this.#wait(action, key)
+        : await new Promise<number>((resolve, reject) => {
+            this.#waiters.push({ resolve, reject });
+            if (this.#waiters.length === 1 && !this.#waiting) this.#nextWait(action, key);
+          });
     if (acked < durable.replicas) {
       throw new SessionError(
         'STORE_UNAVAILABLE',
@@ -485,6 +508,59 @@ export class RedisStore implements Store {
         { scope: 'redis' },
       );
     }
+  }
+
+  /** Sends one WAIT for the writes waiting now; the writes answered meanwhile wait for the next. */
+  #nextWait(action: string, key: string): void {
+    const batch = this.#waiters;
+    this.#waiters = [];
+    this.#waiting = true;
+    this.#wait(action, key)
+      .then(
+        (acked) => {
+          for (const waiter of batch) waiter.resolve(acked);
+        },
+        (error: unknown) => {
+          for (const waiter of batch) waiter.reject(error);
+        },
+      )
+      .finally(() => {
+        this.#waiting = false;
+        if (this.#waiters.length > 0) this.#nextWait(action, key);
+      });
+  }
+
+  /** One WAIT; notes whether the replicas fell short (an error counts as short). */
+  async #wait(action: string, key: string): Promise<number> {
+    const { replicas, timeoutMs } = this.#options.durableCommit!;
+    try {
+      const acked = Number(await this.#send(action, key, ['WAIT', String(replicas), String(timeoutMs)]));
+      this.#replicasShort = acked < replicas;
+      return acked;
+    } catch (error) {
+      this.#replicasShort = true;
+      throw error;
+    }
+  }
+
+  /**
+   * While replicas are short (the last WAIT was), each durable write first asks the key's master
+   * for its online replicas (`ROLE`, instant) and fails before writing when there are too few.
+   * A WAIT blocks its connection until it returns, and the connection is shared: with no replica
+   * every write's WAIT ran to `timeoutMs`, one after another, and reads queued behind them for
+   * seconds (store timeouts after a failover, until the old master had rejoined as a replica).
+   */
+  async #replicasOnline(action: string, key: string): Promise<void> {
+    const needed = this.#options.durableCommit?.replicas ?? 0;
+    const role = await this.#send(action, key, ['ROLE']);
+    // A master's ROLE: ['master', offset, [[host, port, offset], ...]], online replicas only.
+    const online = Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : 0;
+    if (online >= needed) return;
+    throw new SessionError(
+      'STORE_UNAVAILABLE',
+      `${action}: ${online} of ${needed} replicas online (durableCommit); nothing was written`,
+      { scope: 'redis' },
+    );
   }
 
   async #send(action: string, key: string, args: string[], script?: string): Promise<unknown> {
