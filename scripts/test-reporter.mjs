@@ -1,7 +1,9 @@
 // A compact reporter for node's test runner (`--test-reporter=./scripts/test-reporter.mjs`):
 // one line per test file (counts and time), every failure in full (its test path, the error and
 // its stack, the output of the file that failed), anything a test printed shown under its file,
-// then node's own summary (`# tests N`, `# pass N`...) and a closing `N passed, N failed` line.
+// then node's own summary (`# tests N`, `# pass N`...) and a closing `N passed, N failed` line
+// (also appended as JSON to $TESSERA_TEST_TOTALS when set, for scripts/test.sh's grand total).
+import { appendFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 
 const relative = (file) => (file ? file.replace(`${process.cwd()}/`, '') : '(no file)');
@@ -91,6 +93,8 @@ export default async function* compact(source) {
   }
   yield `\n${summary.join('\n')}\n`;
   yield `${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped, ${totals.todo} todo\n`;
+  // scripts/test.sh adds up the runs it makes (the main suite, the docs) for one closing line.
+  if (process.env.TESSERA_TEST_TOTALS) appendFileSync(process.env.TESSERA_TEST_TOTALS, `${JSON.stringify(totals)}\n`);
 }
 
 function kind(type, data) {

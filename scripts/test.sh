@@ -43,6 +43,8 @@ step npx --no-install attw --pack . --profile esm-only --quiet
 # The package as npm would publish it, packed once for the tests that install it into fresh projects.
 pack_dir="$(mktemp -d)"
 trap 'rm -rf "$pack_dir"' EXIT
+# Each test run's counts, added up into the closing line (the reporter appends them here).
+export TESSERA_TEST_TOTALS="$pack_dir/totals.jsonl"
 step npm pack --pack-destination "$pack_dir" --loglevel=error --silent
 TESSERA_TARBALL="$(ls "$pack_dir"/*.tgz)"
 export TESSERA_TARBALL
@@ -90,4 +92,14 @@ if [ "$keys_after" -gt "$keys_before" ]; then
   # Elsewhere than CI another checkout may be writing to the same Redis: only CI fails on it.
   if [ "${CI:-}" = true ]; then status=1; fi
 fi
+# The closing line: every run above added up (CI reads the last `N passed, N failed` line).
+node -e '
+  const lines = require("node:fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean);
+  const t = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+  for (const line of lines) for (const [k, v] of Object.entries(JSON.parse(line))) t[k] += v;
+  if (lines.length < 2) t.failed += 1; // a run that crashed before its report counts as a failure
+  if (process.argv[2] !== "0" && t.failed === 0) t.failed = 1; // e.g. keys left behind in the shared Redis
+  console.log(`\nAll runs (main suite and docs): ${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped, ${t.todo} todo`);
+  console.log(`${t.passed} passed, ${t.failed} failed`);
+' "$TESSERA_TEST_TOTALS" "$status" || status=1
 exit "$status"

@@ -138,6 +138,12 @@ async function replicated(handle: RedisSentinelHandle): Promise<void> {
   }
 }
 
+/** Whether the master on `port` has a replica online (ROLE lists online replicas only). */
+async function replicaOnline(port: number): Promise<boolean> {
+  const role = (await redisCommand({ port }, ['ROLE']).catch(() => [])) as unknown[];
+  return role[0] === 'master' && Array.isArray(role[2]) && role[2].length > 0;
+}
+
 /**
  * Kills the current master of a Sentinel setup; recovery is Sentinel promoting the replica. The
  * old master is then restarted and rejoins as a replica, so the next run can fail over back.
@@ -195,7 +201,18 @@ export async function sentinelScenario(
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
         // As an operator would: back as a replica of the new master, never as an empty master.
-        await killed?.start(['--replicaof', '127.0.0.1', String(await masterPort(handle))]);
+        const master = await masterPort(handle);
+        await killed?.start(['--replicaof', '127.0.0.1', String(master)]);
+        // A durable commit needs a replica to acknowledge it: until one is online on the new
+        // master every write is refused (at once), so that is when the store can recover.
+        if (durable) {
+          const started = Date.now();
+          while (!(await replicaOnline(master))) {
+            if (Date.now() > deadline) throw new Error('no replica came online on the new master within 30 s');
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          console.error(`replica online ${Date.now() - started} ms after the restart`);
+        }
       },
       recoveryDeadlineMs: 30_000,
     },

@@ -76,7 +76,10 @@ export interface RedisStoreOptions {
    * write is answered once the master has it, and a failover right after may lose it (Redis
    * replication is asynchronous). A failed commit may still have reached the master: it is
    * reported as failed, never as done when it was not. Costs one round trip to the replicas per
-   * write; with fewer live replicas than `replicas`, every write fails.
+   * write. A WAIT holds its connection, so on one master connection one WAIT is out at a time and
+   * the writes answered meanwhile share the next. With fewer live replicas than `replicas` every
+   * write fails; after one falls short, writes ask the master's `ROLE` first and are refused
+   * without writing until enough replicas are online again (no WAITs queued behind each other).
    * @default undefined (answer once the master has the write)
    */
   durableCommit?: DurableCommit;

@@ -554,11 +554,14 @@ export class RedisStore implements Store {
     const needed = this.#options.durableCommit?.replicas ?? 0;
     const role = await this.#send(action, key, ['ROLE']);
     // A master's ROLE: ['master', offset, [[host, port, offset], ...]], online replicas only.
-    const online = Array.isArray(role) && role[0] === 'master' && Array.isArray(role[2]) ? role[2].length : 0;
+    const master = Array.isArray(role) && role[0] === 'master';
+    const online = master && Array.isArray(role[2]) ? role[2].length : 0;
     if (online >= needed) return;
     throw new SessionError(
       'STORE_UNAVAILABLE',
-      `${action}: ${online} of ${needed} replicas online (durableCommit); nothing was written`,
+      master
+        ? `${action}: ${online} of ${needed} replicas online (durableCommit); nothing was written`
+        : `${action}: the server is not a master (ROLE ${Array.isArray(role) ? String(role[0]) : 'unknown'}; failover?); nothing was written`,
       { scope: 'redis' },
     );
   }
