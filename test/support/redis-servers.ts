@@ -283,6 +283,7 @@ class ServerProcess {
   async halt(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child || !this.alive) return;
+    child.ref(); // keep the event loop alive until the exit is seen (an unref'd child would not)
     child.kill(signal);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {

@@ -147,6 +147,9 @@ class Daemon {
 
   async signal(signal: NodeJS.Signals): Promise<void> {
     if (!this.#child) return;
+    // Unref'd, the child would not keep the event loop alive until its exit is seen: a script
+    // with nothing else pending (bench/faults.ts between scenarios) ended there with exit code 13.
+    this.#child.ref();
     this.#child.kill(signal);
     await this.#exited;
   }
@@ -163,7 +166,10 @@ class Daemon {
 
   /** After a kill whose exit has not been seen yet (killSync, pg_ctl), waits for that exit. */
   async settle(): Promise<void> {
-    if (this.#signalled) await this.#exited;
+    if (this.#signalled) {
+      this.#child?.ref(); // as in signal(): wait for the exit with the loop kept alive
+      await this.#exited;
+    }
     this.#signalled = false;
   }
 
