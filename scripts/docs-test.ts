@@ -27,7 +27,9 @@
 // - Every TypeScript example runs (`runs` or requests), or COMPILE_ONLY below says why it cannot
 //   here; a block that is a fragment of a runnable example names that example. An `sh` block
 //   after `<!-- example: NAME runs -->` (the comment on one line) is a shell session: it runs with
-//   `bash -e` in a fresh directory of the project, with the environment above, within 60 s.
+//   `bash -e` in a fresh directory of the project, with the environment above, within 60 s. When a
+//   ts example of the same name is on the page, its program is there as index.ts, and that counts
+//   as running it (for programs another runtime runs: Bun, Deno).
 // - `yaml` blocks must parse; one whose first line is `# tessera.yml...` must also load with
 //   tessera/config's loadConfig. `json` blocks must parse. `sql` blocks must equal a file of sql/.
 //   `sh` blocks must pass `bash -n`. Other blocks (`text`, none) are output and left alone.
@@ -72,6 +74,8 @@ export interface Example {
   runs: boolean;
   dependencies: string[];
   devDependencies: string[];
+  /** An sh example: the ts example of the same name on its page, written beside it as index.ts. */
+  beside?: Example;
 }
 
 /**
@@ -231,6 +235,12 @@ export function examples(): Example[] {
       named.set(block.example, example);
       out.push(example);
     }
+    for (const example of out) {
+      if (example.page === page && example.lang === 'sh' && example.runs) {
+        const program = named.get(example.name);
+        if (program) example.beside = program;
+      }
+    }
   }
   return out;
 }
@@ -279,8 +289,9 @@ export const COMPILE_ONLY: Record<string, { reason: string; runsWith?: string }>
 export function unrunnable(all: Example[]): string[] {
   const problems: string[] = [];
   const names = new Set(all.map((example) => example.name));
+  const runBeside = new Set(all.flatMap((example) => (example.beside ? [example.beside] : [])));
   for (const example of all) {
-    const runnable = example.runs || example.checks.length > 0;
+    const runnable = example.runs || example.checks.length > 0 || runBeside.has(example);
     const reason = COMPILE_ONLY[example.name];
     if (example.lang === 'sh' && !example.runs)
       problems.push(`${example.page}:${example.line}: the sh example "${example.name}" lacks \`runs\``);

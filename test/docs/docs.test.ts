@@ -177,6 +177,7 @@ describe('docs: every TypeScript block compiles under strict settings, and runna
       if (example.lang === 'sh') {
         // A shell session: its own directory inside the project, so `npx tessera` finds the install.
         await writeFile(path.join(dir, 'session.sh'), program(example));
+        if (example.beside) await writeFile(path.join(dir, 'index.ts'), program(example.beside));
         await runsToExit('bash', ['-e', path.join(dir, 'session.sh')], dir, 60_000);
         return;
       }
