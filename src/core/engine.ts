@@ -35,9 +35,9 @@ export interface CommitResult {
   /**
    * With a header `transport`: the signed session value to send in the transport's response
    * header (a session created or regenerated), `''` when the client must drop its value (the
-   * session ended), `null` when nothing changes. Always `null` with cookies.
+   * session ended), `null` when nothing changes. Absent with cookies.
    */
-  token: string | null;
+  token?: string | null;
   /** The store write the commit made. */
   write: WriteKind;
   /**
@@ -337,10 +337,11 @@ export class SessionEngine<D extends object = SessionData> {
     const header = this.options.transport.kind === 'header';
     const result: CommitResult = {
       setCookie: header ? null : this.#setCookie(session as Session<D>, request),
-      token: header ? this.#token(session as Session<D>) : null,
       write,
       lost: state.wasLost(session),
     };
+    // Only with a header transport: a fourth property would make every cookie commit's result larger.
+    if (header) result.token = this.#token(session as Session<D>);
     state.cookieSent(session);
     state.committed(session);
     return result;
@@ -768,8 +769,9 @@ export class SessionEngine<D extends object = SessionData> {
         state.fresh(session, 'missing');
         return;
       }
-      const checking = state.loaded(session, key, record);
-      if (checking) await checking;
+      // Only an engine with a schema waits here (an await in this frame costs every load).
+      if (this.options.schema === null) state.loaded(session, key, record);
+      else await state.loaded(session, key, record);
     } catch (error) {
       if (error instanceof SessionError && error.code === 'CORRUPT_RECORD') {
         this.options.logger?.warn({ store: this.store.name, key: shortKey(key), code: error.code }, error.message);

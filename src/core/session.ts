@@ -248,6 +248,24 @@ function validate(
 const invalidData = (problem: string) =>
   new SessionError('INVALID_DATA', `the session data does not fit the schema: ${problem}; nothing was changed`);
 
+/** What a session keeps for the features beyond its data (see `Session.#x`). */
+interface Extras {
+  /** The engine's metadata of this session (own lifetime, authentication, device), or none. */
+  meta: Meta | null;
+  /** `meta` differs from what is stored. */
+  metaChanged: boolean;
+  /** The session's own lifetime, or `null` for the engine's. */
+  lifetime: Lifetime | null;
+  /** The lifetime changed since the last write: the expiry is worked out again and the cookie sent. */
+  lifetimeChanged: boolean;
+  /** Flash messages the record brought (from the request before), consumed by this request's write. */
+  flashIn: Map<string, unknown> | null;
+  /** Flash messages this request leaves for the next one (`undefined`: take one back). */
+  flashOut: Map<string, unknown> | null;
+  /** With a schema: data was handed out as objects (and may change in place) since it last checked it. */
+  unchecked: boolean;
+}
+
 /** A name is an internal field's (metadata, flash messages): never data. */
 const isInternal = (name: string) => name.startsWith(INTERNAL_PREFIX);
 
@@ -310,20 +328,8 @@ export class Session<D extends object = SessionData> {
   #planned: ReadonlyMap<string, string | null> = NO_TEXTS;
   /** What the adapter knows of the client (read at `setUser` only). */
   readonly #client: ClientInfo | undefined;
-  /** The engine's metadata of this session (own lifetime, authentication, device), or none. */
-  #meta: Meta | null = null;
-  /** #meta differs from what is stored. */
-  #metaChanged = false;
-  /** The session's own lifetime, or `null` for the engine's. */
-  #lifetime: Lifetime | null = null;
-  /** The lifetime changed since the last write: the expiry is worked out again and the cookie sent. */
-  #lifetimeChanged = false;
-  /** Flash messages the record brought (from the request before), consumed by this request's write. */
-  #flashIn: Map<string, unknown> | null = null;
-  /** Flash messages this request leaves for the next one. */
-  #flashOut: Map<string, unknown> | null = null;
-  /** Data was handed out as objects (and may change in place) since the schema last checked it. */
-  #unchecked = false;
+  /** The features' state, made on first use: a session that uses none carries one empty slot. */
+  #x: Extras | null = null;
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
   constructor(host: SessionHost, cookieId: string | null, hadCookie: boolean, cookieKey?: string, client?: ClientInfo) {
@@ -363,7 +369,7 @@ export class Session<D extends object = SessionData> {
 
   /** When the session was last authenticated (`setUser` or `regenerate`), or `null`. Read after loading. */
   get authenticatedAt(): number | null {
-    return this.#meta?.authAt ?? null;
+    return this.#x?.meta?.authAt ?? null;
   }
 
   /** The lifetime this session follows: its own (`setLifetime`, `rememberMe`) or the engine's. */
@@ -395,7 +401,7 @@ export class Session<D extends object = SessionData> {
       throw new SessionError('INVALID_STATE', 'session.data needs `await session.load()` first');
     }
     this.#exposed = true;
-    this.#unchecked = true;
+    this.#handedOut();
     return this.#data as Partial<D>;
   }
 
@@ -421,7 +427,7 @@ export class Session<D extends object = SessionData> {
     const value = this.#data[name];
     if (typeof value === 'object' && value !== null) {
       this.#candidates.add(name);
-      this.#unchecked = true;
+      this.#handedOut();
     }
     return value as D[K] | undefined;
   }
@@ -482,7 +488,7 @@ export class Session<D extends object = SessionData> {
   async all(): Promise<Partial<D>> {
     await this.load();
     this.#exposed = true;
-    this.#unchecked = true;
+    this.#handedOut();
     return { ...this.#data } as Partial<D>;
   }
 
@@ -530,7 +536,7 @@ export class Session<D extends object = SessionData> {
       throw new SessionError('INVALID_STATE', `authenticatedWithin takes a number of seconds >= 0, got ${seconds}`);
     }
     await this.load();
-    const at = this.#meta?.authAt;
+    const at = this.#x?.meta?.authAt;
     if (this.#userId === null || at === undefined) return false;
     return this.#host.options.now() - at <= seconds * 1000;
   }
@@ -574,11 +580,12 @@ export class Session<D extends object = SessionData> {
     this.#assertWritable('setLifetime');
     const before = this.#life();
     this.#updateMeta({ idle: undefined, absolute: undefined, persistent: undefined, ...stored });
-    this.#lifetime = life;
+    const x = this.#extras();
+    x.lifetime = life;
     const same =
       before.idleMs === life.idleMs && before.absoluteMs === life.absoluteMs && before.persistent === life.persistent;
     if (!same) {
-      this.#lifetimeChanged = true;
+      x.lifetimeChanged = true;
       // A session not stored yet (or moving to a new key) is written with the new expiry.
       if (!this.#stored || this.#replaces !== null) this.#expiresAt = this.#nextExpiry(this.#host.options.now());
     }
@@ -595,8 +602,9 @@ export class Session<D extends object = SessionData> {
     this.#assertWritable('flash');
     assertFlashName(name);
     // `undefined` stays as a marker: a message already written (flush 'immediate') is removed.
-    this.#flashOut ??= new Map();
-    this.#flashOut.set(name, value);
+    const x = this.#extras();
+    x.flashOut ??= new Map();
+    x.flashOut.set(name, value);
     await this.#changed();
   }
 
@@ -604,7 +612,7 @@ export class Session<D extends object = SessionData> {
   async flashed<K extends FlashKey>(name: K): Promise<FlashData[K] | undefined> {
     await this.load();
     this.#assertUsable('flashed');
-    return this.#flashIn?.get(name) as FlashData[K] | undefined;
+    return this.#x?.flashIn?.get(name) as FlashData[K] | undefined;
   }
 
   /**
@@ -669,7 +677,7 @@ export class Session<D extends object = SessionData> {
       },
       expired: (s, key, record) => s.#expired(key, record),
       loaded: (s, key, record) => s.#loaded(key, record),
-      unchecked: (s) => s.#unchecked,
+      unchecked: (s) => s.#x?.unchecked === true,
       checkChanged: (s) => s.#checkChanged(),
       fresh: (s, why) => s.#fresh(why),
       plan: (s, now, want) => s.#plan(now, want),
@@ -741,7 +749,7 @@ export class Session<D extends object = SessionData> {
   #checkChanged(): void | Promise<void> {
     const schema = this.#host.options.schema;
     if (!schema || this.#state !== 'loaded') {
-      this.#unchecked = false;
+      if (this.#x) this.#x.unchecked = false;
       return;
     }
     const fail = (problem: string) =>
@@ -750,10 +758,10 @@ export class Session<D extends object = SessionData> {
     const checked = validate(schema, this.#data, fail);
     if (checked instanceof Promise) {
       return checked.then(() => {
-        this.#unchecked = false;
+        if (this.#x) this.#x.unchecked = false;
       });
     }
-    this.#unchecked = false;
+    if (this.#x) this.#x.unchecked = false;
   }
 
   /** A decoded (and checked) record becomes this session's. */
@@ -769,9 +777,7 @@ export class Session<D extends object = SessionData> {
 
   #fresh(why: FreshStart): void {
     if (why === 'corrupt') this.#data = Object.create(null);
-    this.#meta = null;
-    this.#lifetime = null;
-    this.#flashIn = null;
+    this.#x = null;
     if (why === 'corrupt') this.#saved.clear();
     if (why === 'corrupt' || why === 'missing') this.#clearCookie = true;
     if (why === 'degraded') this.#degraded = true;
@@ -815,7 +821,8 @@ export class Session<D extends object = SessionData> {
     this.#planned = NO_TEXTS;
     if (this.#state !== 'loaded' || this.#degraded) return NO_WRITE;
     const texts = want.changes ? this.#changes() : NO_TEXTS;
-    if (texts.size > 0 || (want.changes && (this.#userChanged || this.#replaces !== null || this.#lifetimeChanged))) {
+    const lifetimeChanged = this.#x?.lifetimeChanged === true;
+    if (texts.size > 0 || (want.changes && (this.#userChanged || this.#replaces !== null || lifetimeChanged))) {
       return this.#planWrite(texts);
     }
     if (!want.touch) return NO_WRITE;
@@ -851,7 +858,8 @@ export class Session<D extends object = SessionData> {
     // The expiry moves in touch steps, as for an unmodified session: a change does not by itself
     // re-send the cookie (Set-Cookie only when the ID or the cookie's expiry changes).
     const now = this.#host.options.now();
-    const expiresAt = this.#lifetimeChanged ? this.#nextExpiry(now) : (this.#touchDue(now) ?? this.#expiresAt);
+    const expiresAt =
+      this.#x?.lifetimeChanged === true ? this.#nextExpiry(now) : (this.#touchDue(now) ?? this.#expiresAt);
     return { kind: 'patch', key, change: this.#changeSet(key, texts, expiresAt) };
   }
 
@@ -864,7 +872,7 @@ export class Session<D extends object = SessionData> {
         this.#cookieChanged = true;
         return;
       case 'patch':
-        if (plan.change.expiresAt !== this.#expiresAt || this.#lifetimeChanged) this.#cookieChanged = true;
+        if (plan.change.expiresAt !== this.#expiresAt || this.#x?.lifetimeChanged === true) this.#cookieChanged = true;
         this.#expiresAt = plan.change.expiresAt;
         break;
       case 'move':
@@ -884,11 +892,14 @@ export class Session<D extends object = SessionData> {
     }
     this.#candidates.clear();
     this.#userChanged = false;
-    this.#lifetimeChanged = false;
-    this.#metaChanged = false;
-    // Consumed: the messages the write removed are gone for the rest of this request too.
-    if (this.#flashIn !== null)
-      for (const name of this.#flashIn.keys()) if (!this.#saved.has(FLASH_PREFIX + name)) this.#flashIn.delete(name);
+    const x = this.#x;
+    if (x !== null) {
+      x.lifetimeChanged = false;
+      x.metaChanged = false;
+      // Consumed: the messages the write removed are gone for the rest of this request too.
+      if (x.flashIn !== null)
+        for (const name of x.flashIn.keys()) if (!this.#saved.has(FLASH_PREFIX + name)) x.flashIn.delete(name);
+    }
     if (plan.kind === 'move' && moved) this.#adopt(plan.to, moved, texts);
     this.#planned = NO_TEXTS;
   }
@@ -925,7 +936,7 @@ export class Session<D extends object = SessionData> {
       if (this.#saved.get(name) === text) continue;
       this.#saved.set(name, text);
       // Metadata another request wrote is taken in; its flash messages are for the next request.
-      if (name === META_FIELD && !this.#metaChanged) this.#applyMeta(key, text);
+      if (name === META_FIELD && this.#x?.metaChanged !== true) this.#applyMeta(key, text);
       else if (!isInternal(name)) this.#data[name] = codec.parse(name, text, key);
     }
   }
@@ -979,7 +990,7 @@ export class Session<D extends object = SessionData> {
   }
 
   #life(): Lifetime {
-    return this.#lifetime ?? this.#host.options.lifetime;
+    return this.#x?.lifetime ?? this.#host.options.lifetime;
   }
 
   /** The metadata field of a stored record, before the expiry check (it may hold the session's own timeouts). */
@@ -990,8 +1001,9 @@ export class Session<D extends object = SessionData> {
   #applyMeta(key: string, text: string): void {
     const { options } = this.#host;
     const meta = parseMeta(text, `record ${shortKey(key)}`);
-    this.#meta = meta;
-    this.#lifetime = metaLifetime(meta, options.lifetime, options.touchRatio);
+    const x = this.#extras();
+    x.meta = meta;
+    x.lifetime = metaLifetime(meta, options.lifetime, options.touchRatio);
   }
 
   /** An internal field of a loaded record: taken in, and its text returned for #saved. */
@@ -1000,31 +1012,52 @@ export class Session<D extends object = SessionData> {
     const text = codec.open(key, name, stored);
     if (name === META_FIELD) {
       // Already taken in by the expiry check, which every load runs first.
-      if (this.#meta === null) this.#applyMeta(key, text);
+      if ((this.#x?.meta ?? null) === null) this.#applyMeta(key, text);
     } else if (name.startsWith(FLASH_PREFIX)) {
-      this.#flashIn ??= new Map();
-      this.#flashIn.set(name.slice(FLASH_PREFIX.length), codec.parse(name, text, key));
+      const x = this.#extras();
+      x.flashIn ??= new Map();
+      x.flashIn.set(name.slice(FLASH_PREFIX.length), codec.parse(name, text, key));
     }
     return text;
   }
 
-  /** Changes #meta (a new object: the stored one is compared as text); `undefined` removes a name. */
+  /** Data handed out as objects may change in place: with a schema, it is checked again at commit. */
+  #handedOut(): void {
+    if (this.#host.options.schema !== null) this.#extras().unchecked = true;
+  }
+
+  /** The features' state, made now if this is the first use. */
+  #extras(): Extras {
+    this.#x ??= {
+      meta: null,
+      metaChanged: false,
+      lifetime: null,
+      lifetimeChanged: false,
+      flashIn: null,
+      flashOut: null,
+      unchecked: false,
+    };
+    return this.#x;
+  }
+
+  /** Changes the metadata (a new object: the stored one is compared as text); `undefined` removes a name. */
   #updateMeta(changes: Meta): void {
-    const next: Meta = { ...(this.#meta ?? {}) };
+    const x = this.#extras();
+    const next: Meta = { ...(x.meta ?? {}) };
     for (const [name, value] of Object.entries(changes)) {
       if (value === undefined) delete next[name as keyof Meta];
       else (next as Record<string, unknown>)[name] = value;
     }
-    this.#meta = next;
-    this.#metaChanged = true;
+    x.meta = next;
+    x.metaChanged = true;
   }
 
   /** The internal fields' changes (metadata, flash messages) added to the data's. */
-  #internalChanges(texts: ReadonlyMap<string, string | null>): ReadonlyMap<string, string | null> {
+  #internalChanges(x: Extras, texts: ReadonlyMap<string, string | null>): ReadonlyMap<string, string | null> {
     const all = new Map(texts);
     const { codec } = this.#host;
-    if (this.#metaChanged) {
-      const text = metaText(this.#meta);
+    if (x.metaChanged) {
+      const text = metaText(x.meta);
       const saved = this.#saved.get(META_FIELD);
       if (text === null) {
         if (saved !== undefined) all.set(META_FIELD, null);
@@ -1032,19 +1065,19 @@ export class Session<D extends object = SessionData> {
         all.set(META_FIELD, text);
       }
     }
-    if (this.#flashIn !== null) {
-      for (const name of this.#flashIn.keys()) {
+    if (x.flashIn !== null) {
+      for (const name of x.flashIn.keys()) {
         const field = FLASH_PREFIX + name;
-        const next = this.#flashOut?.get(name);
+        const next = x.flashOut?.get(name);
         if (this.#saved.has(field) && next === undefined) all.set(field, null);
       }
     }
-    if (this.#flashOut !== null) {
-      for (const [name, value] of this.#flashOut) {
+    if (x.flashOut !== null) {
+      for (const [name, value] of x.flashOut) {
         const field = FLASH_PREFIX + name;
         const saved = this.#saved.get(field);
         if (value === undefined) {
-          if (saved !== undefined && !this.#flashIn?.has(name)) all.set(field, null);
+          if (saved !== undefined && !x.flashIn?.has(name)) all.set(field, null);
           continue;
         }
         const text = codec.serialize(value);
@@ -1073,8 +1106,9 @@ export class Session<D extends object = SessionData> {
   /** Serialized text of each candidate field that differs from the store (`null` = remove). */
   #changes(): ReadonlyMap<string, string | null> {
     const texts = this.#dataChanges();
-    const internal = this.#metaChanged || this.#flashIn !== null || this.#flashOut !== null;
-    return internal ? this.#internalChanges(texts) : texts;
+    const x = this.#x;
+    const internal = x !== null && (x.metaChanged || x.flashIn !== null || x.flashOut !== null);
+    return internal ? this.#internalChanges(x, texts) : texts;
   }
 
   /** Serialized text of each candidate data field that differs from the store (`null` = remove). */

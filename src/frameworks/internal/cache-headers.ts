@@ -45,7 +45,7 @@ export function varyOn(engine: SessionEngine<object>): string {
  * `null` when nothing changes.
  */
 export function commitHeader(engine: SessionEngine<object>, result: CommitResult): [string, string] | null {
-  const value = result.setCookie ?? result.token;
+  const value = result.setCookie ?? result.token ?? null;
   return value === null ? null : [engine.responseHeader, value];
 }
 
