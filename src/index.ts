@@ -1,6 +1,7 @@
 // The application API. Store authors import the contract from `tessera/store`, and the
 // conformance suite from `tessera/testing`.
 export type { EncryptionKey, Serializer } from './core/codec.ts';
+export type { CommitTrace, LoadTrace, MetricsSnapshot, StoreCallTrace } from './core/diagnostics.ts';
 export { type CommitResult, type RequestContext, SessionEngine, type SessionEvents } from './core/engine.ts';
 export {
   isSessionError,

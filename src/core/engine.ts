@@ -1,5 +1,6 @@
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { FieldCodec } from './codec.ts';
+import { Counters, commitChannel, loadChannel, type MetricsSnapshot, storeChannel, traced } from './diagnostics.ts';
 import { SessionError, toStoreError } from './errors.ts';
 import { CookieSigner, generateId, hashId, hashIdAsync, parseUnsignedId, shortKey, syncCrypto } from './ids.ts';
 import { keepIp, type Meta, metaLifetime, parseMeta, USER_AGENT_MAX } from './meta.ts';
@@ -203,7 +204,7 @@ export class SessionEngine<D extends object = SessionData> {
     this.#host = {
       options: this.options,
       codec: this.#codec,
-      load: (session) => this.#load(session),
+      load: (session) => this.#tracedLoad(session),
       save: (session) => this.#save(session),
       newIdentity: (session) => this.#newIdentity(session),
       destroy: (session) => this.#destroy(session),
@@ -323,7 +324,14 @@ export class SessionEngine<D extends object = SessionData> {
     return state.plan(session, this.options.now(), { changes: this.options.flush !== 'manual', touch: true });
   }
 
-  async #commitWrite(session: Session<object>, plan: WritePlan): Promise<WriteKind> {
+  #commitWrite(session: Session<object>, plan: WritePlan): Promise<WriteKind> {
+    if (!traced(commitChannel)) return this.#writeCommit(session, plan);
+    const key = plan.kind === 'move' ? plan.to : plan.kind === 'none' ? '' : plan.key;
+    const context = { store: this.store.name, key: shortKey(key), plan: plan.kind };
+    return commitChannel.tracePromise(() => this.#writeCommit(session, plan), context);
+  }
+
+  async #writeCommit(session: Session<object>, plan: WritePlan): Promise<WriteKind> {
     try {
       const written = await this.#write(session, plan);
       return written === 'lost' ? 'none' : written;
@@ -334,6 +342,7 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   #committed(session: Session<object>, request: RequestContext, write: WriteKind): CommitResult {
+    this.#counters.commits[write]++;
     const header = this.options.transport.kind === 'header';
     const result: CommitResult = {
       setCookie: header ? null : this.#setCookie(session as Session<D>, request),
@@ -465,6 +474,30 @@ export class SessionEngine<D extends object = SessionData> {
     // Where only Web Crypto exists this throws NOT_SUPPORTED, naming hashIdAsync().
     return hashId(id);
   }
+
+  /**
+   * Counters since the engine was made, for a metrics endpoint (see docs/guides/operations.md for
+   * Prometheus): loads, commits by write, lost writes, store errors by code, and the store's own
+   * (a read tier's hits and misses, replayed compare-and-set conflicts). Costs nothing per request
+   * beyond an increment.
+   */
+  metrics(): MetricsSnapshot {
+    const c = this.#counters;
+    const own = this.store.metrics?.() ?? {};
+    return {
+      loads: c.loads,
+      commits: { ...c.commits },
+      lostWrites: c.lostWrites,
+      storeErrors: { ...c.storeErrors },
+      cache:
+        own.cacheHits === undefined && own.cacheMisses === undefined
+          ? null
+          : { hits: own.cacheHits ?? 0, misses: own.cacheMisses ?? 0 },
+      conflictsReplayed: own.conflictsReplayed ?? null,
+    };
+  }
+
+  readonly #counters = new Counters();
 
   /** Closes the store. */
   async close(): Promise<void> {
@@ -670,8 +703,9 @@ export class SessionEngine<D extends object = SessionData> {
    * The call under `storeTimeoutMs`: one promise and one timer, settled by whichever comes
    * first (a call sits on every request's path, so it allocates no more than that).
    */
-  #timed<T>(action: string, key: string, run: () => Promise<T>): Promise<T> {
+  #timed<T>(action: string, key: string, call: () => Promise<T>): Promise<T> {
     const { storeTimeoutMs, logger, debug } = this.options;
+    const run = traced(storeChannel) ? this.#tracedCall(action, key, call) : call;
     const started = debug ? performance.now() : 0;
     return new Promise<T>((resolve, reject) => {
       let done = false;
@@ -709,9 +743,16 @@ export class SessionEngine<D extends object = SessionData> {
     });
   }
 
+  /** A store call published on `tessera:store` (only when someone subscribes). */
+  #tracedCall<T>(action: string, key: string, call: () => Promise<T>): () => Promise<T> {
+    const context = { store: this.store.name, action, key: key.startsWith('user:') ? key : shortKey(key) };
+    return () => storeChannel.tracePromise(call, context);
+  }
+
   /** A failed store call as the SessionError it rejects with, logged and emitted. */
   async #callFailed(error: unknown, action: string, key: string): Promise<SessionError> {
     const failure = error instanceof SessionError ? error : toStoreError(error, this.store.name, action);
+    this.#counters.storeError(failure.code);
     this.options.logger?.error(
       { store: this.store.name, action, key: shortKey(key), code: failure.code },
       failure.message,
@@ -750,6 +791,13 @@ export class SessionEngine<D extends object = SessionData> {
     return record;
   }
 
+  /** A load published on `tessera:load` (only when someone subscribes, and only for a store read). */
+  #tracedLoad(session: Session<object>): Promise<void> {
+    const key = state.cookieKey(session);
+    if (key === null || !traced(loadChannel)) return this.#load(session);
+    return loadChannel.tracePromise(() => this.#load(session), { store: this.store.name, key: shortKey(key) });
+  }
+
   /** Reads a session's record, once per request, with the corrupt-record and store-failure policies. */
   async #load(session: Session<object>): Promise<void> {
     if (!syncCrypto && this.#pending.has(session)) await this.#prepare(session);
@@ -758,6 +806,7 @@ export class SessionEngine<D extends object = SessionData> {
       state.fresh(session, 'no-cookie');
       return;
     }
+    this.#counters.loads++;
     if (this.#listening('beforeLoad')) await this.#emit('beforeLoad', session);
     try {
       let record = await this.#call('get', key, () => this.store.get(key));
@@ -842,6 +891,7 @@ export class SessionEngine<D extends object = SessionData> {
 
   /** A write found its record gone: the session is over, and the changes are reported lost. */
   async #lost(session: Session<object>, key: string): Promise<'lost'> {
+    this.#counters.lostWrites++;
     state.lost(session, true);
     this.options.logger?.warn({ store: this.store.name, key: shortKey(key) }, 'a write found its session destroyed');
     await this.#emit('lost', session, key);

@@ -105,6 +105,21 @@ export interface StoreCore {
    * mistaken for an outage; apps may call `engine.ready()` at boot to fail early on bad settings.
    */
   ready?(): Promise<void>;
+  /**
+   * Counters the store keeps about itself, for `engine.metrics()`: a read tier's hits and misses,
+   * compare-and-set writes replayed after losing a race. Cheap and synchronous.
+   */
+  metrics?(): StoreMetrics;
+}
+
+/** What {@link StoreCore.metrics} returns; a store gives the counters it keeps. */
+export interface StoreMetrics {
+  /** Reads a read tier answered from memory. */
+  cacheHits?: number;
+  /** Reads a read tier passed on to the store. */
+  cacheMisses?: number;
+  /** Compare-and-set writes that lost a race and were replayed on the current record. */
+  conflictsReplayed?: number;
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   notSupported,
   type SessionRecord,
   type Store,
+  type StoreMetrics,
   setIfNewerRecord,
   supports,
   type UserSessionEntry,
@@ -212,6 +213,11 @@ export class MigratingStore implements Store {
 
   async ready(): Promise<void> {
     await Promise.all([this.from.ready?.(), this.to.ready?.()]);
+  }
+
+  /** The new store's counters. */
+  metrics(): StoreMetrics {
+    return this.to.metrics?.() ?? {};
   }
 
   get(key: string): Promise<SessionRecord | null> {

@@ -1,4 +1,4 @@
-import type { SessionRecord, Store } from '../core/store.ts';
+import type { SessionRecord, Store, StoreMetrics } from '../core/store.ts';
 
 /** The optional store methods, each present on a {@link CountingStore} when the wrapped store has it. */
 const OPTIONAL = [
@@ -85,6 +85,9 @@ export class CountingStore implements Store {
   destroy(key: string): Promise<void> {
     this.calls.destroy++;
     return this.inner.destroy(key);
+  }
+  metrics(): StoreMetrics {
+    return this.inner.metrics?.() ?? {};
   }
   async ready(): Promise<void> {
     await this.inner.ready?.();

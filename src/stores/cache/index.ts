@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { check, flag, func, having, positive, type Same } from '../../core/check.ts';
-import { type SessionRecord, type Store, supports } from '../../core/store.ts';
+import { type SessionRecord, type Store, type StoreMetrics, supports } from '../../core/store.ts';
 import type { InvalidationSource } from './invalidation.ts';
 import { LruMap } from './lru.ts';
 
@@ -166,6 +166,11 @@ export class CachedStore implements Store {
   async ready(): Promise<void> {
     await this.inner.ready?.();
     await this.start();
+  }
+
+  /** Hits and misses of this tier, beside the backing store's own counters (for `engine.metrics()`). */
+  metrics(): StoreMetrics {
+    return { ...this.inner.metrics?.(), cacheHits: this.#stats.hits, cacheMisses: this.#stats.misses };
   }
 
   stats(): CacheStats {

@@ -6,6 +6,7 @@ import {
   META_FIELD,
   type SessionRecord,
   type Store,
+  type StoreMetrics,
   type UserSessionEntry,
   validateRecord,
   type WriteOutcome,
@@ -139,6 +140,13 @@ export class ElasticsearchStore implements Store {
     }
   }
 
+  /** Conditional writes that lost to another writer (409) and were replayed (for `engine.metrics()`). */
+  metrics(): StoreMetrics {
+    return { conflictsReplayed: this.#conflicts };
+  }
+
+  #conflicts = 0;
+
   /** How often the store prunes by itself (`pruneIntervalSeconds`), in ms; 0 for never. */
   get pruneIntervalMs(): number {
     return this.#options.pruneIntervalMs ?? 0;
@@ -188,7 +196,10 @@ export class ElasticsearchStore implements Store {
           [404, 409],
         );
         if (res.statusCode === 404) return null;
-        if (res.statusCode === 409) return CONFLICTED;
+        if (res.statusCode === 409) {
+          this.#conflicts++;
+          return CONFLICTED;
+        }
         const moved = applyChangeSet(record, change);
         await this.set(to, moved);
         return moved;
@@ -413,7 +424,9 @@ export class ElasticsearchStore implements Store {
               [409],
             );
         if (res.statusCode === 404) return ops.map(() => false);
-        return res.statusCode === 409 ? CONFLICTED : results;
+        if (res.statusCode !== 409) return results;
+        this.#conflicts++;
+        return CONFLICTED;
       },
       (tries) => ({
         message:

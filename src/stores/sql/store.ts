@@ -13,6 +13,7 @@ import {
   type SessionRecord,
   type Store,
   type StoredSession,
+  type StoreMetrics,
   type UserSessionEntry,
   validateRecord,
   type WriteOutcome,
@@ -198,6 +199,7 @@ export class SqlStore implements Store {
       this.#read.delete(key);
       // Not one of the retries: a miss here is the ordinary path of a row written meanwhile.
       if (await this.#compareAndSet(db, s, key, read, changes)) return true;
+      this.#conflicts++;
     }
     // Read and write on one connection: through the pool queue, other writers would
     // almost always get in between. On SQLite this also makes the pair exclusive in-process.
@@ -213,7 +215,12 @@ export class SqlStore implements Store {
 
   /** Runs a compare-and-set until it does not conflict, at most `conflictRetries` more times. */
   #retrying<T>(action: string, key: string, attempt: () => Promise<T | typeof CONFLICTED>): Promise<T> {
-    return retryConflicts(this.#o.conflictRetries, attempt, (tries) => ({
+    const counted = async () => {
+      const outcome = await attempt();
+      if (outcome === CONFLICTED) this.#conflicts++;
+      return outcome;
+    };
+    return retryConflicts(this.#o.conflictRetries, counted, (tries) => ({
       message: `${action} of ${shortKey(key)} in table "${this.table}" lost the race ${tries} times in a row`,
       scope: SCOPE,
     }));
@@ -461,6 +468,13 @@ export class SqlStore implements Store {
       return result.deleted;
     });
   }
+
+  /** Compare-and-set writes that lost to another writer and were replayed (for `engine.metrics()`). */
+  metrics(): StoreMetrics {
+    return { conflictsReplayed: this.#conflicts };
+  }
+
+  #conflicts = 0;
 
   /** How often the store prunes by itself (`pruneIntervalSeconds`), in ms; 0 for never. */
   get pruneIntervalMs(): number {

@@ -1,0 +1,103 @@
+/**
+ * What the engine tells the outside about its work, at no cost to a process that does not ask:
+ * `node:diagnostics_channel` tracing channels (an OpenTelemetry instrumentation or an APM agent
+ * subscribes without Tessera depending on it), and counters for `engine.metrics()`.
+ *
+ * | channel | one trace per | context |
+ * |---|---|---|
+ * | `tessera:load` | read of a session's record (a request's first access to its session) | {@link LoadTrace} |
+ * | `tessera:commit` | commit that writes to the store | {@link CommitTrace} |
+ * | `tessera:store` | store call (get, set, patch, touch, move, destroy, listByUser...) | {@link StoreCallTrace} |
+ *
+ * Each trace publishes `start`, `end`, `asyncStart`, `asyncEnd` and, on failure, `error`, with
+ * one context object: Node sets `result` or `error` on it. Keys are shortened ID hashes, never IDs.
+ */
+import diagnostics from 'node:diagnostics_channel';
+import type { SessionErrorCode } from './errors.ts';
+
+/** The context of a `tessera:load` trace. */
+export interface LoadTrace {
+  /** The store's name. */
+  store: string;
+  /** The session's store key, shortened (10 characters of the ID hash). */
+  key: string;
+  /** Set by Node when the load fails. */
+  error?: unknown;
+}
+
+/** The context of a `tessera:commit` trace. */
+export interface CommitTrace {
+  store: string;
+  /** The store key written, shortened (for a regenerate, the new one). */
+  key: string;
+  /** What the commit writes: `create`, `patch`, `move` or `touch`. */
+  plan: string;
+  /** Set by Node when the commit settles: what the commit did (`write`, `lost`, ...). */
+  result?: unknown;
+  error?: unknown;
+}
+
+/** The context of a `tessera:store` trace. */
+export interface StoreCallTrace {
+  store: string;
+  /** The store method: `get`, `set`, `patch`, `touch`, `move`, `destroy`, `listByUser`... */
+  action: string;
+  /** The key it is about, shortened, or `user:<id>` for the per-user index. */
+  key: string;
+  result?: unknown;
+  error?: unknown;
+}
+
+export const loadChannel = diagnostics.tracingChannel<unknown, LoadTrace>('tessera:load');
+export const commitChannel = diagnostics.tracingChannel<unknown, CommitTrace>('tessera:commit');
+export const storeChannel = diagnostics.tracingChannel<unknown, StoreCallTrace>('tessera:store');
+
+type Tracing = typeof storeChannel | typeof loadChannel | typeof commitChannel;
+
+/**
+ * Whether anyone listens to a tracing channel: one property read on Node 20.13 and later (its
+ * `hasSubscribers`), five before.
+ */
+export function traced(channel: Tracing): boolean {
+  const all = (channel as { hasSubscribers?: boolean }).hasSubscribers;
+  if (all !== undefined) return all;
+  const c = channel as unknown as Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error', diagnostics.Channel>;
+  return (
+    c.start.hasSubscribers ||
+    c.end.hasSubscribers ||
+    c.asyncStart.hasSubscribers ||
+    c.asyncEnd.hasSubscribers ||
+    c.error.hasSubscribers
+  );
+}
+
+/** What `engine.metrics()` returns: counters since the engine was made. */
+export interface MetricsSnapshot {
+  /** Session records read from the store (one per request that used a cookie's session). */
+  loads: number;
+  /** Commits, by the store write they made (`none`: nothing to write). */
+  commits: { none: number; create: number; patch: number; touch: number };
+  /** Writes that found their session destroyed meanwhile (logout won) and were dropped. */
+  lostWrites: number;
+  /** Failed store calls, by `SessionError` code (`STORE_UNAVAILABLE`, `STORE_TIMEOUT`...). */
+  storeErrors: Partial<Record<SessionErrorCode, number>>;
+  /** The read tier's hits and misses, when the store is `cachedStore(...)`; `null` otherwise. */
+  cache: { hits: number; misses: number } | null;
+  /**
+   * Compare-and-set writes that lost a race to another writer and were replayed on the current
+   * record (SQL, Elasticsearch); `null` for a store that does not count them.
+   */
+  conflictsReplayed: number | null;
+}
+
+/** The engine's own counters; the store's are added when a snapshot is taken. */
+export class Counters {
+  loads = 0;
+  readonly commits = { none: 0, create: 0, patch: 0, touch: 0 };
+  lostWrites = 0;
+  readonly storeErrors: Partial<Record<SessionErrorCode, number>> = {};
+
+  storeError(code: SessionErrorCode): void {
+    this.storeErrors[code] = (this.storeErrors[code] ?? 0) + 1;
+  }
+}
