@@ -48,20 +48,29 @@ export interface StoreCallTrace {
   error?: unknown;
 }
 
-export const loadChannel = diagnostics.tracingChannel<unknown, LoadTrace>('tessera:load');
-export const commitChannel = diagnostics.tracingChannel<unknown, CommitTrace>('tessera:commit');
-export const storeChannel = diagnostics.tracingChannel<unknown, StoreCallTrace>('tessera:store');
+/**
+ * The part of a Node `TracingChannel` the engine uses, declared here so that the emitted types
+ * do not depend on the version of `@types/node` a project has.
+ */
+export interface Tracer<C extends object> {
+  readonly hasSubscribers?: boolean;
+  tracePromise<T>(fn: () => Promise<T>, context: C): Promise<T>;
+}
 
-type Tracing = typeof storeChannel | typeof loadChannel | typeof commitChannel;
+const channel = <C extends object>(name: string): Tracer<C> => diagnostics.tracingChannel(name) as unknown as Tracer<C>;
+
+export const loadChannel = channel<LoadTrace>('tessera:load');
+export const commitChannel = channel<CommitTrace>('tessera:commit');
+export const storeChannel = channel<StoreCallTrace>('tessera:store');
 
 /**
  * Whether anyone listens to a tracing channel: one property read on Node 20.13 and later (its
  * `hasSubscribers`), five before.
  */
-export function traced(channel: Tracing): boolean {
-  const all = (channel as { hasSubscribers?: boolean }).hasSubscribers;
+export function traced(tracer: Tracer<object>): boolean {
+  const all = tracer.hasSubscribers;
   if (all !== undefined) return all;
-  const c = channel as unknown as Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error', diagnostics.Channel>;
+  const c = tracer as unknown as Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error', diagnostics.Channel>;
   return (
     c.start.hasSubscribers ||
     c.end.hasSubscribers ||
