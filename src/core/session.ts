@@ -1103,7 +1103,7 @@ export class Session<D extends object = SessionData> {
     return absoluteMs === null ? idle : Math.min(idle, this.#createdAt + absoluteMs);
   }
 
-  /** Serialized text of each candidate field that differs from the store (`null` = remove). */
+  /** Every field this write changes: the data's, then the internal fields' (metadata, flash messages). */
   #changes(): ReadonlyMap<string, string | null> {
     const texts = this.#dataChanges();
     const x = this.#x;
