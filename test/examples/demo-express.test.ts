@@ -89,8 +89,41 @@ describe('express demo over real HTTP', () => {
     await laptop.post('/login', { user: 'bob' });
     await phone.post('/login', { user: 'bob' });
     assert.match((await phone.get('/')).text, /<b id="devices">2<\/b>/);
-    await laptop.post('/logout-everywhere');
+    const everywhere = await laptop.post('/logout-everywhere');
+    assert.equal(everywhere.location, '/?ended=2', 'the count of ended sessions is shown after the redirect');
+    assert.match((await laptop.get('/?ended=2')).text, /Logged out everywhere: 2 sessions ended\./);
     assert.equal(JSON.parse((await phone.get('/api/state')).text).user, null);
+  });
+
+  it('logs out the other devices, and revokes only a device of the same user', async () => {
+    const laptop = new Browser(base);
+    const phone = new Browser(base);
+    const tablet = new Browser(base);
+    const eve = new Browser(base);
+    for (const b of [laptop, phone, tablet]) await b.post('/login', { user: 'cy', label: 'a device' });
+    await eve.post('/login', { user: 'eve' });
+    const key = (await engine.listUserSessions('cy'))[0]?.key as string;
+    const refused = await eve.post('/devices/revoke', { key });
+    assert.equal(refused.status, 404, "another user's session is not a device of mine");
+    assert.equal((await engine.listUserSessions('cy')).length, 3);
+    await laptop.post('/logout-others');
+    assert.match((await laptop.get('/')).text, /Logged out of 2 other sessions\./);
+    for (const b of [phone, tablet]) assert.equal(JSON.parse((await b.get('/api/state')).text).user, null);
+    assert.equal(JSON.parse((await laptop.get('/api/state')).text).user, 'cy');
+  });
+
+  it('keeps both keys of the panel’s two concurrent requests', async () => {
+    const browser = new Browser(base);
+    await browser.post('/login', { user: 'dee' });
+    const cookie = browser.cookieHeader;
+    const send = (side: string) =>
+      fetch(`${base}/api/race/${side}`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/json' },
+        body: JSON.stringify({ value: `${side} 1` }),
+      });
+    await Promise.all([send('left'), send('right')]);
+    assert.deepEqual(JSON.parse((await browser.get('/api/race')).text), { left: 'left 1', right: 'right 1' });
   });
 });
 
