@@ -855,6 +855,30 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
         assert.equal((await refusing.listUserSessions(user)).length, 2);
       });
 
+      t.it('a session carried in an Authorization header round-trips, regenerates and ends', async () => {
+        const engine = new SessionEngine<Record<string, unknown>>({
+          store: store(),
+          secrets,
+          transport: { header: 'authorization' },
+        });
+        const bearer = (token: string | null | undefined) => `Bearer ${token}`;
+        const first = engine.session(undefined);
+        await first.set('user', 'alice');
+        const created = await engine.commit(first);
+        assert.equal(created.setCookie, null, 'no cookie');
+        assert.ok(created.token);
+        const login = engine.session(bearer(created.token));
+        assert.equal(await login.get('user'), 'alice');
+        await login.regenerate();
+        const moved = await engine.commit(login);
+        assert.ok(moved.token && moved.token !== created.token, 'a regenerate hands out a new value');
+        assert.equal(await engine.session(bearer(created.token)).get('user'), undefined, 'the old value is dead');
+        const logout = engine.session(bearer(moved.token));
+        await logout.destroy();
+        assert.equal((await engine.commit(logout)).token, '', 'an empty value tells the client to drop it');
+        assert.equal(await engine.session(bearer(moved.token)).get('user'), undefined);
+      });
+
       t.it('a stored record that does not fit the engine’s schema is a corrupt record, kept', async () => {
         // A Standard Schema written out by hand (any validation library's would do): `count` must be a number.
         const schema = {

@@ -90,6 +90,29 @@ function cachedSoon(engine: SessionEngine<Record<string, unknown>>, backing: Cou
   }, 10_000);
 }
 
+describe('cache (redis tracking) + redis: one store read for concurrent loads', () => {
+  it('answers 30 concurrent requests of one session on a cold cache with one Redis read', async () => {
+    const prefix = `tessera-test:${randomUUID()}:`;
+    const counted = new CountingStore(new RedisStore({ url: REDIS_URL, prefix }));
+    const cache = new CachedStore({ store: counted, invalidation: redisTracking({ url: REDIS_URL, prefix }) });
+    const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [secret] });
+    try {
+      await cache.start();
+      const first = engine.session(undefined);
+      await first.set('user', 'alice');
+      const cookie = (await engine.commit(first)).setCookie?.split(';')[0];
+      counted.reset();
+      const users = await Promise.all(Array.from({ length: 30 }, () => engine.session(cookie).get('user')));
+      assert.deepEqual(new Set(users), new Set(['alice']));
+      assert.equal(counted.calls.get, 1, 'one read for 30 requests');
+      assert.equal(cache.stats().joined, 29);
+    } finally {
+      await engine.close();
+      await dropPrefix(prefix);
+    }
+  });
+});
+
 describe('cache coherence across processes', () => {
   it('a session destroyed by one process is refused by another that had it cached', async () => {
     const prefix = `tessera-test:${randomUUID()}:`;
