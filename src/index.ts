@@ -10,7 +10,7 @@ export {
   type SessionErrorOptions,
 } from './core/errors.ts';
 export { hashId, shortKey } from './core/ids.ts';
-export type { IpMode, SessionLifetime } from './core/meta.ts';
+export type { IpMode, Lifetime, SessionLifetime } from './core/meta.ts';
 export type {
   CookieOptions,
   DeviceOptions,
@@ -18,6 +18,7 @@ export type {
   HeaderTransport,
   Logger,
   ResolvedOptions,
+  ResolvedTransport,
   SessionOptions,
 } from './core/options.ts';
 export {
