@@ -194,7 +194,8 @@ export interface SessionOptions {
   devices?: DeviceOptions;
   /**
    * The most live sessions one user may have (needs a store with a per-user index); see
-   * `onMaxSessions` for what a login beyond it does. @default none
+   * `onMaxSessions` for what a login beyond it does. Checked at each login against the index,
+   * not under a lock: two logins of one user at the same moment may both pass. @default none
    */
   maxSessionsPerUser?: number;
   /**

@@ -92,7 +92,9 @@ export interface UserSession {
   expiresAt: number;
   /**
    * When the session was last written or touched (touches are throttled by `touchAfterSeconds`,
-   * so this is as precise as that). Derived from the expiry: no write of its own.
+   * so this is as precise as that). Derived from the expiry (minus the idle timeout): no write of
+   * its own. In the last idle window before the absolute timeout, where touches no longer move
+   * the expiry, it reads as that window's start.
    */
   lastSeenAt: number;
   /** The last `setUser` or `regenerate` (a login), or `null`. */
