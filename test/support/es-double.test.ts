@@ -335,6 +335,50 @@ for (const { flavor, version, client: makeClient } of flavors) {
       await call(c, 'DELETE', '/idx-wait');
     });
 
+    test(`${flavor}: op_type=create, and pages sorted by _id (OpenSearch) or in a point in time (Elasticsearch)`, async () => {
+      await call(c, 'PUT', '/idx-pages', { mappings: MAPPINGS });
+      assert.equal((await call(c, 'PUT', '/idx-pages/_doc/a', doc('u', now), { op_type: 'create' })).statusCode, 201);
+      failed(
+        await call(c, 'PUT', '/idx-pages/_doc/a', doc('u', now), { op_type: 'create' }),
+        409,
+        'version_conflict_engine_exception',
+      );
+      for (const id of ['c', 'b', 'd']) await call(c, 'PUT', `/idx-pages/_doc/${id}`, doc('u', now));
+      await call(c, 'POST', '/idx-pages/_refresh');
+      const pages: string[][] = [];
+      const page = (res: Answer) => (res.body.hits.hits as Body[]).map((h) => String(h._id));
+      if (flavor === 'opensearch') {
+        const body = { query: byUser('u', now - 1), size: 3, track_total_hits: false, sort: [{ _id: 'asc' }] };
+        const first = await call(c, 'POST', '/idx-pages/_search', body);
+        pages.push(page(first));
+        const last = first.body.hits.hits.at(-1).sort;
+        pages.push(page(await call(c, 'POST', '/idx-pages/_search', { ...body, search_after: last })));
+        assert.deepEqual(pages, [['a', 'b', 'c'], ['d']]);
+        refused(await call(c, 'POST', '/idx-pages/_pit', undefined, { keep_alive: '1m' }), /the _pit endpoint/);
+      } else {
+        const sortById = { query: byUser('u', now - 1), track_total_hits: false, sort: [{ _id: 'asc' }] };
+        failed(await call(c, 'POST', '/idx-pages/_search', sortById), 400, 'illegal_argument_exception');
+        const pit = (await call(c, 'POST', '/idx-pages/_pit', undefined, { keep_alive: '1m' })).body.id;
+        // Written after the point in time opened: not in its pages.
+        await call(c, 'PUT', '/idx-pages/_doc/e', doc('u', now), { refresh: 'true' });
+        const body = { query: byUser('u', now - 1), size: 3, track_total_hits: false, sort: [{ _shard_doc: 'asc' }] };
+        const first = await call(c, 'POST', '/_search', { ...body, pit: { id: pit, keep_alive: '1m' } });
+        pages.push(page(first));
+        const last = first.body.hits.hits.at(-1).sort;
+        const next = { ...body, pit: { id: first.body.pit_id, keep_alive: '1m' }, search_after: last };
+        pages.push(page(await call(c, 'POST', '/_search', next)));
+        assert.deepEqual(pages.flat().sort(), ['a', 'b', 'c', 'd']);
+        assert.equal(pages[0]?.length, 3);
+        assert.equal((await call(c, 'DELETE', '/_pit', { id: pit })).body.num_freed, 1);
+        failed(
+          await call(c, 'POST', '/_search', { ...body, pit: { id: pit } }),
+          404,
+          'search_context_missing_exception',
+        );
+      }
+      await call(c, 'DELETE', '/idx-pages');
+    });
+
     test(`${flavor}: whatever the store does not send is a 400 naming it`, async () => {
       await call(c, 'PUT', '/idx-no', { mappings: MAPPINGS });
       await call(c, 'PUT', '/idx-no/_doc/a', doc('u', now));
@@ -343,9 +387,10 @@ for (const { flavor, version, client: makeClient } of flavors) {
       refused(await call(c, 'GET', '/idx-no/_search'), /endpoint \[GET \/idx-no\/_search\]/);
       refused(await call(c, 'POST', '/_bulk', { index: {} }), /endpoint \[POST \/_bulk\]/);
       refused(await call(c, 'GET', '/idx-no/_doc/a', undefined, { realtime: false }), /parameter \[realtime\]/);
-      refused(await call(c, 'PUT', '/idx-no/_doc/a', doc('u', now), { op_type: 'create' }), /parameter \[op_type\]/);
-      refused(await search({ sort: ['expiresAt'] }), /body key \[sort\]/);
-      refused(await search({ search_after: [1] }), /body key \[search_after\]/);
+      refused(await call(c, 'PUT', '/idx-no/_doc/a', doc('u', now), { op_type: 'index' }), /op_type=index/);
+      refused(await search({ query: byUser('u', now), sort: [{ expiresAt: 'asc' }] }), /sort on expiresAt/);
+      refused(await search({ query: byUser('u', now), sort: ['expiresAt'] }), /sort \["expiresAt"\]/);
+      refused(await search({ pit: { id: 'x' } }), /body key \[pit\]/);
       refused(await search({ query: { match: { userId: 'u' } } }), /query type \[match\]/);
       refused(await search({ query: { bool: { must: [{ term: { userId: 'u' } }] } } }), /bool query/);
       refused(await search({ query: { term: { expiresAt: now } } }), /term query on a \[date\] field/);

@@ -356,6 +356,8 @@ interface IndexState {
 interface Cas {
   ifSeqNo?: number;
   ifPrimaryTerm?: number;
+  /** `op_type=create`: a document that exists is a conflict. */
+  create?: boolean;
 }
 
 const PRIMARY_TERM = 1;
@@ -363,6 +365,8 @@ const PRIMARY_TERM = 1;
 class Cluster {
   readonly indices = new Map<string, IndexState>();
   readonly templates = new Map<string, Obj>();
+  /** Open points in time: the searchable documents of an index when each was opened. */
+  readonly pits = new Map<string, { index: string; docs: StoredDoc[] }>();
   readonly uuid = uuid();
 
   constructor(
@@ -459,6 +463,7 @@ class Cluster {
   }
 
   private checkCas(idx: IndexState, id: string, cur: StoredDoc | undefined, cas: Cas): void {
+    if (cas.create && cur) this.conflict(idx, id, `document already exists (current version [${cur.version}])`);
     if (cas.ifSeqNo === undefined) return;
     const required = `required seqNo [${cas.ifSeqNo}], primary term [${cas.ifPrimaryTerm}]`;
     if (!cur) this.conflict(idx, id, `${required} but no document was found`);
@@ -579,7 +584,7 @@ interface Route {
   handler: (ctx: Ctx) => Reply | Promise<Reply>;
 }
 
-const WRITE = 'refresh if_seq_no if_primary_term';
+const WRITE = 'refresh if_seq_no if_primary_term op_type';
 
 const route = (spec: string, params: string, bodyKeys: string | undefined, handler: Route['handler']): Route => {
   const [method = '', path = ''] = spec.split(' ');
@@ -653,7 +658,21 @@ const ROUTES: Route[] = [
     if (idx) ctx.cluster.refresh(idx);
     return { status: 200, body: { _shards: idx ? ctx.cluster.shards(idx) : { total: 0, successful: 0, failed: 0 } } };
   }),
-  route('POST /{index}/_search', 'ignore_unavailable', 'query _source size track_total_hits', search),
+  route('POST /{index}/_search', 'ignore_unavailable', 'query _source size track_total_hits sort search_after', search),
+  // Points in time (Elasticsearch 7.10 and later; OpenSearch has its own API, which the store does not use).
+  route('POST /{index}/_pit', 'keep_alive', undefined, (ctx) => {
+    if (!ctx.cluster.profile.es || !ctx.cluster.profile.atLeast(7, 10)) return unsupported('the _pit endpoint');
+    if (!ctx.query.get('keep_alive')) badRequest('[keep_alive] is required');
+    const idx = index(ctx);
+    const id = Buffer.from(uuid()).toString('base64');
+    ctx.cluster.pits.set(id, { index: idx.name, docs: [...idx.searchable.values()] });
+    return { status: 200, body: { id } };
+  }),
+  route('POST /_search', '', 'query _source size track_total_hits sort search_after pit', search),
+  route('DELETE /_pit', '', 'id', (ctx) => {
+    const freed = ctx.cluster.pits.delete(String(ctx.body?.id)) ? 1 : 0;
+    return { status: freed ? 200 : 404, body: { succeeded: freed === 1, num_freed: freed } };
+  }),
   route('POST /{index}/_count', 'ignore_unavailable', 'query', (ctx) => {
     const idx = ctx.cluster.readTarget(ctx.segs.index ?? '', ignoreUnavailable(ctx));
     const count = ctx.cluster.matching(idx, ctx.body?.query).length;
@@ -708,9 +727,48 @@ function putTemplate(ctx: Ctx): Reply {
   return { status: 200, body: { acknowledged: true } };
 }
 
+/**
+ * The pages of an enumeration: `sort` on `_id` (refused by Elasticsearch 8 and later, where
+ * fielddata on `_id` is off), or `_shard_doc` inside a point in time; `search_after` continues
+ * after the last hit's sort values. Returns the matching documents in that order, each with its
+ * sort values, or `null` for a search without `sort`.
+ */
+function sorted(ctx: Ctx, docs: StoredDoc[], pit: boolean): { doc: StoredDoc; sort: unknown[] }[] | null {
+  const body = ctx.body ?? {};
+  if (body.sort === undefined) {
+    if (body.search_after !== undefined) badRequest('Cannot use [search_after] without [sort]');
+    return null;
+  }
+  const [key, ...rest] = Array.isArray(body.sort) ? body.sort : [];
+  const field = isObj(key) ? Object.keys(key)[0] : undefined;
+  if (rest.length > 0 || !isObj(key) || (key[field ?? ''] !== 'asc' && !isObj(key[field ?? '']))) {
+    return unsupported(`sort ${JSON.stringify(body.sort)} (one field, ascending)`);
+  }
+  let keyed: { doc: StoredDoc; sort: unknown[] }[];
+  if (field === '_id') {
+    if (ctx.cluster.profile.es && ctx.cluster.profile.major >= 8) {
+      badRequest(
+        'Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic cluster setting: indices.id_field_data.enabled',
+      );
+    }
+    keyed = docs.map((doc) => ({ doc, sort: [doc.id] })).sort((a, b) => (a.doc.id < b.doc.id ? -1 : 1));
+  } else if (field === '_shard_doc') {
+    if (!pit) badRequest('[_shard_doc] sort field cannot be used without [point in time]');
+    keyed = docs.map((doc, i) => ({ doc, sort: [i] }));
+  } else return unsupported(`sort on ${String(field)}`);
+  const after = body.search_after;
+  if (after === undefined) return keyed;
+  if (!Array.isArray(after) || after.length !== 1) badRequest('search_after has 1 value(s) but sort has 1');
+  const last = (after as unknown[])[0];
+  return keyed.filter(({ sort }) => (sort[0] as string | number) > (last as string | number));
+}
+
 function search(ctx: Ctx): Reply {
   const body = ctx.body ?? {};
-  if (body.track_total_hits !== true) return unsupported('a search without track_total_hits: true');
+  const paging = body.sort !== undefined;
+  if (body.track_total_hits !== true && !(paging && body.track_total_hits === false)) {
+    return unsupported('a search without track_total_hits: true (or false, when paging with sort)');
+  }
   const size = Number(body.size ?? 10);
   if (!Number.isInteger(size) || size < 0) badRequest(`[size] parameter cannot be negative, found [${size}]`);
   if (size > 10_000) {
@@ -721,8 +779,24 @@ function search(ctx: Ctx): Reply {
   const fields = body._source ?? [];
   if (!Array.isArray(fields) || !fields.every((f) => typeof f === 'string'))
     return unsupported(`_source ${JSON.stringify(fields)} (a list of fields only)`);
-  const idx = ctx.cluster.readTarget(ctx.segs.index ?? '', ignoreUnavailable(ctx));
-  const matched = ctx.cluster.matching(idx, body.query);
+  let idx: IndexState | undefined;
+  let docs: StoredDoc[];
+  if (ctx.segs.index === undefined) {
+    const pit = isObj(body.pit) ? ctx.cluster.pits.get(String(body.pit.id)) : undefined;
+    if (!pit) return fail(404, 'search_context_missing_exception', 'No search context found for the point in time');
+    idx = ctx.cluster.indices.get(pit.index);
+    docs = pit.docs;
+  } else {
+    idx = ctx.cluster.readTarget(ctx.segs.index, ignoreUnavailable(ctx));
+    docs = idx ? [...idx.searchable.values()] : [];
+  }
+  const matcher = idx ? compileQuery(idx.mappings, body.query) : () => false;
+  const paged = sorted(
+    ctx,
+    docs.filter((doc) => matcher(doc.source)),
+    ctx.segs.index === undefined,
+  );
+  const matched = paged ? paged.map((entry) => entry.doc) : docs.filter((doc) => matcher(doc.source));
   // Top-level fields, and `object.field` paths one level down (what the store asks for).
   const pick = (source: Obj): Obj => {
     if (fields.length === 0) return structuredClone(source);
@@ -742,12 +816,13 @@ function search(ctx: Ctx): Reply {
     return picked;
   };
   // A filter-only query scores every hit 0.
-  const hits = matched.slice(0, size).map((doc) => ({
+  const hits = matched.slice(0, size).map((doc, i) => ({
     _index: idx?.name,
     ...ctx.cluster.profile.typeField,
     _id: doc.id,
-    _score: 0,
+    _score: paged ? null : 0,
     _source: pick(doc.source),
+    ...(paged ? { sort: paged[i]?.sort } : {}),
   }));
   const shards = { total: idx ? 1 : 0, successful: idx ? 1 : 0, skipped: 0, failed: 0 };
   return {
@@ -756,7 +831,12 @@ function search(ctx: Ctx): Reply {
       took: 0,
       timed_out: false,
       _shards: shards,
-      hits: { total: { value: matched.length, relation: 'eq' }, max_score: hits.length > 0 ? 0 : null, hits },
+      ...(isObj(body.pit) ? { pit_id: body.pit.id } : {}),
+      hits: {
+        ...(body.track_total_hits === true ? { total: { value: matched.length, relation: 'eq' } } : {}),
+        max_score: hits.length > 0 && !paged ? 0 : null,
+        hits,
+      },
     },
   };
 }
@@ -806,6 +886,12 @@ function flag(ctx: Ctx, name: string): boolean {
 function cas(ctx: Ctx): Cas {
   const seq = ctx.query.get('if_seq_no');
   const term = ctx.query.get('if_primary_term');
+  const opType = ctx.query.get('op_type');
+  if (opType !== undefined && opType !== 'create') return unsupported(`op_type=${opType}`);
+  if (opType === 'create') {
+    if (seq !== undefined || term !== undefined) badRequest('create operations do not support compare and set');
+    return { create: true };
+  }
   if (seq === undefined && term === undefined) return {};
   if (seq === undefined || term === undefined) {
     const msg =

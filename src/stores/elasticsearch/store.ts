@@ -2,10 +2,13 @@ import { SessionError, toStoreError } from '../../core/errors.ts';
 import { shortKey } from '../../core/ids.ts';
 import {
   applyChangeSet,
+  batchSizeOf,
   type ChangeSet,
+  type EntriesOptions,
   META_FIELD,
   type SessionRecord,
   type Store,
+  type StoredSession,
   type StoreMetrics,
   type UserSessionEntry,
   validateRecord,
@@ -53,6 +56,8 @@ const EXPECTED: Record<string, (m: Record<string, unknown>) => boolean> = {
 const TEMPLATE_PRIORITY = 200;
 /** How many times `destroyByUser` repeats its delete-by-query after version conflicts. */
 const REVOKE_ROUNDS = 5;
+/** How long a point in time of `entries()` lives between two pages. */
+const PIT_KEEP_ALIVE = '2m';
 /** The most entries `listByUser` returns (the default `index.max_result_window`). */
 const MAX_LISTED = 10_000;
 
@@ -209,6 +214,105 @@ export class ElasticsearchStore implements Store {
         scope: 'elasticsearch',
       }),
     );
+  }
+
+  /**
+   * Writes the document unless the index holds one that expires as late or later, or a forward:
+   * read with `_seq_no`/`_primary_term`, then a conditional PUT (`if_seq_no`, or `op_type=create`
+   * when there was none), replayed on a 409 at most `conflictRetries` more times.
+   */
+  async setIfNewer(key: string, record: SessionRecord): Promise<boolean> {
+    return retryConflicts(
+      this.#options.conflictRetries,
+      async () => {
+        const current = await this.#read(key, 'setIfNewer');
+        if (current) {
+          if (isForward(current.source)) {
+            const source = isObject(current.source) ? current.source : {};
+            if (Number(source.expiresAt) > Date.now()) return false;
+          } else if (this.#decode(key, current.source).expiresAt >= record.expiresAt) return false;
+        }
+        const querystring = current ? this.#writeQuery(current) : { ...this.#writeQuery(), op_type: 'create' };
+        const res = await this.#request(
+          'setIfNewer',
+          { method: 'PUT', path: this.#docPath(key), querystring, body: toDoc(record) },
+          [409],
+        );
+        if (res.statusCode !== 409) return true;
+        this.#conflicts++;
+        return CONFLICTED;
+      },
+      (tries) => ({
+        message: `setIfNewer of ${shortKey(key)} in index "${this.index}" lost ${tries} version conflicts in a row`,
+        scope: 'elasticsearch',
+      }),
+    );
+  }
+
+  /**
+   * Every live session, page by page with `search_after`: on Elasticsearch inside a point in time
+   * (one consistent view, sorted by `_shard_doc`), on OpenSearch sorted by `_id` (its point-in-time
+   * API differs and 1.x has none). A search sees writes after the index's next refresh.
+   */
+  async *entries(options?: EntriesOptions): AsyncIterable<StoredSession[]> {
+    const size = batchSizeOf(options, 'elasticsearch');
+    const query = {
+      bool: { filter: [{ range: { expiresAt: { gt: Date.now() } } }, { range: { createdAt: { gte: 0 } } }] },
+    };
+    const opensearch = this.clientKind === 'opensearch';
+    let pit: string | null = null;
+    if (!opensearch) {
+      const opened = await this.#request(
+        'entries',
+        { method: 'POST', path: `${this.#path}/_pit`, querystring: { keep_alive: PIT_KEEP_ALIVE } },
+        [404],
+      );
+      // No index: no sessions.
+      if (opened.statusCode === 404) return;
+      pit = String((opened.body as Doc).id);
+    }
+    try {
+      let after: unknown[] | undefined;
+      for (;;) {
+        const body: Doc = {
+          query,
+          size,
+          track_total_hits: false,
+          sort: [opensearch ? { _id: 'asc' } : { _shard_doc: 'asc' }],
+          ...(after ? { search_after: after } : {}),
+          ...(pit ? { pit: { id: pit, keep_alive: PIT_KEEP_ALIVE } } : {}),
+        };
+        const res = await this.#request('entries', {
+          method: 'POST',
+          path: pit ? '/_search' : `${this.#path}/_search`,
+          ...(pit ? {} : { querystring: { ignore_unavailable: true } }),
+          body,
+        });
+        const found = isObject(res.body) ? res.body : {};
+        if (pit && typeof found.pit_id === 'string') pit = found.pit_id;
+        const hits = isObject(found.hits) && Array.isArray(found.hits.hits) ? (found.hits.hits as unknown[]) : [];
+        const now = Date.now();
+        const batch: StoredSession[] = [];
+        for (const hit of hits) {
+          const h = isObject(hit) ? hit : {};
+          const key = String(h._id);
+          if (isForward(h._source)) continue;
+          const record = this.#decode(key, h._source);
+          if (record.expiresAt > now) batch.push({ key, record });
+        }
+        if (batch.length > 0) yield batch;
+        const last = hits[hits.length - 1];
+        if (hits.length < size || !isObject(last) || !Array.isArray(last.sort)) return;
+        after = last.sort;
+      }
+    } finally {
+      if (pit) {
+        const closing = pit;
+        await this.#request('entries', { method: 'DELETE', path: '/_pit', body: { id: closing } }, [404]).catch(
+          () => {},
+        );
+      }
+    }
   }
 
   async destroy(key: string): Promise<void> {
