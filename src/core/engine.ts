@@ -524,9 +524,12 @@ export class SessionEngine<D extends object = SessionData> {
   #token(session: Session<D>): string | null {
     const cookieState = state.cookieState(session as Session<object>);
     if (!session.isNew && session.id !== null && !session.isDestroyed) {
-      // The value changes with the ID only: an expiry that moved needs nothing sent.
-      const sent = state.cookieKey(session as Session<object>);
-      return cookieState.changed && session.key !== sent ? this.#signed(session.id, session as Session<object>) : null;
+      if (!cookieState.changed) return null;
+      const own = session as Session<object>;
+      if (session.key !== state.cookieKey(own)) return this.#signed(session.id, own);
+      // A touch sends nothing (the value is the same), unless the client's value was signed with
+      // an older secret: then it gets one under the current secret, as a cookie would.
+      return this.#signedValues.has(session.id) ? null : this.#signed(session.id, own);
     }
     return cookieState.clear ? '' : null;
   }
