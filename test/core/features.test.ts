@@ -306,6 +306,32 @@ describe('header transport', () => {
     assert.equal(engine.session('tessera.sid=whatever').isNew, true, 'a cookie is not read');
   });
 
+  it('hands a value signed with an older secret a new one at its next touch', async () => {
+    const store = new MemoryStore();
+    const clock = { now: Date.now() };
+    const options = { store, transport: { header: 'x-session' }, idleTimeoutSeconds: 600, now: () => clock.now };
+    const before = new SessionEngine<Data>({ ...options, secrets: [secret] });
+    const s = before.session(undefined);
+    await s.set('n', 1);
+    const { token } = await before.commit(s);
+    const newSecret = 'features-rotated-secret-0123456789abcdefghij';
+    const rotated = new SessionEngine<Data>({ ...options, secrets: [newSecret, secret] });
+    const read = rotated.session(token);
+    await read.load();
+    assert.equal((await rotated.commit(read)).token, null, 'no touch due: nothing sent');
+    clock.now += 400_000;
+    const touched = rotated.session(token);
+    await touched.load();
+    const renewed = (await rotated.commit(touched)).token;
+    assert.ok(renewed && renewed !== token, 'the touch sends the value under the current secret');
+    const only = new SessionEngine<Data>({ ...options, secrets: [newSecret] });
+    assert.equal(await only.session(renewed).get('n'), 1, 'it survives the old secret’s retirement');
+    const again = rotated.session(renewed);
+    await again.load();
+    clock.now += 400_000;
+    assert.equal((await rotated.commit(again)).token, null, 'a current value is not sent again on a touch');
+  });
+
   it('takes a named header with the bare value, answering in the same header by default', async () => {
     const { engine } = setup({ transport: { header: 'X-Session' } });
     assert.equal(engine.requestHeader, 'x-session');
