@@ -30,25 +30,33 @@ export async function startProgress(
   const started = performance.now();
   const rate = (done: number) => done / Math.max((performance.now() - started) / 1000, 0.001);
   if (stream.isTTY) {
-    const bar = new SingleBar(
-      {
-        stream,
-        format:
-          total === null
-            ? `${label} {value} ${unit} | {speed} ${unit}/s | {duration_formatted}`
-            : `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {speed} ${unit}/s | ETA {eta_formatted}`,
-        hideCursor: true,
-        etaBuffer: 50,
-      },
-      Presets.shades_classic,
-    );
-    bar.start(total ?? 0, 0, { speed: '0' });
+    // Made on the first update, which may bring the total (migrate counts the source first).
+    let bar: InstanceType<CliProgress['SingleBar']> | null = null;
+    const make = (all: number | null) => {
+      const made = new SingleBar(
+        {
+          stream,
+          format:
+            all === null
+              ? `${label} {value} ${unit} | {speed} ${unit}/s | {duration_formatted}`
+              : `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {speed} ${unit}/s | ETA {eta_formatted}`,
+          hideCursor: true,
+          etaBuffer: 50,
+        },
+        Presets.shades_classic,
+      );
+      made.start(all ?? 0, 0, { speed: '0' });
+      return made;
+    };
     return {
       update(done, next) {
+        bar ??= make(next ?? total);
         if (next !== undefined && next !== null) bar.setTotal(next);
         bar.update(done, { speed: String(Math.round(rate(done))) });
       },
-      stop: () => bar.stop(),
+      stop() {
+        (bar ?? make(total)).stop();
+      },
     };
   }
   let last = 0;

@@ -44,6 +44,34 @@ describe('the tessera command', () => {
     assert.equal(JSON.parse((await cli('--url', fresh, '--json', 'count')).stdout).sessions, 0);
   });
 
+  it('migrate shows a progress bar with rate and ETA on a terminal, plain lines otherwise', async (t) => {
+    const { execFileSync } = await import('node:child_process');
+    try {
+      execFileSync('script', ['--version'], { stdio: 'ignore' });
+    } catch {
+      t.skip('no `script` (util-linux) to give the command a terminal');
+      return;
+    }
+    const from = `sqlite:${join(dir, 'progress.db')}`;
+    const store = new SqlStore({ url: from });
+    const now = Date.now();
+    await store.setMany(
+      Array.from({ length: 30 }, () => [
+        hashId(generateId()),
+        { fields: {}, createdAt: now, expiresAt: now + 60_000, userId: null },
+      ]),
+    );
+    await store.close();
+    const root = new URL('../..', import.meta.url).pathname;
+    const command = `${process.execPath} --import tsx src/cli/index.ts migrate --from ${from} --to memory:`;
+    // `script` runs the command on a pseudo-terminal: stderr.isTTY is true there.
+    const { stdout } = await run('script', ['-qec', command, '/dev/null'], { cwd: root });
+    assert.match(stdout, /migrate: \[[█░]+\] 100% \| 30\/30 sessions \| \d+ sessions\/s \| ETA 0s/);
+    const plain = await cli('migrate', '--from', from, '--to', 'memory:');
+    assert.match(plain.stderr, /^migrate: 30 of 30 \(100%\) sessions, \d+ sessions\/s, ETA 0 s$/m);
+    assert.doesNotMatch(plain.stderr, /█/);
+  });
+
   it('--version prints the package version; --help documents every command and the exit codes', async () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     assert.equal((await cli('--version')).stdout.trim(), version);
