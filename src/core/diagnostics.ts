@@ -12,8 +12,9 @@
  * Each trace publishes `start`, `end`, `asyncStart`, `asyncEnd` and, on failure, `error`, with
  * one context object: Node sets `result` or `error` on it. Keys are shortened ID hashes, never IDs.
  */
-import diagnostics from 'node:diagnostics_channel';
+import type * as Diagnostics from 'node:diagnostics_channel';
 import type { SessionErrorCode } from './errors.ts';
+import { nodeBuiltin } from './ids.ts';
 
 /** The context of a `tessera:load` trace. */
 export interface LoadTrace {
@@ -57,7 +58,16 @@ export interface Tracer<C extends object> {
   tracePromise<T>(fn: () => Promise<T>, context: C): Promise<T>;
 }
 
-const channel = <C extends object>(name: string): Tracer<C> => diagnostics.tracingChannel(name) as unknown as Tracer<C>;
+/**
+ * `node:diagnostics_channel` where the runtime has it; found at run time (as `node:crypto` is), so
+ * that core also loads where there is none (Cloudflare Workers without `nodejs_compat`), and
+ * there the channels are ones nobody can subscribe to.
+ */
+const diagnostics = nodeBuiltin<typeof Diagnostics>('node:diagnostics_channel');
+const unheard: Tracer<object> = { hasSubscribers: false, tracePromise: (fn) => fn() };
+
+const channel = <C extends object>(name: string): Tracer<C> =>
+  diagnostics ? (diagnostics.tracingChannel(name) as unknown as Tracer<C>) : (unheard as Tracer<C>);
 
 export const loadChannel = channel<LoadTrace>('tessera:load');
 export const commitChannel = channel<CommitTrace>('tessera:commit');
@@ -70,7 +80,7 @@ export const storeChannel = channel<StoreCallTrace>('tessera:store');
 export function traced(tracer: Tracer<object>): boolean {
   const all = tracer.hasSubscribers;
   if (all !== undefined) return all;
-  const c = tracer as unknown as Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error', diagnostics.Channel>;
+  const c = tracer as unknown as Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error', Diagnostics.Channel>;
   return (
     c.start.hasSubscribers ||
     c.end.hasSubscribers ||
