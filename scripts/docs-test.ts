@@ -28,8 +28,9 @@
 //   here; a block that is a fragment of a runnable example names that example. An `sh` block
 //   after `<!-- example: NAME runs -->` (the comment on one line) is a shell session: it runs with
 //   `bash -e` in a fresh directory of the project, with the environment above, within 60 s. When a
-//   ts example of the same name is on the page, its program is there as index.ts, and that counts
-//   as running it (for programs another runtime runs: Bun, Deno).
+//   ts example of the same name is on the page, its program is there as index.ts, and one named
+//   `NAME:src/hooks.server.ts` is at that path; that counts as running them (for programs another
+//   runtime runs, Bun or Deno, and for apps of several files that a framework builds).
 // - `yaml` blocks must parse; one whose first line is `# tessera.yml...` must also load with
 //   tessera/config's loadConfig. `json` blocks must parse. `sql` blocks must equal a file of sql/.
 //   `sh` blocks must pass `bash -n`. Other blocks (`text`, none) are output and left alone.
@@ -74,8 +75,11 @@ export interface Example {
   runs: boolean;
   dependencies: string[];
   devDependencies: string[];
-  /** An sh example: the ts example of the same name on its page, written beside it as index.ts. */
-  beside?: Example;
+  /**
+   * An sh example: the ts examples it runs, written into its directory: the one of the same name
+   * as index.ts, and each one named `NAME:path` at that path (an app of several files).
+   */
+  beside?: Array<{ file: string; example: Example }>;
 }
 
 /**
@@ -236,10 +240,14 @@ export function examples(): Example[] {
       out.push(example);
     }
     for (const example of out) {
-      if (example.page === page && example.lang === 'sh' && example.runs) {
-        const program = named.get(example.name);
-        if (program) example.beside = program;
-      }
+      if (example.page !== page || example.lang !== 'sh' || !example.runs) continue;
+      const files = [...named.values()].flatMap((ts) => {
+        if (ts.name === example.name) return [{ file: 'index.ts', example: ts }];
+        return ts.name.startsWith(`${example.name}:`)
+          ? [{ file: ts.name.slice(example.name.length + 1), example: ts }]
+          : [];
+      });
+      if (files.length > 0) example.beside = files;
     }
   }
   return out;
@@ -289,7 +297,7 @@ export const COMPILE_ONLY: Record<string, { reason: string; runsWith?: string }>
 export function unrunnable(all: Example[]): string[] {
   const problems: string[] = [];
   const names = new Set(all.map((example) => example.name));
-  const runBeside = new Set(all.flatMap((example) => (example.beside ? [example.beside] : [])));
+  const runBeside = new Set(all.flatMap((example) => (example.beside ?? []).map((beside) => beside.example)));
   for (const example of all) {
     const runnable = example.runs || example.checks.length > 0 || runBeside.has(example);
     const reason = COMPILE_ONLY[example.name];

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -177,7 +177,10 @@ describe('docs: every TypeScript block compiles under strict settings, and runna
       if (example.lang === 'sh') {
         // A shell session: its own directory inside the project, so `npx tessera` finds the install.
         await writeFile(path.join(dir, 'session.sh'), program(example));
-        if (example.beside) await writeFile(path.join(dir, 'index.ts'), program(example.beside));
+        for (const { file, example: ts } of example.beside ?? []) {
+          await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+          await writeFile(path.join(dir, file), program(ts));
+        }
         await runsToExit('bash', ['-e', path.join(dir, 'session.sh')], dir, 60_000);
         return;
       }

@@ -39,6 +39,8 @@ const MAJORS: Record<string, string[]> = {
   h3: ['2'],
   '@nestjs/common': ['11', '12'],
   '@nestjs/core': ['11', '12'],
+  // 3 declares Node >= 22: resolved here, untested.
+  '@sveltejs/kit': ['2', '3'],
   '@elastic/elasticsearch': ['7', '8', '9'],
   '@opensearch-project/opensearch': ['2', '3'],
   commander: ['14'],

@@ -105,6 +105,13 @@ const PROBES: Record<string, Probe[]> = {
   './hono': [{ code: `await import('tessera/hono');`, missing: ['hono'] }],
   './h3': [{ code: `await import('tessera/h3');`, missing: ['h3'] }],
   './nestjs': [{ code: `await import('tessera/nestjs');`, missing: ['@nestjs/common', '@nestjs/core'] }],
+  './sveltekit': [
+    {
+      code: `const { session } = await import('tessera/sveltekit'); const { memoryStore } = await import('tessera/memory');
+        if (typeof session({ store: memoryStore(), secrets: ['K7pq9Lm2xVb8Nw4Rt6Yz1Hc3Jd5Fg0QsE'] }) !== 'function') throw new Error('no hook');`,
+      missing: [],
+    },
+  ],
   './fetch': [{ code: adapter('fetch'), missing: [] }],
   './node': [{ code: adapter('node'), missing: [] }],
   './express-session': [
