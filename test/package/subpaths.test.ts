@@ -202,3 +202,32 @@ describe('every subpath without its optional peers (a fresh project with only th
     assert.match(failed.stderr ?? '', /npm install commander/);
   });
 });
+
+describe('the tessera command with commander but without cli-progress', () => {
+  let dir = '';
+  before(async () => {
+    dir = await freshProject({ dependencies: ['commander'] });
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs the commands that show no progress, and names cli-progress for migrate and prune (exit 1)', async () => {
+    const bin = path.join(dir, 'node_modules/.bin/tessera');
+    const counted = await run(bin, ['--url', 'memory:', '--json', 'count'], { cwd: dir });
+    assert.equal(JSON.parse(counted.stdout).sessions, 0);
+    for (const args of [
+      ['migrate', '--from', 'memory:', '--to', 'memory:'],
+      ['--url', 'memory:', 'prune'],
+    ]) {
+      const failed = await run(bin, args, { cwd: dir }).then(
+        () => null,
+        (error: { code?: number; stderr?: string }) => error,
+      );
+      assert.ok(failed, `tessera ${args.join(' ')} ran without cli-progress`);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr ?? '', /MISSING_DEPENDENCY/);
+      assert.match(failed.stderr ?? '', /npm install cli-progress/);
+    }
+  });
+});
