@@ -5,11 +5,11 @@ import { isSessionError, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
 import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
+import { inSlot, slotOf, toSlot } from './internal/slots.ts';
 import { sessionErrorResponse, withSessionHeader } from './internal/web.ts';
 
-const sessions = new WeakMap<object, WeakMap<Request, Session<object>>>();
-/** The engine of each session handed out here, for `commitSession(session)`. */
-const engines = new WeakMap<Session<object>, SessionEngine<object>>();
+/** Where a session handed out here keeps its engine, for `commitSession(session)`. */
+const ENGINE = Symbol('tessera.engine');
 
 /** A `Request`'s client, for `setUser`'s device record: its `User-Agent`, and an IP address if one is known. */
 class RequestClient implements ClientInfo {
@@ -37,18 +37,13 @@ export function getSession<D extends object = SessionData>(
   request: Request,
   ip?: string,
 ): Session<D> {
-  let byRequest = sessions.get(engine);
-  if (!byRequest) {
-    byRequest = new WeakMap();
-    sessions.set(engine, byRequest);
-  }
-  let session = byRequest.get(request) as Session<D> | undefined;
-  if (!session) {
-    session = engine.session(request.headers.get(engine.requestHeader), new RequestClient(request, ip));
-    byRequest.set(request, session as Session<object>);
-    engines.set(session as Session<object>, engine as SessionEngine<object>);
-  }
-  return session;
+  // One slot per engine: two engines on one request each have their session.
+  const slot = slotOf(engine);
+  const known = inSlot<Session<D>>(request, slot);
+  if (known) return known;
+  const session = engine.session(request.headers.get(engine.requestHeader), new RequestClient(request, ip));
+  toSlot(session, ENGINE, engine as SessionEngine<object>);
+  return toSlot(request, slot, session);
 }
 
 /**
@@ -67,7 +62,7 @@ export async function commitSession<D extends object = SessionData>(
   request?: Request,
   status?: number,
 ): Promise<Headers> {
-  const engine = engines.get(session as Session<object>);
+  const engine = inSlot<SessionEngine<object>>(session, ENGINE);
   if (!engine) {
     throw new SessionError('INVALID_STATE', 'commitSession() takes a session from getSession(engine, request)', {
       scope: 'fetch',

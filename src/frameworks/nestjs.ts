@@ -16,6 +16,7 @@ import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { varyOn } from './internal/cache-headers.ts';
 import { holdUntilCommitted, respondWithError } from './internal/hold.ts';
+import { inSlot, toSlot } from './internal/slots.ts';
 import { commitSession, getSession } from './node.ts';
 
 // Loaded, not imported statically: without the Nest packages, importing tessera/nestjs fails with
@@ -34,8 +35,8 @@ export const SESSION_ENGINE = 'TESSERA_SESSION_ENGINE';
 /** Whether the module made the engine (and so closes it when the app shuts down). */
 const OWNS_ENGINE = 'TESSERA_SESSION_ENGINE_OWNED';
 
-/** The session of each request, by its `node:http` request (what both Nest platforms share). */
-const sessions = new WeakMap<IncomingMessage, Session<object>>();
+/** Where the `node:http` request (what both Nest platforms share) keeps its session. */
+const SESSION = Symbol('tessera.nest.session');
 
 /** The `node:http` request under a platform's request (Fastify's `request.raw`; Express's is one already). */
 function rawRequest(req: IncomingMessage | { raw: IncomingMessage }): IncomingMessage {
@@ -57,11 +58,11 @@ class SessionMiddleware {
 
   use(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
     const raw = rawRequest(req);
-    if (sessions.has(raw)) {
+    if (inSlot(raw, SESSION)) {
       next();
       return;
     }
-    sessions.set(raw, getSession(this.#engine, raw));
+    toSlot(raw, SESSION, getSession(this.#engine, raw));
     const rawRes = (res as ServerResponse & { raw?: ServerResponse }).raw ?? res;
     holdUntilCommitted(
       rawRes,
@@ -177,7 +178,7 @@ common.Inject(OWNS_ENGINE)(SessionModule, undefined, 1);
 export function sessionOf<D extends object = SessionData>(
   request: IncomingMessage | { raw: IncomingMessage },
 ): Session<D> {
-  const found = sessions.get(rawRequest(request));
+  const found = inSlot<Session<object>>(rawRequest(request), SESSION);
   if (!found) {
     throw new SessionError(
       'INVALID_STATE',

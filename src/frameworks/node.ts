@@ -6,8 +6,7 @@ import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
 import { commitHeader, headerOf, setSessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 import { holdUntilCommitted, respondWithError } from './internal/hold.ts';
-
-const sessions = new WeakMap<object, WeakMap<IncomingMessage, Session<object>>>();
+import { inSlot, slotOf, toSlot } from './internal/slots.ts';
 
 /** A request's engine and session, and its client for `setUser`'s device record (read lazily). */
 class HandedOut implements ClientInfo {
@@ -31,27 +30,20 @@ class HandedOut implements ClientInfo {
   }
 }
 
-/** The session and engine of each request handed out here, for `commitSession(req, res)`. */
-const handedOut = new WeakMap<IncomingMessage, HandedOut>();
+/** Where a request keeps the session and engine handed out last, for `commitSession(req, res)`. */
+const HANDED_OUT = Symbol('tessera.handedOut');
 
 /**
  * The session of a `node:http` request, from its Cookie header. Lazy: no store I/O until the
  * session is used. Calling it again for the same request returns the same session.
  */
 export function getSession<D extends object = SessionData>(engine: SessionEngine<D>, req: IncomingMessage): Session<D> {
-  let byRequest = sessions.get(engine);
-  if (!byRequest) {
-    byRequest = new WeakMap();
-    sessions.set(engine, byRequest);
-  }
-  let session = byRequest.get(req) as Session<D> | undefined;
-  if (!session) {
-    const made = new HandedOut(engine as SessionEngine<object>, req);
-    session = made.session as Session<D>;
-    byRequest.set(req, made.session);
-    handedOut.set(req, made);
-  }
-  return session;
+  // One slot per engine: two engines on one request each have their session.
+  const slot = slotOf(engine);
+  const known = inSlot<Session<D>>(req, slot);
+  if (known) return known;
+  const made = toSlot(req, HANDED_OUT, new HandedOut(engine as SessionEngine<object>, req));
+  return toSlot(req, slot, made.session as Session<D>);
 }
 
 /**
@@ -66,7 +58,7 @@ export async function commitSession(
   res: ServerResponse,
   status: number = res.statusCode,
 ): Promise<void> {
-  const found = handedOut.get(req);
+  const found = inSlot<HandedOut>(req, HANDED_OUT);
   if (!found) {
     throw new SessionError('INVALID_STATE', 'commitSession() needs getSession(engine, req) or session() first', {
       scope: 'node',
