@@ -5,6 +5,9 @@ import { type RequestContext, SessionEngine } from '../core/engine.ts';
 import { isSessionError, type SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+
+/** Tessera's SessionData, by a name that an `App.SessionData` (Astro declares one) does not hide. */
+type TesseraSessionData = SessionData;
 import { commitHeader, varyOn } from './internal/cache-headers.ts';
 import { sessionErrorResponse, withSessionHeader } from './internal/web.ts';
 
@@ -12,7 +15,7 @@ declare global {
   namespace App {
     interface Locals {
       /** The visitor's session (Tessera). Loaded from the store on first use. */
-      session: Session<SessionData>;
+      session: Session<TesseraSessionData>;
     }
   }
 }
@@ -94,7 +97,7 @@ export function session<D extends object = SessionData>(
   const vary = varyOn(engine);
   return async function tesseraSession({ event, resolve }) {
     const request = new SvelteKitRequest(engine, event, clientIp);
-    event.locals.session = request.session as unknown as Session<SessionData>;
+    event.locals.session = request.session as unknown as Session<TesseraSessionData>;
     let response = await resolve(event);
     const failure = failures.get(event.locals);
     if (failure && response.status === 500) {

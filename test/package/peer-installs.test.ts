@@ -41,6 +41,8 @@ const MAJORS: Record<string, string[]> = {
   '@nestjs/core': ['11', '12'],
   // 3 declares Node >= 22: resolved here, untested.
   '@sveltejs/kit': ['2', '3'],
+  // 6 and 7 declare Node >= 22: resolved here, untested.
+  astro: ['5', '6', '7'],
   '@elastic/elasticsearch': ['7', '8', '9'],
   '@opensearch-project/opensearch': ['2', '3'],
   commander: ['14'],

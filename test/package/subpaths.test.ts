@@ -103,6 +103,13 @@ const PROBES: Record<string, Probe[]> = {
   ],
   './koa': [{ code: adapter('koa'), missing: [] }],
   './hono': [{ code: `await import('tessera/hono');`, missing: ['hono'] }],
+  './astro': [
+    {
+      code: `const { session } = await import('tessera/astro'); const { memoryStore } = await import('tessera/memory');
+        if (typeof session({ store: memoryStore(), secrets: ['K7pq9Lm2xVb8Nw4Rt6Yz1Hc3Jd5Fg0QsE'] }) !== 'function') throw new Error('no middleware');`,
+      missing: [],
+    },
+  ],
   './h3': [{ code: `await import('tessera/h3');`, missing: ['h3'] }],
   './nestjs': [{ code: `await import('tessera/nestjs');`, missing: ['@nestjs/common', '@nestjs/core'] }],
   './sveltekit': [

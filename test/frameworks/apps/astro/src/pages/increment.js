@@ -1,0 +1,3 @@
+import { actions } from '../lib/hooks.js';
+
+export const POST = async ({ locals }) => Response.json(await actions.increment(locals.session));
