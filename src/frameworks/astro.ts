@@ -5,11 +5,11 @@ import { type RequestContext, SessionEngine } from '../core/engine.ts';
 import { isSessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { commitHeader, varyOn } from './internal/cache-headers.ts';
+import { sessionErrorResponse, withSessionHeader } from './internal/web.ts';
 
 /** Tessera's SessionData, by a name that Astro's own `App.SessionData` (for `Astro.session`) does not hide. */
 type TesseraSessionData = SessionData;
-import { commitHeader, varyOn } from './internal/cache-headers.ts';
-import { sessionErrorResponse, withSessionHeader } from './internal/web.ts';
 
 declare global {
   namespace App {
