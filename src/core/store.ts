@@ -91,7 +91,11 @@ export const FLASH_PREFIX = 'tessera:flash:';
 export interface StoreCore {
   /** Short name used in error messages and logs (`redis`, `sql`, `memory`). */
   readonly name: string;
-  /** The record for `key`, or `null` when there is none, it has expired, or it was moved. */
+  /**
+   * The record for `key`, or `null` when there is none, it has expired, or it was moved. Callers
+   * read the record and never change it, so a store may hand out one object more than once (the
+   * read tier returns the record it caches, not a copy per read).
+   */
   get(key: string): Promise<SessionRecord | null>;
   /** Writes the whole record, replacing any previous one. Used for new and regenerated sessions. */
   set(key: string, record: SessionRecord): Promise<void>;

@@ -187,7 +187,7 @@ export class CachedStore implements Store {
       const entry = this.#lru.get(key);
       if (entry && entry.cachedAt + this.#maxStalenessMs > now && entry.record.expiresAt > now) {
         this.#stats.hits++;
-        return copy(entry.record);
+        return entry.record;
       }
       if (entry) this.#lru.delete(key);
       this.#stats.misses++;
@@ -201,7 +201,7 @@ export class CachedStore implements Store {
       for (const flight of this.#pending.get(key) ?? NO_FLIGHTS) {
         if (flight.tainted) continue;
         this.#stats.joined++;
-        return flight.read.then((record) => record && copy(record));
+        return flight.read;
       }
     }
     return this.#read(key, caching, now);
@@ -209,7 +209,10 @@ export class CachedStore implements Store {
 
   async #read(key: string, caching: boolean, now: number): Promise<SessionRecord | null> {
     const epoch = this.#resetEpoch;
-    const read = this.inner.get(key);
+    // One copy of what the store returned (which stays the store's), handed to every reader of
+    // it, this flight's and the cache's later hits: readers never change a record they get (the
+    // Store contract), and a copy per hit cost more than the rest of the hit (so did freezing it).
+    const read = this.inner.get(key).then(copyOf);
     let waiting = this.#pending.get(key);
     if (!waiting) this.#pending.set(key, (waiting = new Set()));
     const pending: Pending = { tainted: false, read };
@@ -218,9 +221,8 @@ export class CachedStore implements Store {
       const record = await read;
       const stillCoherent = this.#invalidation === null || this.#invalidation.live;
       if (record && caching && stillCoherent && !pending.tainted && epoch === this.#resetEpoch) {
-        this.#lru.set(key, { record: copy(record), cachedAt: now }, sizeOf(key, record));
+        this.#lru.set(key, { record, cachedAt: now }, sizeOf(key, record));
       }
-      // Readers that joined this flight get copies (their callbacks run before this caller's).
       return record;
     } finally {
       waiting.delete(pending);
@@ -275,8 +277,8 @@ export class CachedStore implements Store {
 
 const NO_FLIGHTS: ReadonlySet<Pending> = new Set();
 
-function copy(record: SessionRecord): SessionRecord {
-  return { ...record, fields: { ...record.fields } };
+function copyOf(record: SessionRecord | null): SessionRecord | null {
+  return record === null ? null : { ...record, fields: { ...record.fields } };
 }
 
 function sizeOf(key: string, record: SessionRecord): number {
