@@ -1,5 +1,6 @@
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { FieldCodec } from './codec.ts';
+import { Deadlines } from './deadlines.ts';
 import { Counters, commitChannel, loadChannel, type MetricsSnapshot, storeChannel, traced } from './diagnostics.ts';
 import { SessionError, toStoreError } from './errors.ts';
 import { CookieSigner, generateId, hashId, hashIdAsync, parseUnsignedId, shortKey, syncCrypto } from './ids.ts';
@@ -180,11 +181,14 @@ export class SessionEngine<D extends object = SessionData> {
   readonly #listeners = new Map<keyof SessionEvents, Listener<keyof SessionEvents>[]>();
   /** What sessions call back into: the engine does every store call on their behalf. */
   readonly #host: SessionHost;
+  /** When each store call in flight times out (`storeTimeoutMs`). */
+  readonly #deadlines: Deadlines;
 
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
     checkStore(this.options.store);
     this.store = this.options.store;
+    this.#deadlines = new Deadlines(this.options.storeTimeoutMs);
     this.#signer = this.options.signed ? new CookieSigner(this.options.secrets, this.options.tagBytes) : null;
     this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys, this.store.name);
     this.#plainCookie = cookieTemplate(this.options.cookie, false);
@@ -703,8 +707,9 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   /**
-   * The call under `storeTimeoutMs`: one promise and one timer, settled by whichever comes
-   * first (a call sits on every request's path, so it allocates no more than that).
+   * The call under `storeTimeoutMs`: one promise and a place among the engine's deadlines,
+   * settled by whichever comes first (a call sits on every request's path, so it allocates no
+   * more than that).
    */
   #timed<T>(action: string, key: string, call: () => Promise<T>): Promise<T> {
     const { storeTimeoutMs, logger, debug } = this.options;
@@ -715,17 +720,15 @@ export class SessionEngine<D extends object = SessionData> {
       const fail = (error: unknown) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        this.#deadlines.settle(deadline);
         this.#callFailed(error, action, key).then(reject, reject);
       };
-      const timer = setTimeout(
-        () =>
-          fail(
-            new SessionError('STORE_TIMEOUT', `${action} took longer than ${storeTimeoutMs} ms`, {
-              scope: this.store.name,
-            }),
-          ),
-        storeTimeoutMs,
+      const deadline = this.#deadlines.add(() =>
+        fail(
+          new SessionError('STORE_TIMEOUT', `${action} took longer than ${storeTimeoutMs} ms`, {
+            scope: this.store.name,
+          }),
+        ),
       );
       let pending: Promise<T>;
       try {
@@ -736,7 +739,7 @@ export class SessionEngine<D extends object = SessionData> {
       pending.then((result) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        this.#deadlines.settle(deadline);
         if (debug && logger) {
           const ms = Math.round((performance.now() - started) * 100) / 100;
           logger.debug({ store: this.store.name, action, key: shortKey(key), ms }, 'store call');
