@@ -146,7 +146,7 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
       const session = login.setCookies.find((line) => line.startsWith(`${COOKIE}=`));
       assert.ok(session, 'the redirect sets the session cookie');
       assert.match(session, /HttpOnly/);
-      assert.match(session, /SameSite=Lax/);
+      assert.match(session, /SameSite=Lax/i); // attribute values are case-insensitive (Next.js writes lax)
       assert.doesNotMatch(session, /Secure/);
       assert.ok(
         login.setCookies.some((line) => line.startsWith('theme=dark')),
@@ -225,7 +225,10 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
       const own = await post(newcomer, '/cached');
       assert.ok(newcomer.jar.has(COOKIE));
       assert.equal(own.headers.get('cache-control'), 'no-cache', 'the app’s own Cache-Control is kept');
-      assert.deepEqual(varyTokens(own.headers), ['accept-encoding', 'cookie']);
+      // The app's token and Cookie, beside any the framework adds (Next.js varies on its RSC headers).
+      const vary = varyTokens(own.headers);
+      assert.ok(vary.includes('accept-encoding') && vary.includes('cookie'), `Vary: ${own.headers.get('vary')}`);
+      assert.equal(vary.indexOf('cookie'), vary.lastIndexOf('cookie'), 'Cookie once');
 
       const off = new SessionEngine({ store: new MemoryStore(), secrets, cacheHeaders: false });
       const offServer = await makeServer(off);
@@ -234,7 +237,7 @@ export function runBehaviourSuite(name: string, makeServer: MakeServer, options:
         const response = await post(new Browser(offBase), '/increment');
         assert.ok(response.setCookies.some((line) => line.startsWith(`${COOKIE}=`)));
         assert.equal(response.headers.get('cache-control'), null);
-        assert.equal(response.headers.get('vary'), null);
+        assert.ok(!varyTokens(response.headers).includes('cookie'), `Vary: ${response.headers.get('vary')}`);
       } finally {
         await close(offServer);
         await off.close();

@@ -47,18 +47,20 @@ export interface BuiltApp {
 
 /**
  * Copies test/frameworks/apps/<name> to a temporary directory and runs `command` there (its
- * build). TESSERA_ROOT tells the app's config where src/ is.
+ * build), with `env` added to the environment.
  */
-export async function buildApp(name: string, command: string[]): Promise<BuiltApp> {
+export async function buildApp(name: string, command: string[], env: Record<string, string> = {}): Promise<BuiltApp> {
   const dir = await mkdtemp(path.join(tmpdir(), `tessera-${name}-`));
   await cp(path.join(ROOT, 'test/frameworks/apps', name), dir, { recursive: true });
   await linkModules(dir);
   const started = performance.now();
   const [file = '', ...args] = command;
+  // Not a test: with node:test's NODE_TEST_CONTEXT inherited, a build's own node processes misbehave.
+  const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
   try {
     await run(file, args, {
       cwd: dir,
-      env: { ...process.env, TESSERA_ROOT: ROOT, NODE_ENV: 'production' },
+      env: { ...inherited, NODE_ENV: 'production', ...env },
       maxBuffer: 64 * 1024 * 1024,
       timeout: 8 * 60_000,
     });

@@ -43,6 +43,7 @@ const MAJORS: Record<string, string[]> = {
   '@sveltejs/kit': ['2', '3'],
   // 6 and 7 declare Node >= 22: resolved here, untested.
   astro: ['5', '6', '7'],
+  next: ['15', '16'],
   '@elastic/elasticsearch': ['7', '8', '9'],
   '@opensearch-project/opensearch': ['2', '3'],
   commander: ['14'],

@@ -120,6 +120,7 @@ const PROBES: Record<string, Probe[]> = {
     },
   ],
   './fetch': [{ code: adapter('fetch'), missing: [] }],
+  './next': [{ code: `await import('tessera/next');`, missing: ['next'] }],
   './node': [{ code: adapter('node'), missing: [] }],
   './express-session': [
     {
