@@ -32,7 +32,7 @@ export class Deadlines {
     this.#pending.push(deadline);
     // Holds the process open while a call is pending (its timeout must come), and only then.
     if (this.#timer === null) this.#timer = setInterval(() => this.#sweep(), this.#tickMs);
-    else if (deadline.index === 0) this.#timer.ref();
+    else if (deadline.index === 0) this.#timer.ref?.();
     return deadline;
   }
 
@@ -46,7 +46,8 @@ export class Deadlines {
       this.#pending[index] = last;
       last.index = index;
     }
-    if (this.#pending.length === 0) this.#timer?.unref();
+    // ref/unref: Node's and Bun's timers; Deno's and workerd's are plain numbers, held by nothing.
+    if (this.#pending.length === 0) this.#timer?.unref?.();
   }
 
   #sweep(): void {
