@@ -208,7 +208,7 @@ export class SessionEngine<D extends object = SessionData> {
     this.#host = {
       options: this.options,
       codec: this.#codec,
-      load: (session) => this.#tracedLoad(session),
+      load: (session) => (this.#loadNow(session) ? undefined : this.#tracedLoad(session)),
       save: (session) => this.#save(session),
       newIdentity: (session) => this.#newIdentity(session),
       destroy: (session) => this.#destroy(session),
@@ -798,6 +798,35 @@ export class SessionEngine<D extends object = SessionData> {
   }
 
   /** A load published on `tessera:load` (only when someone subscribes, and only for a store read). */
+  /**
+   * A load done at once, when there is nothing to wait for: no cookie (a new session), or a
+   * record the store holds in memory (`peek`: the read tier's hit, the memory store), which then
+   * costs no store call, timer or promise. Only where nobody would see the difference: no load
+   * listeners or traces, no schema (it may be async), synchronous crypto. Anything else, an
+   * expired or undecodable record included, goes the usual way, with its policies.
+   */
+  #loadNow(session: Session<object>): boolean {
+    if (!syncCrypto) return false;
+    const key = state.cookieKey(session);
+    if (key === null) {
+      state.fresh(session, 'no-cookie');
+      return true;
+    }
+    const { peek } = this.store;
+    if (peek === undefined || this.options.schema !== null || traced(loadChannel)) return false;
+    if (this.#listening('beforeLoad') || this.#listening('load')) return false;
+    const record = peek.call(this.store, key);
+    if (record === undefined) return false;
+    try {
+      if (state.expired(session, key, record)) return false;
+      state.loaded(session, key, record);
+    } catch {
+      return false; // an undecodable record: the usual load reports it, by the corrupt-record policy
+    }
+    this.#counters.loads++;
+    return true;
+  }
+
   #tracedLoad(session: Session<object>): Promise<void> {
     const key = state.cookieKey(session);
     if (key === null || !traced(loadChannel)) return this.#load(session);

@@ -117,7 +117,8 @@ export interface UserSession {
 export interface SessionHost {
   readonly options: ResolvedOptions;
   readonly codec: FieldCodec;
-  load(session: Session<object>): Promise<void>;
+  /** Loads the session; `undefined` when that was done at once (a record the store held in memory). */
+  load(session: Session<object>): Promise<void> | undefined;
   save(session: Session<object>): Promise<WriteKind | 'lost'>;
   destroy(session: Session<object>): Promise<void>;
   regenerate(session: Session<object>): Promise<void>;
@@ -410,13 +411,27 @@ export class Session<D extends object = SessionData> {
   /** Reads the session from the store, once. Later calls return at once. */
   load(): Promise<this> {
     if (this.#state !== 'idle') return Promise.resolve(this);
-    this.#loading ??= this.#host.load(this as Session<object>);
-    return this.#loading.then(() => this);
+    const loading = this.#startLoad();
+    return loading === undefined ? Promise.resolve(this) : loading.then(() => this);
+  }
+
+  /** The load under way, started if need be; `undefined` when it was done at once (held in memory). */
+  #startLoad(): Promise<void> | undefined {
+    if (this.#loading === null) {
+      const loading = this.#host.load(this as Session<object>);
+      if (loading === undefined) return undefined;
+      this.#loading = loading;
+    }
+    return this.#loading;
   }
 
   get<K extends DataKey<D>>(name: K): Promise<D[K] | undefined> {
     // Loaded already (the usual second read of a request): no await, one settled promise.
-    if (this.#state === 'idle') return this.load().then(() => this.#read(name));
+    if (this.#state === 'idle') {
+      // A record the store held in memory loads at once: then no promise but the answer's.
+      const loading = this.#startLoad();
+      if (loading !== undefined) return loading.then(() => this.#read(name));
+    }
     try {
       return Promise.resolve(this.#read(name));
     } catch (error) {

@@ -110,6 +110,13 @@ export interface StoreCore {
    */
   ready?(): Promise<void>;
   /**
+   * The record for `key` when this process holds it in memory and can answer without I/O (the
+   * read tier's hit, the memory store), or `undefined` when only `get` can answer. An
+   * optimisation: the engine asks it first, and a load it answers costs no store call, timer or
+   * promise. It must agree with `get`: never a record `get` would not return now.
+   */
+  peek?(key: string): SessionRecord | undefined;
+  /**
    * Counters the store keeps about itself, for `engine.metrics()`: a read tier's hits and misses,
    * compare-and-set writes replayed after losing a race. Cheap and synchronous.
    */
@@ -239,7 +246,7 @@ export interface Store
     Partial<ConditionalWrites> {}
 
 /** The capability groups, by the name `NOT_SUPPORTED` errors and the conformance suite use. */
-export type Capability = 'patch' | 'move' | 'userIndex' | 'prune' | 'count' | 'enumerate' | 'setIfNewer';
+export type Capability = 'patch' | 'move' | 'userIndex' | 'prune' | 'count' | 'enumerate' | 'setIfNewer' | 'peek';
 
 /** Whether `store` implements a capability group (a store claiming half a group is refused by the engine). */
 export function supports(store: Store, capability: Capability): boolean {
@@ -258,6 +265,8 @@ export function supports(store: Store, capability: Capability): boolean {
       return typeof store.entries === 'function';
     case 'setIfNewer':
       return typeof store.setIfNewer === 'function';
+    case 'peek':
+      return typeof store.peek === 'function';
   }
 }
 
@@ -296,6 +305,7 @@ export function notSupported(store: Store, capability: Capability, action: strin
     count: 'counting',
     enumerate: 'enumeration of its sessions',
     setIfNewer: 'conditional writes (setIfNewer)',
+    peek: 'records held in memory (peek)',
   };
   return new SessionError('NOT_SUPPORTED', `${action} needs ${what[capability]}, which the ${store.name} store lacks`, {
     scope: store.name,

@@ -160,6 +160,28 @@ export function runStoreConformance(t: TestApi, options: ConformanceOptions): vo
       await store().destroy(newKey());
     });
 
+    t.it('answers peek only with what get answers (if peek)', async (context?: TestContext) => {
+      if (!(await applies(context, 'peek'))) return;
+      const key = newKey();
+      assert.equal(full().peek(key), undefined, 'a key never stored is not held');
+      await store().set(key, record({ a: '1' }, 60_000, 'u1'));
+      const read = await store().get(key);
+      const held = full().peek(key);
+      // Held or not (a store may hold only what it read), never anything but what get answers.
+      if (held !== undefined) assert.deepEqual(held, read);
+      if (supports(store(), 'patch')) {
+        await full().patch(key, { set: { b: '2' }, unset: [], expiresAt: Date.now() + 60_000 });
+        const after = full().peek(key);
+        if (after !== undefined) assert.deepEqual(after, await store().get(key));
+        assert.notDeepEqual(full().peek(key)?.fields, { a: '1' }, 'the record before the patch is not held');
+      }
+      await store().destroy(key);
+      assert.equal(full().peek(key), undefined, 'a destroyed record is not held');
+      await store().set(key, record({ a: '2' }, -1000));
+      await store().get(key);
+      assert.equal(full().peek(key), undefined, 'an expired record is not held');
+    });
+
     t.it('never returns a record whose expiry has passed', async () => {
       const key = newKey();
       await store().set(key, record({ a: '1' }, -1000));

@@ -114,6 +114,44 @@ describe('cache tier', () => {
     await shared.close();
   });
 
+  it('loads a session it holds at once, with no store call; events, traces or a miss go the usual way', async () => {
+    const backing = new CountingStore(new MemoryStore());
+    const cache = new CachedStore({ store: backing, invalidation: null });
+    const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [SECRET] });
+    const first = engine.session(undefined);
+    await first.set('user', 'alice');
+    const cookie = (await engine.commit(first)).setCookie?.split(';')[0];
+    backing.reset();
+
+    // Not held yet (the write went through): a store read, and the load waits for it.
+    const cold = engine.session(cookie);
+    const coldRead = cold.get('user');
+    assert.equal(cold.isLoaded, false);
+    assert.equal(await coldRead, 'alice');
+    assert.equal(backing.calls.get, 1);
+
+    // Held now: loaded before get() returns, and the backing store is not asked.
+    const warm = engine.session(cookie);
+    const warmRead = warm.get('user');
+    assert.equal(warm.isLoaded, true);
+    assert.equal(await warmRead, 'alice');
+    assert.equal(backing.calls.get, 1);
+    assert.equal(engine.metrics().loads, 2);
+
+    // A load listener sees every load: then the load is the usual one (still a cache hit).
+    const seen: string[] = [];
+    engine.on('load', (session) => {
+      seen.push(session.key ?? '');
+    });
+    const listened = engine.session(cookie);
+    const listenedRead = listened.get('user');
+    assert.equal(listened.isLoaded, false);
+    assert.equal(await listenedRead, 'alice');
+    assert.equal(seen.length, 1);
+    assert.equal(backing.calls.get, 1);
+    await engine.close();
+  });
+
   it('answers N concurrent reads of one session on a cold cache with one store read', async () => {
     const backing = new CountingStore(new MemoryStore());
     const cache = new CachedStore({ store: backing, invalidation: null });
