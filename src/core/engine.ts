@@ -246,7 +246,12 @@ export class SessionEngine<D extends object = SessionData> {
    */
   session(header: string | null | undefined, client?: ClientInfo): Session<D> {
     const value = header ? this.#headerValue(header) : undefined;
-    return this.sessionFromValue(value, client);
+    const session = this.sessionFromValue(value, client);
+    // Commit listeners see every commit, and the Web Crypto path prepares at commit time.
+    if (client?.commitNeeded && (!syncCrypto || this.#listening('beforeCommit') || this.#listening('commit'))) {
+      state.commitNeeded(session as Session<object>);
+    }
+    return session;
   }
 
   /** The session for a raw cookie (or token) value, already taken out of its header. */

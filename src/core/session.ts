@@ -65,6 +65,14 @@ export interface ClientInfo {
   readonly userAgent?: string | undefined;
   /** The client's IP address, as the framework determined it (proxy settings applied). */
   readonly ip?: string | undefined;
+  /**
+   * For adapters that hold the response only when the commit will do something (a store write
+   * or a header): the session calls it, once, as soon as it knows (a change, data handed out to
+   * be changed in place, a touch or a cookie to clear found at load). `false` says the commit can
+   * no longer happen (the response has started): a change then throws `SESSION_COMMITTED`.
+   * Without it, the adapter commits every request.
+   */
+  commitNeeded?(): boolean;
 }
 
 /** Options of `session.setUser`. */
@@ -169,6 +177,8 @@ export interface SessionInternals {
   checkChanged(session: Session<object>): void | Promise<void>;
   /** Starts an empty session when no record could be used. */
   fresh(session: Session<object>, why: FreshStart): void;
+  /** Tells the adapter the commit will have work (see `ClientInfo.commitNeeded`). */
+  commitNeeded(session: Session<object>): void;
   /** The write this session needs now; `changes: false` plans a touch at most, `touch: false` never one. */
   plan(session: Session<object>, now: number, want: { changes: boolean; touch: boolean }): WritePlan;
   /** The planned write succeeded; `moved` is the record a move left at the new key. */
@@ -333,6 +343,8 @@ export class Session<D extends object = SessionData> {
   readonly #client: ClientInfo | undefined;
   /** The features' state, made on first use: a session that uses none carries one empty slot. */
   #x: Extras | null = null;
+  /** The adapter was told a commit is needed (see `ClientInfo.commitNeeded`). */
+  #commitNoticed = false;
 
   /** @internal Made by the engine; use `engine.session(cookieHeader)` or an adapter. */
   constructor(host: SessionHost, cookieId: string | null, hadCookie: boolean, cookieKey?: string, client?: ClientInfo) {
@@ -340,7 +352,10 @@ export class Session<D extends object = SessionData> {
     this.#cookieId = cookieId;
     this.#cookieKey = cookieKey ?? (cookieId === null ? null : hashId(cookieId));
     this.#client = client;
-    if (hadCookie && cookieId === null) this.#clearCookie = true;
+    if (hadCookie && cookieId === null) {
+      this.#clearCookie = true;
+      this.#commitNeeded(false);
+    }
   }
 
   /** `true` until the session is found in (or written to) the store. */
@@ -670,6 +685,7 @@ export class Session<D extends object = SessionData> {
   /** Ends the session now: the record is deleted and the cookie cleared in the response. */
   async destroy(): Promise<void> {
     if (this.#state === 'destroyed') return;
+    this.#commitNeeded(false); // the cookie is cleared at the commit
     await this.#host.destroy(this as Session<object>);
   }
 
@@ -678,6 +694,7 @@ export class Session<D extends object = SessionData> {
    * response; with `'manual'` only your call writes.
    */
   async save(): Promise<void> {
+    this.#commitNeeded(false); // a new session's cookie goes out at the commit
     await this.#host.save(this as Session<object>);
   }
 
@@ -697,6 +714,7 @@ export class Session<D extends object = SessionData> {
       unchecked: (s) => s.#x?.unchecked === true,
       checkChanged: (s) => s.#checkChanged(),
       fresh: (s, why) => s.#fresh(why),
+      commitNeeded: (s) => s.#commitNeeded(false),
       plan: (s, now, want) => s.#plan(now, want),
       written: (s, plan, moved) => s.#written(plan, moved),
       lost: (s, reported) => s.#lost(reported),
@@ -790,13 +808,20 @@ export class Session<D extends object = SessionData> {
     this.#expiresAt = record.expiresAt;
     this.#userId = record.userId;
     this.#state = 'loaded';
+    // A touch due, or flash messages to take away: the commit will write.
+    if (this.#touchDue(this.#host.options.now()) !== null || (this.#x?.flashIn?.size ?? 0) > 0) {
+      this.#commitNeeded(false);
+    }
   }
 
   #fresh(why: FreshStart): void {
     if (why === 'corrupt') this.#data = Object.create(null);
     this.#x = null;
     if (why === 'corrupt') this.#saved.clear();
-    if (why === 'corrupt' || why === 'missing') this.#clearCookie = true;
+    if (why === 'corrupt' || why === 'missing') {
+      this.#clearCookie = true;
+      this.#commitNeeded(false);
+    }
     if (why === 'degraded') this.#degraded = true;
     const now = this.#host.options.now();
     this.#createdAt = now;
@@ -1041,6 +1066,31 @@ export class Session<D extends object = SessionData> {
   /** Data handed out as objects may change in place: with a schema, it is checked again at commit. */
   #handedOut(): void {
     if (this.#host.options.schema !== null) this.#extras().unchecked = true;
+    // What is handed out may be changed in place, which only the commit finds.
+    this.#commitNeeded(false);
+  }
+
+  /**
+   * Tells the adapter, once, that the commit will have something to do. For a change
+   * (`change`), an adapter that can no longer commit (the response started) makes it throw.
+   */
+  #commitNeeded(change: boolean): void {
+    if (this.#commitNoticed) return;
+    const client = this.#client;
+    if (client?.commitNeeded === undefined) {
+      this.#commitNoticed = true;
+      return;
+    }
+    if (client.commitNeeded()) {
+      this.#commitNoticed = true;
+      return;
+    }
+    if (change) {
+      throw new SessionError(
+        'SESSION_COMMITTED',
+        'a change to the session after the response had started (nothing was changed); change it before sending',
+      );
+    }
   }
 
   /** The features' state, made now if this is the first use. */
@@ -1187,6 +1237,7 @@ export class Session<D extends object = SessionData> {
       );
     }
     if (name !== undefined) assertKey(name);
+    this.#commitNeeded(true);
   }
 }
 

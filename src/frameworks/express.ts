@@ -28,17 +28,36 @@ type WithCommit = Request & { [COMMIT]?: RequestCommit };
 class RequestCommit implements RequestContext, ClientInfo {
   #pending: Promise<void> | null = null;
   #done = false;
+  #held = false;
   status = 0;
   readonly #engine: SessionEngine<object>;
   readonly session: Session<object>;
   readonly #req: Request;
   readonly #res: Response;
+  readonly #next: NextFunction;
+  readonly #vary: string;
 
-  constructor(engine: SessionEngine<object>, req: Request, res: Response) {
+  constructor(engine: SessionEngine<object>, req: Request, res: Response, next: NextFunction, vary: string) {
     this.#engine = engine;
     this.#req = req;
     this.#res = res;
+    this.#next = next;
+    this.#vary = vary;
     this.session = engine.session(headerOf(req.headers[engine.requestHeader]), this);
+  }
+
+  /**
+   * The response is held (and committed before its head goes out) only once the session says
+   * its commit will write or send something: a request that reads its session, or never touches
+   * it, leaves the response alone. Replacing four methods of every response cost Express more
+   * than the rest of the session.
+   */
+  commitNeeded(): boolean {
+    if (this.#held) return true;
+    if (this.#done || this.#res.headersSent) return false;
+    this.#held = true;
+    holdUntilCommitted(this.#res, (status) => this.run(status), this.#next, this.#vary);
+    return true;
   }
 
   get secure(): boolean {
@@ -99,10 +118,9 @@ export function session<D extends object = SessionData>(
       next();
       return;
     }
-    const commit = new RequestCommit(engine, req, res);
+    const commit = new RequestCommit(engine, req, res, next, vary);
     req.session = commit.session as unknown as Session<SessionData>;
     held[COMMIT] = commit;
-    holdUntilCommitted(res, (status) => commit.run(status), next, vary);
     next();
   };
 }

@@ -15,9 +15,9 @@ import { importOptional, isSessionError, missingDependency, SessionError } from 
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { varyOn } from './internal/cache-headers.ts';
-import { holdUntilCommitted, respondWithError } from './internal/hold.ts';
+import { respondWithError } from './internal/hold.ts';
 import { inSlot, toSlot } from './internal/slots.ts';
-import { commitSession, getSession } from './node.ts';
+import { commitSession, getSession, holdWhenNeeded } from './node.ts';
 
 // Loaded, not imported statically: without the Nest packages, importing tessera/nestjs fails with
 // MISSING_DEPENDENCY naming them, instead of Node's raw ERR_MODULE_NOT_FOUND.
@@ -64,7 +64,8 @@ class SessionMiddleware {
     }
     toSlot(raw, SESSION, getSession(this.#engine, raw));
     const rawRes = (res as ServerResponse & { raw?: ServerResponse }).raw ?? res;
-    holdUntilCommitted(
+    holdWhenNeeded(
+      raw,
       rawRes,
       (status) => commitSession(raw, rawRes, status),
       (error) => respondWithError(error, raw, rawRes),

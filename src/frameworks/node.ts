@@ -13,11 +13,30 @@ class HandedOut implements ClientInfo {
   readonly engine: SessionEngine<object>;
   readonly session: Session<object>;
   readonly #req: IncomingMessage;
+  /** The session said its commit will have work (see `ClientInfo.commitNeeded`). */
+  #needed = false;
+  /** Holds the response (`session()`, NestJS); `false` once it can no longer be held. */
+  #hold: (() => boolean) | null = null;
 
   constructor(engine: SessionEngine<object>, req: IncomingMessage) {
     this.engine = engine;
     this.#req = req;
     this.session = engine.session(headerOf(req.headers[engine.requestHeader]), this);
+  }
+
+  commitNeeded(): boolean {
+    this.#needed = true;
+    return this.#hold === null ? true : this.#hold();
+  }
+
+  /**
+   * Holds the response with `hold` once the commit will have work, now if it already has: a
+   * request that only reads its session leaves the response alone (replacing four methods of
+   * every response was most of what a session cost).
+   */
+  holdWhenNeeded(hold: () => boolean): void {
+    this.#hold = hold;
+    if (this.#needed) hold();
   }
 
   get userAgent(): string | undefined {
@@ -115,13 +134,36 @@ export function session<D extends object = SessionData>(
   return function tesseraSession(req, res) {
     const current = getSession(engine, req);
     const fail = (error: unknown) => onError(error, req, res);
-    holdUntilCommitted(res, (status) => commitSession(req, res, status), fail, vary);
+    holdWhenNeeded(req, res, (status) => commitSession(req, res, status), fail, vary);
     try {
       Promise.resolve(handler(req, res, current)).catch(fail);
     } catch (error) {
       fail(error);
     }
   };
+}
+
+/**
+ * For adapters over `node:http` (`session()`, NestJS): holds `res` until `commit` settles, from
+ * the moment the request's session (from `getSession`) says its commit will have work.
+ * @internal
+ */
+export function holdWhenNeeded(
+  req: IncomingMessage,
+  res: ServerResponse,
+  commit: (status: number) => void | Promise<void>,
+  onError: (error: unknown) => void,
+  vary: string,
+): void {
+  const handedOut = inSlot<HandedOut>(req, HANDED_OUT) as HandedOut;
+  let held = false;
+  handedOut.holdWhenNeeded(() => {
+    if (held) return true;
+    if (res.headersSent) return false;
+    held = true;
+    holdUntilCommitted(res, commit, onError, vary);
+    return true;
+  });
 }
 
 function hasHeader(res: ServerResponse, [name, line]: [string, string]): boolean {
