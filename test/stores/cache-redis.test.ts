@@ -113,6 +113,195 @@ describe('cache (redis tracking) + redis: one store read for concurrent loads', 
   });
 });
 
+/** A tier over a store-made Redis connection, with its reads counted (HGETALLs the tier let through). */
+function quietTier(url: string, prefix: string) {
+  const store = new RedisStore({ url, prefix });
+  const reads = { count: 0 };
+  const get = store.get.bind(store);
+  store.get = (key) => {
+    reads.count++;
+    return get(key);
+  };
+  const source = redisTracking({ url, prefix, reconnectDelayMs: 20 });
+  const cache = new CachedStore({ store, invalidation: source });
+  const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [secret] });
+  return { store, reads, source, cache, engine };
+}
+
+const cookieOf = (setCookie: string | null | undefined) => setCookie?.split(';')[0] ?? '';
+
+describe('cache (redis tracking) on the store\'s own connection: a write keeps its result', () => {
+  it('a read-modify-write costs one round trip: no read after the first, and the store has every write', async () => {
+    const prefix = `tessera-test:${randomUUID()}:`;
+    const a = quietTier(REDIS_URL, prefix);
+    try {
+      await a.cache.start();
+      assert.equal(a.source.quietOwnWrites, true, 'the tracking rides on the store connection');
+      const login = a.engine.session(undefined);
+      await login.set('n', 0);
+      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      for (let i = 1; i <= 20; i++) {
+        const s = a.engine.session(cookie);
+        assert.equal(await s.get('n'), i - 1);
+        await s.set('n', i);
+        await a.engine.commit(s);
+      }
+      assert.equal(a.reads.count, 0, 'twenty read-modify-writes, not one HGETALL');
+      const fresh = new RedisStore({ url: REDIS_URL, prefix });
+      const key = a.engine.session(cookie);
+      await key.get('n');
+      const stored = await fresh.get(key.key ?? '');
+      assert.equal(stored?.fields.n, '20', 'every write reached Redis');
+      await fresh.close();
+    } finally {
+      await a.engine.close();
+      await dropPrefix(prefix);
+    }
+  });
+
+  it('still hears every other connection\'s writes and destroys', async () => {
+    const prefix = `tessera-test:${randomUUID()}:`;
+    const a = quietTier(REDIS_URL, prefix);
+    const b = quietTier(REDIS_URL, prefix);
+    try {
+      await Promise.all([a.cache.start(), b.cache.start()]);
+      assert.equal(a.source.quietOwnWrites && b.source.quietOwnWrites, true);
+      const login = a.engine.session(undefined);
+      await login.set('n', 1);
+      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      assert.equal(await b.engine.session(cookie).get('n'), 1);
+      assert.equal(await b.engine.session(cookie).get('n'), 1);
+      assert.equal(b.reads.count, 1, 'b holds it after one read');
+      // a's write is b's invalidation, and b's is a's.
+      const s = a.engine.session(cookie);
+      await s.set('n', 2);
+      await a.engine.commit(s);
+      await until(async () => (await b.engine.session(cookie).get('n')) === 2);
+      const t2 = b.engine.session(cookie);
+      await t2.set('n', 3);
+      await b.engine.commit(t2);
+      await until(async () => (await a.engine.session(cookie).get('n')) === 3);
+      await b.engine.session(cookie).destroy();
+      await until(async () => (await a.engine.session(cookie).get('n')) === undefined);
+    } finally {
+      await Promise.all([a.engine.close(), b.engine.close()]);
+      await dropPrefix(prefix);
+    }
+  });
+
+  it('keeps every concurrent write of one session, and holds no guess while writes overlap', async () => {
+    const prefix = `tessera-test:${randomUUID()}:`;
+    const a = quietTier(REDIS_URL, prefix);
+    try {
+      await a.cache.start();
+      const login = a.engine.session(undefined);
+      await login.set('start', true);
+      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const s = a.engine.session(cookie);
+          await s.get('start');
+          await s.set(`k${i}`, i);
+          await a.engine.commit(s);
+        }),
+      );
+      const s = a.engine.session(cookie);
+      for (let i = 0; i < 40; i++) assert.equal(await s.get(`k${i}`), i, `k${i} is seen through the tier`);
+    } finally {
+      await a.engine.close();
+      await dropPrefix(prefix);
+    }
+  });
+
+  it('stops serving from memory when the store connection drops, and keeps writes again once it is back', async () => {
+    const prefix = `tessera-test:${randomUUID()}:`;
+    const a = quietTier(REDIS_URL, prefix);
+    const other = new SessionEngine<Record<string, unknown>>({
+      store: new RedisStore({ url: REDIS_URL, prefix }),
+      secrets: [secret],
+    });
+    const { createClient } = await import('redis');
+    const admin = createClient({ url: REDIS_URL });
+    await admin.connect();
+    try {
+      await a.cache.start();
+      const login = a.engine.session(undefined);
+      await login.set('n', 1);
+      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      // The store's connection is the one tracking with NOLOOP: kill it (tracking ends with it).
+      const clients = String(await admin.sendCommand(['CLIENT', 'LIST']));
+      const tracking = clients.split('\n').filter((line) => / flags=\S*t/.test(line) && / redir=\d+/.test(line));
+      const ours = tracking.filter((line) => {
+        const redir = / redir=(\d+)/.exec(line)?.[1];
+        return clients.includes(`id=${redir} `) && new RegExp(`id=${redir} .* name=tessera-tier-`).test(clients);
+      });
+      assert.ok(ours.length >= 1, 'a tracking connection redirecting to a tier listener');
+      const resetsBefore = a.cache.stats().resets;
+      for (const line of ours) await admin.sendCommand(['CLIENT', 'KILL', 'ID', String(/^id=(\d+)/.exec(line)?.[1])]);
+      await until(async () => a.cache.stats().resets > resetsBefore);
+      // Meanwhile another process writes: once back, the tier must not serve what it held before.
+      const s = other.session(cookie);
+      await s.set('n', 2);
+      await other.commit(s);
+      await until(async () => {
+        try {
+          return (await a.engine.session(cookie).get('n')) === 2;
+        } catch {
+          return false;
+        }
+      }, 10_000);
+      await until(async () => a.source.quietOwnWrites === true, 10_000);
+      // Back: a write keeps its result again, and others' writes still arrive.
+      const mine = a.engine.session(cookie);
+      await mine.set('n', 3);
+      await a.engine.commit(mine);
+      const readsBefore = a.reads.count;
+      assert.equal(await a.engine.session(cookie).get('n'), 3);
+      assert.equal(a.reads.count, readsBefore, 'held after the write, no read');
+      const theirs = other.session(cookie);
+      await theirs.set('n', 4);
+      await other.commit(theirs);
+      await until(async () => (await a.engine.session(cookie).get('n')) === 4);
+    } finally {
+      await admin.close();
+      await Promise.all([a.engine.close(), other.close()]);
+      await dropPrefix(prefix);
+    }
+  });
+
+  it('with a client of the app\'s own, tracks on a connection of its own and drops what it wrote', async () => {
+    const prefix = `tessera-test:${randomUUID()}:`;
+    const { createClient } = await import('redis');
+    const client = createClient({ url: REDIS_URL });
+    await client.connect();
+    const counted = { count: 0 };
+    const store = new RedisStore({ client, prefix });
+    const get = store.get.bind(store);
+    store.get = (key) => {
+      counted.count++;
+      return get(key);
+    };
+    const source = redisTracking({ url: REDIS_URL, prefix });
+    const cache = new CachedStore({ store, invalidation: source });
+    const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [secret] });
+    try {
+      await cache.start();
+      assert.equal(source.quietOwnWrites, false, 'the app\'s connection is left as it is');
+      const tracking = String(await client.sendCommand(['CLIENT', 'INFO']));
+      assert.doesNotMatch(tracking, / flags=\S*t/, 'no tracking turned on on the app\'s client');
+      const login = engine.session(undefined);
+      await login.set('n', 1);
+      const cookie = cookieOf((await engine.commit(login)).setCookie);
+      assert.equal(await engine.session(cookie).get('n'), 1);
+      assert.equal(counted.count, 1, 'a write is dropped from the tier (its own invalidation would do it anyway)');
+    } finally {
+      await engine.close();
+      await client.close();
+      await dropPrefix(prefix);
+    }
+  });
+});
+
 describe('cache coherence across processes', () => {
   it('a session destroyed by one process is refused by another that had it cached', async () => {
     const prefix = `tessera-test:${randomUUID()}:`;

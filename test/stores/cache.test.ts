@@ -53,21 +53,26 @@ const record = (fields: Record<string, string>, userId: string | null = null) =>
 });
 
 describe('cache tier', () => {
-  it('serves repeated reads from memory, and writes go through', async () => {
+  it('serves repeated reads from memory, and writes go through and are held', async () => {
     const backing = new CountingStore(new MemoryStore());
     const cache = new CachedStore({ store: backing, invalidation: null });
     const key = hashId(generateId());
     await cache.set(key, record({ a: '1' }));
+    assert.equal(backing.calls.set, 1, 'a write goes through');
     backing.reset();
     for (let i = 0; i < 5; i++) assert.deepEqual((await cache.get(key))?.fields, { a: '1' });
-    assert.equal(backing.calls.get, 1);
+    assert.equal(backing.calls.get, 0, 'what this process wrote is held: no read');
     assert.equal(await cache.patch?.(key, { set: { b: '2' }, unset: [], expiresAt: Date.now() + 60_000 }), true);
+    assert.equal(backing.calls.patch, 1);
     assert.deepEqual((await cache.get(key))?.fields, { a: '1', b: '2' }, 'a write is never hidden by the cache');
+    assert.deepEqual((await backing.inner.get(key))?.fields, { a: '1', b: '2' });
+    assert.equal(backing.calls.get, 0, 'the patched record is held too');
     await cache.destroy(key);
     assert.equal(await cache.get(key), null);
+    assert.equal(backing.calls.get, 1, 'a destroyed session is read from the store');
     const stats = cache.stats();
-    assert.equal(stats.hits, 4);
-    assert.ok(stats.misses >= 2);
+    assert.equal(stats.hits, 6);
+    assert.equal(stats.misses, 1);
     await cache.close();
   });
 
@@ -118,12 +123,14 @@ describe('cache tier', () => {
     const backing = new CountingStore(new MemoryStore());
     const cache = new CachedStore({ store: backing, invalidation: null });
     const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [SECRET] });
-    const first = engine.session(undefined);
+    // Logged in elsewhere (straight to the store): this tier does not hold it yet.
+    const elsewhere = new SessionEngine<Record<string, unknown>>({ store: backing, secrets: [SECRET] });
+    const first = elsewhere.session(undefined);
     await first.set('user', 'alice');
-    const cookie = (await engine.commit(first)).setCookie?.split(';')[0];
+    const cookie = (await elsewhere.commit(first)).setCookie?.split(';')[0];
     backing.reset();
 
-    // Not held yet (the write went through): a store read, and the load waits for it.
+    // Not held yet: a store read, and the load waits for it.
     const cold = engine.session(cookie);
     const coldRead = cold.get('user');
     assert.equal(cold.isLoaded, false);
@@ -168,11 +175,12 @@ describe('cache tier', () => {
     assert.notEqual(await backing.inner.get(key), reads[0]);
     assert.equal(cache.stats().joined, 19);
 
-    // Through the engine: 20 requests of one session, one store read.
+    // Through the engine: 20 requests of one session (logged in elsewhere), one store read.
     const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [SECRET] });
-    const first = engine.session(undefined);
+    const elsewhere = new SessionEngine<Record<string, unknown>>({ store: backing, secrets: [SECRET] });
+    const first = elsewhere.session(undefined);
     await first.set('user', 'alice');
-    const cookie = (await engine.commit(first)).setCookie?.split(';')[0];
+    const cookie = (await elsewhere.commit(first)).setCookie?.split(';')[0];
     backing.reset();
     const users = await Promise.all(Array.from({ length: 20 }, () => engine.session(cookie).get('user')));
     assert.deepEqual(new Set(users), new Set(['alice']));

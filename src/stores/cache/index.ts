@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { check, flag, func, having, positive, type Same } from '../../core/check.ts';
-import { type SessionRecord, type Store, type StoreMetrics, supports } from '../../core/store.ts';
+import { applyChangeSet, type SessionRecord, type Store, type StoreMetrics, supports } from '../../core/store.ts';
 import type { InvalidationSource } from './invalidation.ts';
 import { LruMap } from './lru.ts';
 
@@ -85,10 +85,18 @@ interface Pending {
   read: Promise<SessionRecord | null>;
 }
 
+/** A write in flight; tainted when its key is invalidated, or written here again, before it returns. */
+interface Flight {
+  tainted: boolean;
+}
+
 /**
  * A bounded in-process read tier in front of any store (the Redis::Simple seed's in-memory
  * hash, made coherent). Reads of a cached session cost no store round trip; writes go through
- * to the store and evict the local copy; other processes' writes arrive as invalidations.
+ * to the store; other processes' writes arrive as invalidations. A write keeps its result in
+ * the cache where the source does not echo this process's own writes back (`quietOwnWrites`:
+ * `redisTracking` on a store-made Redis connection) or there is no source; elsewhere it drops
+ * the local copy, as its own invalidation would.
  */
 export class CachedStore implements Store {
   readonly name: string;
@@ -99,6 +107,7 @@ export class CachedStore implements Store {
   readonly #closeStore: boolean;
   readonly #now: () => number;
   readonly #pending = new Map<string, Set<Pending>>();
+  readonly #writes = new Map<string, Set<Flight>>();
   #resetEpoch = 0;
   #started: Promise<void> | null = null;
   #startError: unknown = null;
@@ -131,8 +140,18 @@ export class CachedStore implements Store {
     if (supports(inner, 'patch')) {
       this.atomicPatch = inner.atomicPatch === true;
       const { patch, touch } = inner as Required<Pick<Store, 'patch' | 'touch'>>;
-      this.patch = (key, change) => this.#writing([key], () => patch.call(inner, key, change));
-      this.touch = (key, expiresAt) => this.#writing([key], () => touch.call(inner, key, expiresAt));
+      this.patch = (key, change) =>
+        this.#writingOne(
+          key,
+          () => patch.call(inner, key, change),
+          (base, outcome) => (base && outcome === true ? applyChangeSet(base, change) : null),
+        );
+      this.touch = (key, expiresAt) =>
+        this.#writingOne(
+          key,
+          () => touch.call(inner, key, expiresAt),
+          (base, outcome) => (base && outcome === true ? { ...base, expiresAt } : null),
+        );
     }
     const { move, listByUser, destroyByUser, prune, count } = inner;
     if (move) this.move = (from, to, ...rest) => this.#writing([from, to], () => move.call(inner, from, to, ...rest));
@@ -157,7 +176,7 @@ export class CachedStore implements Store {
   /** Starts the invalidation source; called by the first read, or call it at boot. */
   start(): Promise<void> {
     this.#started ??= this.#invalidation
-      ? this.#invalidation.start({ evict: (key) => this.#evict(key, true), reset: () => this.#reset() })
+      ? this.#invalidation.start({ evict: (key) => this.#evict(key, true), reset: () => this.#reset() }, this.inner)
       : Promise.resolve();
     return this.#started;
   }
@@ -226,7 +245,8 @@ export class CachedStore implements Store {
     const read = this.inner.get(key).then(copyOf);
     let waiting = this.#pending.get(key);
     if (!waiting) this.#pending.set(key, (waiting = new Set()));
-    const pending: Pending = { tainted: false, read };
+    // A read sent while this process writes the key may answer what was there before the write.
+    const pending: Pending = { tainted: this.#writes.has(key), read };
     waiting.add(pending);
     try {
       const record = await read;
@@ -242,7 +262,11 @@ export class CachedStore implements Store {
   }
 
   set(key: string, record: SessionRecord): Promise<void> {
-    return this.#writing([key], () => this.inner.set(key, record));
+    return this.#writingOne(
+      key,
+      () => this.inner.set(key, record),
+      () => copyOf(record),
+    );
   }
 
   destroy(key: string): Promise<void> {
@@ -255,6 +279,47 @@ export class CachedStore implements Store {
     const result = await write();
     for (const key of keys) await this.#changed(key);
     return result;
+  }
+
+  /**
+   * A write of one key through to the store. Where this process's own writes are not echoed
+   * back, the record the write leaves (`result` of the cached record before it, if any, and the
+   * store's answer) is cached, unless something else changed the key meanwhile: an
+   * invalidation, another write of it here, or a reset, taint the write in flight.
+   */
+  async #writingOne<T>(
+    key: string,
+    write: () => Promise<T>,
+    result: (base: SessionRecord | undefined, outcome: T) => SessionRecord | null,
+  ): Promise<T> {
+    const keeping = this.#invalidation === null || this.#invalidation.quietOwnWrites === true;
+    const entry = keeping ? this.#lru.get(key) : undefined;
+    const epoch = this.#resetEpoch;
+    const startedAt = this.#now();
+    // Drops the local copy, and taints the reads and the other writes of this key in flight.
+    this.#evict(key);
+    const flight: Flight = { tainted: false };
+    let flights = this.#writes.get(key);
+    if (!flights) this.#writes.set(key, (flights = new Set()));
+    flights.add(flight);
+    let outcome: T;
+    try {
+      outcome = await write();
+    } finally {
+      flights.delete(flight);
+      if (flights.size === 0) this.#writes.delete(key);
+    }
+    const still = this.#invalidation === null || this.#invalidation.quietOwnWrites === true;
+    const record =
+      keeping && still && !flight.tainted && epoch === this.#resetEpoch ? result(entry?.record, outcome) : null;
+    if (record === null) {
+      await this.#changed(key);
+      return outcome;
+    }
+    this.#evict(key);
+    // The staleness bound runs from when the record it was made from was read.
+    this.#lru.set(key, { record, cachedAt: entry?.cachedAt ?? startedAt }, sizeOf(key, record));
+    return outcome;
   }
 
   async close(): Promise<void> {
@@ -275,18 +340,20 @@ export class CachedStore implements Store {
 
   #evict(key: string, remote = false): void {
     if (this.#lru.delete(key) && remote) this.#stats.invalidations++;
-    for (const pending of this.#pending.get(key) ?? []) pending.tainted = true;
+    for (const pending of this.#pending.get(key) ?? NO_FLIGHTS) pending.tainted = true;
+    for (const flight of this.#writes.get(key) ?? NO_FLIGHTS) flight.tainted = true;
   }
 
   #reset(): void {
     this.#lru.clear();
     for (const flights of this.#pending.values()) for (const pending of flights) pending.tainted = true;
+    for (const flights of this.#writes.values()) for (const flight of flights) flight.tainted = true;
     this.#resetEpoch++;
     this.#stats.resets++;
   }
 }
 
-const NO_FLIGHTS: ReadonlySet<Pending> = new Set();
+const NO_FLIGHTS: ReadonlySet<Pending & Flight> = new Set();
 
 function copyOf(record: SessionRecord | null): SessionRecord | null {
   return record === null ? null : { ...record, fields: { ...record.fields } };

@@ -1,4 +1,5 @@
 // The contract between the cache tier and its sources of invalidations (see redis-invalidation.ts).
+import type { Store } from '../../core/store.ts';
 
 /** What an invalidation source tells the cache. */
 export interface InvalidationListener {
@@ -16,8 +17,17 @@ export interface InvalidationSource {
   readonly name: string;
   /** Whether invalidations are flowing right now. */
   readonly live: boolean;
-  /** Starts listening (and reconnecting by itself); resolves once live or failed for the first time. */
-  start(listener: InvalidationListener): Promise<void>;
+  /**
+   * `true` while this process's own writes through the backing store raise no invalidation here
+   * (the Redis tracking rides on the store's connection, NOLOOP), and every other change does:
+   * the cache then keeps what it wrote instead of dropping it.
+   */
+  readonly quietOwnWrites?: boolean;
+  /**
+   * Starts listening (and reconnecting by itself); resolves once live or failed for the first
+   * time. `store` is the cache's backing store, which a source may use to hear of changes.
+   */
+  start(listener: InvalidationListener, store?: Store): Promise<void>;
   /** Tells other processes a key changed, for sources the backing store does not feed itself. */
   announce?(key: string): Promise<void>;
   close(): Promise<void>;

@@ -1,4 +1,5 @@
 import { importOptional, SessionError } from '../../core/errors.ts';
+import type { Store } from '../../core/store.ts';
 import type { InvalidationListener, InvalidationSource } from './invalidation.ts';
 
 /** node-redis `createClient` options; not typed with node-redis's own types, which are not Tessera's API. */
@@ -61,6 +62,8 @@ abstract class RedisListener implements InvalidationSource {
   #closed = false;
   #timer: NodeJS.Timeout | null = null;
   #createClient: CreateClient | null = null;
+  /** The cache's backing store, given to `start`. */
+  protected store: Store | null = null;
 
   constructor(options: RedisInvalidationOptions) {
     this.url = options.url ?? 'redis://127.0.0.1:6379';
@@ -73,8 +76,9 @@ abstract class RedisListener implements InvalidationSource {
     return this.#live;
   }
 
-  async start(listener: InvalidationListener): Promise<void> {
+  async start(listener: InvalidationListener, store?: Store): Promise<void> {
     this.#listener = listener;
+    this.store = store ?? null;
     const redis = await importOptional<{ createClient: CreateClient }>('redis', 'cache');
     this.#createClient = redis.createClient;
     await this.#connect();
@@ -106,8 +110,8 @@ abstract class RedisListener implements InvalidationSource {
       },
     });
     this.#connections.push(client);
-    client.on('error', () => this.#lost());
-    client.on('end', () => this.#lost());
+    client.on('error', () => this.lost());
+    client.on('end', () => this.lost());
     return client.connect().then(() => {
       // close() may have run while this connection was being opened.
       if (this.#closed) {
@@ -126,11 +130,13 @@ abstract class RedisListener implements InvalidationSource {
         (url) => this.connection(url),
         (keys) => this.#onKeys(keys),
       );
+      // A connection lost while the listeners were set up has scheduled a new attempt.
+      if (this.#timer || this.#closed) return;
       this.#live = true;
       this.#delay = this.#firstDelay;
     } catch {
       if (this.#closed) this.#teardown();
-      else this.#lost();
+      else this.lost();
     }
   }
 
@@ -148,7 +154,11 @@ abstract class RedisListener implements InvalidationSource {
   /** The cache key for a key named in a message, or `null` when it is not a session. */
   protected abstract toLocalKey(key: string): string | null;
 
-  #lost(): void {
+  /** The connections are gone (lost or closed). */
+  protected tornDown(): void {}
+
+  /** A connection (or the tracking) is gone: drop the cache, and connect again after a delay. */
+  protected lost(): void {
     if (this.#timer || this.#closed) return;
     this.#live = false;
     // The timer is set first: tearing down emits 'end' events that land back here.
@@ -164,6 +174,7 @@ abstract class RedisListener implements InvalidationSource {
 
   #teardown(): void {
     this.#live = false;
+    this.tornDown();
     const connections = this.#connections;
     this.#connections = [];
     for (const connection of connections) {
@@ -176,14 +187,32 @@ abstract class RedisListener implements InvalidationSource {
   }
 }
 
+/** What `redisTracking` asks of a backing Redis store (`RedisStore.trackOwnWrites`), to keep what the cache wrote. */
+interface TracksOwnWrites {
+  trackOwnWrites(owner: object, listener: string, listenerName: string, lost: () => void): Promise<boolean>;
+}
+
+function tracksOwnWrites(store: Store | null): store is Store & TracksOwnWrites {
+  return typeof (store as Partial<TracksOwnWrites> | null)?.trackOwnWrites === 'function';
+}
+
 /** Server-assisted client-side caching (RESP2 tracking with a redirect, broadcast mode). */
 class RedisTracking extends RedisListener {
   readonly name = 'redis-tracking';
   readonly #prefix: string;
+  #quiet = false;
 
   constructor(options: RedisInvalidationOptions) {
     super(options);
     this.#prefix = options.prefix ?? 'tessera:';
+  }
+
+  get quietOwnWrites(): boolean {
+    return this.#quiet && this.live;
+  }
+
+  protected override tornDown(): void {
+    this.#quiet = false;
   }
 
   protected toLocalKey(key: string): string | null {
@@ -197,10 +226,20 @@ class RedisTracking extends RedisListener {
     const first = await open(this.url);
     // Tracking is per server: on a cluster every master reports only its own keys.
     const urls = await masterUrls(first, this.url);
+    // On one server, the tracking goes on the store's own connection when the store allows it:
+    // with NOLOOP, the store's writes raise no invalidation here (the cache keeps what it wrote,
+    // and a read-modify-write costs one round trip) while everyone else's still do.
+    const store = urls.length === 1 && tracksOwnWrites(this.store) ? this.store : null;
     for (const url of urls) {
       const subscriber = await open(url);
       const id = String(await subscriber.sendCommand(['CLIENT', 'ID']));
+      const listenerName = `tessera-tier-${globalThis.crypto.randomUUID()}`;
+      await subscriber.sendCommand(['CLIENT', 'SETNAME', listenerName]);
       await subscriber.subscribe(INVALIDATE, (message) => onKeys(Array.isArray(message) ? message : null));
+      if (store && (await store.trackOwnWrites(this, id, listenerName, () => this.lost()))) {
+        this.#quiet = true;
+        continue;
+      }
       const control = url === this.url ? first : await open(url);
       // BCAST: told about every change under the prefix, whoever made it, with no read needed first.
       await control.sendCommand(['CLIENT', 'TRACKING', 'ON', 'REDIRECT', id, 'BCAST', 'PREFIX', this.#prefix]);

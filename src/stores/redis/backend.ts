@@ -49,4 +49,13 @@ export interface Backend {
   masters(): Promise<NodeSender[]>;
   /** Closes the client if the store created it; a user's client is left open. */
   close(): Promise<void>;
+  /**
+   * Turns on tracking (default mode: of the keys this connection reads) on the one connection
+   * commands go through, redirected to the connection `listener`, with NOLOOP: a change of a key
+   * this connection read is reported to `listener`, unless this connection made it. `lost` is
+   * called once, when the connection (and the tracking with it) goes. Only where the store owns
+   * a single connection (a store-made node-redis client); `false` when `listener` is not a
+   * connection named `listenerName` on the same server, or the server is older than Redis 7.0.5.
+   */
+  track?(listener: string, listenerName: string, lost: () => void): Promise<boolean>;
 }

@@ -79,15 +79,28 @@ export async function ownedBackend(
   let connecting: Promise<void> | null = null;
   let attempt: Promise<void> | null = null;
   let closed = false;
+  /** Counts the connections made: tracking turned on belongs to one of them. */
+  let generation = 0;
+  let trackingLost: (() => void) | null = null;
+  const dropTracking = () => {
+    const lost = trackingLost;
+    trackingLost = null;
+    lost?.();
+  };
   // Without an 'error' listener node-redis would crash the process on the first network error.
   client.on('error', (error: Error) => {
     failure = error;
+    dropTracking();
     onEvent('error', error);
   });
+  client.on('end', dropTracking);
+  client.on('reconnecting', dropTracking);
   client.on('ready', () => {
     // A connection attempt that was under way when close() destroyed the client can still
     // complete; it must not outlive the store.
     if (closed) return client.destroy();
+    generation++;
+    dropTracking();
     everReady = true;
     failure = null;
     onEvent('ready');
@@ -135,6 +148,34 @@ export async function ownedBackend(
     },
     send: (_key, args) => client.sendCommand(args),
     masters: async () => [(args) => client.sendCommand(args)],
+    async track(listener, listenerName, lost) {
+      const connection = generation;
+      // Scripts' writes honour NOLOOP from Redis 7.0.5 (redis/redis#11052); Valkey says 7.2.4.
+      const server = String(await client.sendCommand(['INFO', 'server']));
+      const version = /^redis_version:(\d+)\.(\d+)\.(\d+)/m.exec(server)?.slice(1).map(Number) ?? [0, 0, 0];
+      const [major = 0, minor = 0, patch = 0] = version;
+      if (major * 1e6 + minor * 1e3 + patch < 7_000_005) return false;
+      // A client ID is a counter of its own server: make sure it names the listener, not
+      // another client of a different server.
+      const found = String(await client.sendCommand(['CLIENT', 'LIST', 'ID', listener]));
+      if (!found.includes(` name=${listenerName} `)) return false;
+      trackingLost = lost;
+      try {
+        // ON over an existing tracking (an earlier listener's) with other options is refused.
+        await client.sendCommand(['CLIENT', 'TRACKING', 'OFF']);
+        await client.sendCommand(['CLIENT', 'TRACKING', 'ON', 'REDIRECT', listener, 'NOLOOP']);
+      } catch (error) {
+        if (trackingLost === lost) trackingLost = null;
+        throw error;
+      }
+      if (connection !== generation || !client.isReady) {
+        if (trackingLost === lost) trackingLost = null;
+        throw new SessionError('STORE_UNAVAILABLE', `the connection to ${target} was lost while tracking was set up`, {
+          scope: 'redis',
+        });
+      }
+      return true;
+    },
     async close() {
       if (closed) return;
       closed = true;

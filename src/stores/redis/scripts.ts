@@ -38,11 +38,20 @@ end
 if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
 redis.call('PEXPIREAT', key, ARGV[3])`;
 
+/**
+ * A read of the key just written. A write ends the tracking of the key for the connection that
+ * made it, even with NOLOOP; this read starts it again, so that a read tier whose tracking rides
+ * on the store's connection (`RedisStore.trackOwnWrites`) hears of the next change by anyone
+ * else. Costs nothing otherwise.
+ */
+const READ_BACK = `redis.call('EXISTS', key)`;
+
 export const SET = script(
   'set',
   `local key = KEYS[1]
 local previous = redis.call('HGET', key, 'userId')
 ${WRITE_RECORD}
+${READ_BACK}
 return previous`,
 );
 
@@ -113,6 +122,7 @@ for i = setEnd + 1, #ARGV do
 end
 if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
 redis.call('PEXPIREAT', key, ARGV[3])
+${READ_BACK}
 return {1, previous}`,
 );
 

@@ -72,6 +72,8 @@ export class RedisStore implements Store {
   /** With `durableCommit` on one master connection: whether a WAIT is out, and the writes waiting for the next. */
   #waiting = false;
   #waiters: Array<{ resolve(acked: number): void; reject(error: unknown): void }> = [];
+  /** The read tier whose tracking rides on this store's connection (see {@link trackOwnWrites}). */
+  #tracker: object | null = null;
 
   constructor(options: RedisStoreOptions = {}) {
     this.#options = resolveRedisOptions(options);
@@ -371,6 +373,31 @@ export class RedisStore implements Store {
   }
 
   /** Closes the client the store created; a client passed in as `client` is left open. */
+  /**
+   * For the read tier's `redisTracking` (not an application API): turns on tracking on the
+   * connection the store reads and writes through (default mode: Redis remembers the keys it
+   * read, and the write scripts read back what they wrote), redirected to the listener
+   * connection `listener` (client ID) named `listenerName`, with NOLOOP, so that the process
+   * hears of every change to what it holds but its own writes, and its tier can keep what it
+   * wrote. `lost` is called once when that connection goes. `false` when the store cannot: a
+   * client of the app's own (its connection is not the store's to change), a Cluster or
+   * Sentinel client, a listener on another server, Redis older than 7.0.5, or another tier
+   * already tracking through this store (`owner` tells them apart).
+   */
+  async trackOwnWrites(owner: object, listener: string, listenerName: string, lost: () => void): Promise<boolean> {
+    if (this.#tracker !== null && this.#tracker !== owner) return false;
+    const backend = await this.#ready('track');
+    if (!backend.track) return false;
+    let tracking: boolean;
+    try {
+      tracking = await backend.track(listener, listenerName, lost);
+    } catch (error) {
+      throw toStoreError(error, 'redis', 'track');
+    }
+    if (tracking) this.#tracker = owner;
+    return tracking;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
