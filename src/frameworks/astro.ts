@@ -1,12 +1,12 @@
 import type { APIContext, MiddlewareHandler } from 'astro';
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
-import { type RequestContext, SessionEngine } from '../core/engine.ts';
+import { SessionEngine } from '../core/engine.ts';
 import { isSessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import type { Session, SessionData } from '../core/session.ts';
 import { commitHeader, varyOn } from './internal/cache-headers.ts';
-import { sessionErrorResponse, withSessionHeader } from './internal/web.ts';
+import { sessionErrorResponse, WebEventSession, withSessionHeader } from './internal/web.ts';
 
 /** Tessera's SessionData, by a name that Astro's own `App.SessionData` (for `Astro.session`) does not hide. */
 type TesseraSessionData = SessionData;
@@ -33,40 +33,6 @@ const optionsSchema = v.strictObject({ clientIp: v.optional(func<NonNullable<Ast
 const same: Same<v.InferInput<typeof optionsSchema>, AstroSessionOptions> = true;
 void same;
 
-/** A request's session and its facts for the engine, read lazily. */
-class AstroRequest implements RequestContext, ClientInfo {
-  readonly session: Session<object>;
-  status = 0;
-  readonly #context: APIContext;
-  readonly #clientIp: (context: APIContext) => string | undefined;
-
-  constructor(
-    engine: SessionEngine<object>,
-    context: APIContext,
-    clientIp: (context: APIContext) => string | undefined,
-  ) {
-    this.#context = context;
-    this.#clientIp = clientIp;
-    this.session = engine.session(context.request.headers.get(engine.requestHeader), this);
-  }
-
-  get secure(): boolean {
-    return this.#context.url.protocol === 'https:';
-  }
-
-  get userAgent(): string | undefined {
-    return this.#context.request.headers.get('user-agent') ?? undefined;
-  }
-
-  get ip(): string | undefined {
-    try {
-      return this.#clientIp(this.#context);
-    } catch {
-      return undefined; // a prerendered page has no client address, and Astro throws for it
-    }
-  }
-}
-
 /**
  * Astro middleware (`src/middleware.ts`: `export const onRequest = session(engine)`):
  * `context.locals.session` (`Astro.locals.session` in pages) in every page and endpoint, lazy (a
@@ -90,7 +56,7 @@ export function session<D extends object = SessionData>(
   const clientIp = options.clientIp ?? ((context: APIContext) => context.clientAddress);
   const vary = varyOn(engine);
   return async function tesseraSession(context, next) {
-    const request = new AstroRequest(engine, context, clientIp);
+    const request = new WebEventSession(engine, context, clientIp);
     context.locals.session = request.session as unknown as Session<TesseraSessionData>;
     let response: Response;
     try {

@@ -1,12 +1,12 @@
 import type { Handle, HandleServerError, RequestEvent } from '@sveltejs/kit';
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
-import { type RequestContext, SessionEngine } from '../core/engine.ts';
+import { SessionEngine } from '../core/engine.ts';
 import { isSessionError, type SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import type { Session, SessionData } from '../core/session.ts';
 import { commitHeader, varyOn } from './internal/cache-headers.ts';
-import { sessionErrorResponse, withSessionHeader } from './internal/web.ts';
+import { sessionErrorResponse, WebEventSession, withSessionHeader } from './internal/web.ts';
 
 /** Tessera's SessionData, by a name that an `App.SessionData` (Astro declares one) does not hide. */
 type TesseraSessionData = SessionData;
@@ -41,36 +41,6 @@ void same;
  */
 const failures = new WeakMap<object, SessionError>();
 
-/** An event's session and its facts for the engine, read lazily. */
-class SvelteKitRequest implements RequestContext, ClientInfo {
-  readonly session: Session<object>;
-  status = 0;
-  readonly #event: RequestEvent;
-  readonly #clientIp: (event: RequestEvent) => string | undefined;
-
-  constructor(
-    engine: SessionEngine<object>,
-    event: RequestEvent,
-    clientIp: (event: RequestEvent) => string | undefined,
-  ) {
-    this.#event = event;
-    this.#clientIp = clientIp;
-    this.session = engine.session(event.request.headers.get(engine.requestHeader), this);
-  }
-
-  get secure(): boolean {
-    return this.#event.url.protocol === 'https:';
-  }
-
-  get userAgent(): string | undefined {
-    return this.#event.request.headers.get('user-agent') ?? undefined;
-  }
-
-  get ip(): string | undefined {
-    return this.#clientIp(this.#event);
-  }
-}
-
 /**
  * The SvelteKit `handle` hook (`src/hooks.server.ts`): `event.locals.session` in every load
  * function, form action and endpoint, lazy (a request that never touches it costs no store
@@ -96,7 +66,7 @@ export function session<D extends object = SessionData>(
   const clientIp = options.clientIp ?? ((event: RequestEvent) => event.getClientAddress());
   const vary = varyOn(engine);
   return async function tesseraSession({ event, resolve }) {
-    const request = new SvelteKitRequest(engine, event, clientIp);
+    const request = new WebEventSession(engine, event, clientIp);
     event.locals.session = request.session as unknown as Session<TesseraSessionData>;
     let response = await resolve(event);
     const failure = failures.get(event.locals);

@@ -1,4 +1,41 @@
+import type { RequestContext, SessionEngine } from '../../core/engine.ts';
+import type { ClientInfo, Session } from '../../core/session.ts';
 import { sessionCacheHeaders } from './cache-headers.ts';
+
+/**
+ * The session of a framework event that carries a Web `Request` and its `URL` (Astro's context,
+ * SvelteKit's event), with the facts the engine asks of it, read lazily: `Secure` from the
+ * URL's protocol, the `User-Agent`, and the client address from `clientIp` (none when it throws:
+ * Astro has no address for a prerendered page, nor SvelteKit for an adapter without one).
+ */
+export class WebEventSession<E extends { request: Request; url: URL }> implements RequestContext, ClientInfo {
+  readonly session: Session<object>;
+  status = 0;
+  readonly #event: E;
+  readonly #clientIp: (event: E) => string | undefined;
+
+  constructor(engine: SessionEngine<object>, event: E, clientIp: (event: E) => string | undefined) {
+    this.#event = event;
+    this.#clientIp = clientIp;
+    this.session = engine.session(event.request.headers.get(engine.requestHeader), this);
+  }
+
+  get secure(): boolean {
+    return this.#event.url.protocol === 'https:';
+  }
+
+  get userAgent(): string | undefined {
+    return this.#event.request.headers.get('user-agent') ?? undefined;
+  }
+
+  get ip(): string | undefined {
+    try {
+      return this.#clientIp(this.#event);
+    } catch {
+      return undefined;
+    }
+  }
+}
 
 /**
  * `response` with the session's header added: a `Set-Cookie` line (appended, unless it carries
