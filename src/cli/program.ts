@@ -501,6 +501,9 @@ interface Check {
   detail: string;
 }
 
+/** What a Redis store tells doctor of its expiry (`RedisStore.expiryPolicy`). */
+type ExpiryPolicy = (key: string) => Promise<{ ttlMs: number; evictionPolicy: string | null }>;
+
 /** The clock difference (ms) past which doctor warns, and past which it fails. */
 const SKEW_WARN_MS = 1000;
 const SKEW_FAIL_MS = 60_000;
@@ -527,6 +530,7 @@ async function doctor({ store, resolved, options }: Context): Promise<Text> {
     userId: null,
   });
   const back = await store.get(key);
+  const policy = await (inner(store) as { expiryPolicy?: ExpiryPolicy }).expiryPolicy?.call(inner(store), key);
   await store.destroy(key);
   const gone = (await store.get(key)) === null;
   const ms = Math.round((performance.now() - started) * 100) / 100;
@@ -538,6 +542,23 @@ async function doctor({ store, resolved, options }: Context): Promise<Text> {
   const { idleMs, absoluteMs } = options;
   const native = store.prune === undefined;
   const pruned = (inner(store) as { pruneIntervalMs?: number }).pruneIntervalMs;
+  if (policy) {
+    // The store writes the expiry as the key's own: Redis must show it on the probe.
+    const expiring = policy.ttlMs > 0 && policy.ttlMs <= 60_000 + SKEW_FAIL_MS;
+    const evicting = policy.evictionPolicy?.startsWith('allkeys-') === true;
+    add(
+      'redis expiry',
+      !expiring ? 'fail' : evicting ? 'warn' : 'ok',
+      (expiring
+        ? `the probe key expires in ${Math.round(policy.ttlMs / 1000)} s (PTTL), as written`
+        : `the probe key has PTTL ${policy.ttlMs}, expected about 60000: Redis would keep sessions past their expiry`) +
+        (policy.evictionPolicy === null
+          ? '; maxmemory-policy unknown (CONFIG refused)'
+          : evicting
+            ? `; maxmemory-policy ${policy.evictionPolicy} evicts live sessions when memory is full (noeviction or volatile-* keeps them)`
+            : `; maxmemory-policy ${policy.evictionPolicy}`),
+    );
+  }
   add(
     'expiry',
     native || (pruned ?? 0) > 0 ? 'ok' : 'warn',

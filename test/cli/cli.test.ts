@@ -1,4 +1,4 @@
-// stores: sqlite
+// stores: sqlite redis
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { generateId, hashId } from '../../src/core/ids.ts';
 import { SqlStore } from '../../src/stores/sql/index.ts';
+import { startRedis } from '../support/redis-servers.ts';
 
 const secret = 'cli-test-secret-0123456789abcdefghijklm';
 const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
@@ -278,5 +279,34 @@ describe('the tessera command', () => {
       assert.match(e.stderr ?? '', /exactly one of --key or --user/);
       return true;
     });
+  });
+});
+
+describe('tessera doctor on Redis', () => {
+  it('checks that Redis expires the probe key itself, and warns of a policy that evicts live sessions', async () => {
+    const server = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
+    try {
+      const url = `${server.url}/0`;
+      const report = JSON.parse((await cli('--url', url, '--json', 'doctor')).stdout);
+      const check = report.checks.find((c: { check: string }) => c.check === 'redis expiry');
+      assert.equal(check?.status, 'warn');
+      assert.match(
+        check.detail,
+        /the probe key expires in (59|60) s \(PTTL\), as written; maxmemory-policy allkeys-lru evicts live sessions/,
+      );
+      const { createClient } = await import('redis');
+      const admin = createClient({ url: server.url });
+      await admin.connect();
+      await admin.configSet('maxmemory-policy', 'noeviction');
+      await admin.close();
+      const text = (await cli('--url', url, 'doctor')).stdout;
+      assert.match(
+        text,
+        /^redis expiry +ok +the probe key expires in (59|60) s \(PTTL\), as written; maxmemory-policy noeviction$/m,
+      );
+      assert.match(text, /^expiry +ok +.*the store expires records itself$/m);
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -372,7 +372,23 @@ export class RedisStore implements Store {
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
-  /** Closes the client the store created; a client passed in as `client` is left open. */
+  /**
+   * What `tessera doctor` reports of Redis's expiry: the milliseconds left on `key` (PTTL: -1 no
+   * expiry, -2 no key), and the server's `maxmemory-policy`, or `null` where CONFIG is refused
+   * (managed services often rename it).
+   */
+  async expiryPolicy(key: string): Promise<{ ttlMs: number; evictionPolicy: string | null }> {
+    const ttlMs = Number(await this.#send('expiryPolicy', this.prefix + key, ['PTTL', this.prefix + key]));
+    let evictionPolicy: string | null = null;
+    try {
+      const reply = flat(await this.#send('expiryPolicy', '', ['CONFIG', 'GET', 'maxmemory-policy']));
+      evictionPolicy = reply.length >= 2 ? String(reply[1]) : null;
+    } catch {
+      evictionPolicy = null; // CONFIG disabled or renamed: not knowable from here
+    }
+    return { ttlMs, evictionPolicy };
+  }
+
   /**
    * For the read tier's `redisTracking` (not an application API): turns on tracking on the
    * connection the store reads and writes through (default mode: Redis remembers the keys it
@@ -398,6 +414,7 @@ export class RedisStore implements Store {
     return tracking;
   }
 
+  /** Closes the client the store created; a client passed in as `client` is left open. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
