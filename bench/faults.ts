@@ -59,3 +59,7 @@ for (const r of results) {
     `| ${r.name} | ${r.requests} | ${ms(r.errorWindowMs)} | ${ms(r.outage.p99Ms)} | ${ms(r.outage.maxMs)} | ${ms(r.recoveryMs)} | ${r.lost} of ${r.acknowledged} |`,
   );
 }
+// A row whose fault was not the planned one alone (Sentinel failing over twice) measures that fault.
+for (const r of results) {
+  if (r.anomalies.length > 0) console.log(`\nNot the planned fault alone in "${r.name}": ${r.anomalies.join('; ')}`);
+}

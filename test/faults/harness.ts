@@ -35,6 +35,11 @@ export interface FaultPlan {
   storeTimeoutMs?: number;
   /** How long to wait for the first success after `recover()`. @default 20000 */
   recoveryDeadlineMs?: number;
+  /**
+   * What the fault did besides the one planned, asked once the load has stopped (e.g. Sentinel
+   * failing over a second time): the run then measures that too, not the store alone.
+   */
+  anomalies?(): string[];
 }
 
 /** What happened, in the units the bench table shows. */
@@ -65,6 +70,8 @@ export interface FaultResult {
   timeouts: number;
   /** The most frequent store errors (digits masked) and their counts. */
   errors: Array<[message: string, count: number]>;
+  /** What the plan's `anomalies()` reported: the fault was not the one planned. */
+  anomalies: string[];
 }
 
 const SECRET = 'fault-suite-secret-0123456789abcdef';
@@ -260,6 +267,7 @@ export async function runFault(plan: FaultPlan): Promise<FaultResult> {
       unreadable,
       timeouts,
       errors: [...errors].sort((a, b) => b[1] - a[1]).slice(0, 5),
+      anomalies: plan.anomalies?.() ?? [],
     };
   } finally {
     stop = true;
@@ -278,7 +286,8 @@ export function summary(r: FaultResult): string {
     `first success ${r.recoveryMs === null ? 'never' : `${round(r.recoveryMs)} ms`} after recovery; ` +
     `${r.lost} of ${r.acknowledged} acknowledged writes lost${r.lostExamples.length ? ` (${r.lostExamples.join('; ')})` : ''}; ` +
     `${r.timeouts} store timeouts; ` +
-    `errors: ${r.errors.map(([message, count]) => `${count}x ${message}`).join(' | ')}`
+    `errors: ${r.errors.map(([message, count]) => `${count}x ${message}`).join(' | ')}` +
+    (r.anomalies.length > 0 ? `; not the planned fault alone: ${r.anomalies.join('; ')}` : '')
   );
 }
 
@@ -297,5 +306,6 @@ export function checkFault(
   if (!r.failed[503]) problems.push('no request failed during the outage (was the server really down?)');
   if (r.unreadable > 0) problems.push(`${r.unreadable} sessions could not be read back`);
   if (!options.allowLost && r.lost > 0) problems.push(`${r.lost} acknowledged writes lost`);
+  problems.push(...r.anomalies);
   return problems;
 }
