@@ -13,14 +13,16 @@ class HandedOut implements ClientInfo {
   readonly engine: SessionEngine<object>;
   readonly session: Session<object>;
   readonly #req: IncomingMessage;
+  readonly #ip: (() => string | undefined) | undefined;
   /** The session said its commit will have work (see `ClientInfo.commitNeeded`). */
   #needed = false;
   /** Holds the response (`session()`, NestJS); `false` once it can no longer be held. */
   #hold: (() => boolean) | null = null;
 
-  constructor(engine: SessionEngine<object>, req: IncomingMessage) {
+  constructor(engine: SessionEngine<object>, req: IncomingMessage, ip?: () => string | undefined) {
     this.engine = engine;
     this.#req = req;
+    this.#ip = ip;
     this.session = engine.session(headerOf(req.headers[engine.requestHeader]), this);
   }
 
@@ -43,9 +45,12 @@ class HandedOut implements ClientInfo {
     return this.#req.headers['user-agent'];
   }
 
-  /** The socket's peer: behind a proxy, that is the proxy (`node:http` has no trust-proxy setting). */
+  /**
+   * The adapter's answer, or the socket's peer: behind a proxy, that is the proxy (`node:http`
+   * has no trust-proxy setting).
+   */
   get ip(): string | undefined {
-    return this.#req.socket.remoteAddress;
+    return this.#ip ? this.#ip() : this.#req.socket.remoteAddress;
   }
 }
 
@@ -57,11 +62,24 @@ const HANDED_OUT = Symbol('tessera.handedOut');
  * session is used. Calling it again for the same request returns the same session.
  */
 export function getSession<D extends object = SessionData>(engine: SessionEngine<D>, req: IncomingMessage): Session<D> {
+  return sessionOf(engine, req);
+}
+
+/**
+ * {@link getSession}, with the client's IP address from `ip` instead of the socket (for adapters
+ * whose framework knows it better, h3 1).
+ * @internal
+ */
+export function sessionOf<D extends object>(
+  engine: SessionEngine<D>,
+  req: IncomingMessage,
+  ip?: () => string | undefined,
+): Session<D> {
   // One slot per engine: two engines on one request each have their session.
   const slot = slotOf(engine);
   const known = inSlot<Session<D>>(req, slot);
   if (known) return known;
-  const made = toSlot(req, HANDED_OUT, new HandedOut(engine as SessionEngine<object>, req));
+  const made = toSlot(req, HANDED_OUT, new HandedOut(engine as SessionEngine<object>, req, ip));
   return toSlot(req, slot, made.session as Session<D>);
 }
 

@@ -1,4 +1,4 @@
-// Test apps that a framework's own build makes (SvelteKit, Astro, Next.js): the app's source in
+// Test apps that a framework's own build makes (SvelteKit, Astro, Next.js, Nuxt): the app's source in
 // test/frameworks/apps/<name>/ is copied to a temporary directory, beside a link to this
 // repository's node_modules, and built there once per test run. The built server then runs in
 // the test process, so the suite can give each server its own engine: the app's code takes the
@@ -47,12 +47,19 @@ export interface BuiltApp {
 
 /**
  * Copies test/frameworks/apps/<name> to a temporary directory and runs `command` there (its
- * build), with `env` added to the environment.
+ * build), with `env` added to the environment. `modules` links some packages of the app to
+ * another copy in this repository's node_modules than the top-level one (`{ h3:
+ * 'nitropack/node_modules/h3' }`: the major a user of that framework has at the top).
  */
-export async function buildApp(name: string, command: string[], env: Record<string, string> = {}): Promise<BuiltApp> {
+export async function buildApp(
+  name: string,
+  command: string[],
+  env: Record<string, string> = {},
+  modules: Record<string, string> = {},
+): Promise<BuiltApp> {
   const dir = await mkdtemp(path.join(tmpdir(), `tessera-${name}-`));
   await cp(path.join(ROOT, 'test/frameworks/apps', name), dir, { recursive: true });
-  await linkModules(dir);
+  await linkModules(dir, modules);
   const started = performance.now();
   const [file = '', ...args] = command;
   // Not a test: with node:test's NODE_TEST_CONTEXT inherited, a build's own node processes misbehave.
@@ -77,17 +84,19 @@ export async function buildApp(name: string, command: string[], env: Record<stri
 }
 
 /** The app's node_modules: a link to each of this repository's packages, and `tessera` leading into src/. */
-async function linkModules(dir: string): Promise<void> {
+async function linkModules(dir: string, elsewhere: Record<string, string>): Promise<void> {
   const modules = path.join(dir, 'node_modules');
   await mkdir(modules);
   for (const entry of await readdir(path.join(ROOT, 'node_modules'))) {
-    await symlink(path.join(ROOT, 'node_modules', entry), path.join(modules, entry), 'dir');
+    const target = path.join(ROOT, 'node_modules', elsewhere[entry] ?? entry);
+    await symlink(target, path.join(modules, entry), 'dir');
   }
   const tessera = path.join(modules, 'tessera');
   await mkdir(tessera);
   await symlink(path.join(ROOT, 'src'), path.join(tessera, 'src'), 'dir');
   const exports: Record<string, string> = {};
-  for (const adapter of ['sveltekit', 'astro', 'next']) exports[`./${adapter}`] = `./src/frameworks/${adapter}.ts`;
+  for (const adapter of ['sveltekit', 'astro', 'next', 'h3'])
+    exports[`./${adapter}`] = `./src/frameworks/${adapter}.ts`;
   await writeFile(
     path.join(tessera, 'package.json'),
     `${JSON.stringify({ name: 'tessera', private: true, type: 'module', exports }, null, 2)}\n`,

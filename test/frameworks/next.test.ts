@@ -1,7 +1,9 @@
 // Next.js 16 (App Router), built with `next build` once (in `before`) and served by Next's own
 // production server (`next({ dev: false })`, what `next start` runs) in the test process: Route
-// Handlers with `session(engine, handler)` answer the behaviour suite over HTTP, and a Server
-// Component reads the session that a Server Action (a form posted without JavaScript) changed.
+// Handlers with `session(engine, handler)` answer the behaviour suite over HTTP, a Server
+// Component reads the session that a Server Action (a form posted without JavaScript) changed,
+// and proxy.js (Next.js 16's middleware, on the Node.js runtime) changes the session of the
+// requests under /proxied before their route or page runs.
 import assert from 'node:assert/strict';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -69,6 +71,34 @@ describe('next (next build, production server)', () => {
       assert.match(cookie, /HttpOnly/);
       browser.jar.set(COOKIE, cookie.split(';')[0]?.slice(COOKIE.length + 1) ?? '');
       assert.match((await browser.get('/')).text, /hello <!-- -->ada|hello ada/);
+    } finally {
+      await close(server);
+      await engine.close();
+    }
+  });
+
+  it('proxy.ts: session(engine, handler) sets its cookie on NextResponse.next(); a session that has its cookie reaches the route and page behind it changed', async () => {
+    const engine = new SessionEngine({ store: new MemoryStore(), secrets });
+    const server = (await makeServer(engine)) as Server;
+    const base = await listen(server);
+    try {
+      const browser = new Browser(base);
+      const first = await browser.get('/proxied/state');
+      assert.equal(first.status, 200);
+      const cookies = first.setCookies.filter((line) => line.startsWith(`${COOKIE}=`));
+      assert.equal(cookies.length, 1, 'the proxy started the session and its Set-Cookie came out');
+      assert.match(cookies[0] ?? '', /HttpOnly/);
+      // The route behind had the request's own Cookie header (none): the new session reaches it
+      // from the next request on.
+      assert.deepEqual(JSON.parse(first.text), { user: null, count: 0 });
+      // With the cookie, the proxy's write is done before NextResponse.next() returns.
+      const second = await browser.get('/proxied/state');
+      assert.deepEqual(JSON.parse(second.text), { user: null, count: 2 });
+      const page = await browser.get('/proxied');
+      assert.match(page.text, /count <!-- -->3|count 3/, 'a Server Component behind the proxy reads it too');
+      // Outside the matcher the proxy does not run; and it used this test's engine, in this process.
+      assert.deepEqual(JSON.parse((await browser.get('/state')).text), { user: null, count: 3 });
+      assert.equal(await engine.session(`${COOKIE}=${browser.jar.get(COOKIE)}`).get('count'), 3);
     } finally {
       await close(server);
       await engine.close();

@@ -36,7 +36,7 @@ const MAJORS: Record<string, string[]> = {
   fastify: ['4', '5'],
   koa: ['2', '3'],
   hono: ['4'],
-  h3: ['2'],
+  h3: ['1', '2'],
   '@nestjs/common': ['11', '12'],
   '@nestjs/core': ['11', '12'],
   // 3 declares Node >= 22: resolved here, untested.

@@ -1,0 +1,3 @@
+import { actions } from '../lib/hooks.js';
+
+export default defineEventHandler((event) => actions.increment(event.context.session));
