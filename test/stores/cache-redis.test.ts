@@ -130,7 +130,7 @@ function quietTier(url: string, prefix: string) {
 
 const cookieOf = (setCookie: string | null | undefined) => setCookie?.split(';')[0] ?? '';
 
-describe('cache (redis tracking) on the store\'s own connection: a write keeps its result', () => {
+describe("cache (redis tracking) on the store's own connection: a write keeps its result", () => {
   it('a read-modify-write costs one round trip: no read after the first, and the store has every write', async () => {
     const prefix = `tessera-test:${randomUUID()}:`;
     const a = quietTier(REDIS_URL, prefix);
@@ -159,7 +159,7 @@ describe('cache (redis tracking) on the store\'s own connection: a write keeps i
     }
   });
 
-  it('still hears every other connection\'s writes and destroys', async () => {
+  it("still hears every other connection's writes and destroys", async () => {
     const prefix = `tessera-test:${randomUUID()}:`;
     const a = quietTier(REDIS_URL, prefix);
     const b = quietTier(REDIS_URL, prefix);
@@ -269,7 +269,7 @@ describe('cache (redis tracking) on the store\'s own connection: a write keeps i
     }
   });
 
-  it('with a client of the app\'s own, tracks on a connection of its own and drops what it wrote', async () => {
+  it("with a client of the app's own, tracks on a connection of its own and drops what it wrote", async () => {
     const prefix = `tessera-test:${randomUUID()}:`;
     const { createClient } = await import('redis');
     const client = createClient({ url: REDIS_URL });
@@ -286,9 +286,9 @@ describe('cache (redis tracking) on the store\'s own connection: a write keeps i
     const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [secret] });
     try {
       await cache.start();
-      assert.equal(source.quietOwnWrites, false, 'the app\'s connection is left as it is');
+      assert.equal(source.quietOwnWrites, false, "the app's connection is left as it is");
       const tracking = String(await client.sendCommand(['CLIENT', 'INFO']));
-      assert.doesNotMatch(tracking, / flags=\S*t/, 'no tracking turned on on the app\'s client');
+      assert.doesNotMatch(tracking, / flags=\S*t/, "no tracking turned on on the app's client");
       const login = engine.session(undefined);
       await login.set('n', 1);
       const cookie = cookieOf((await engine.commit(login)).setCookie);
