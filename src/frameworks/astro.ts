@@ -5,8 +5,8 @@ import { SessionEngine } from '../core/engine.ts';
 import { isSessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
-import { commitHeader, varyOn } from './internal/cache-headers.ts';
-import { sessionErrorResponse, WebEventSession, withSessionHeader } from './internal/web.ts';
+import { varyOn } from './internal/cache-headers.ts';
+import { commitToResponse, sessionErrorResponse, WebEventSession } from './internal/web.ts';
 
 /** Tessera's SessionData, by a name that Astro's own `App.SessionData` (for `Astro.session`) does not hide. */
 type TesseraSessionData = SessionData;
@@ -74,14 +74,6 @@ export function session<D extends object = SessionData>(
       if (isSessionError(error) && error.status !== 500) return sessionErrorResponse(error.status);
       throw error;
     }
-    let header: [string, string] | null;
-    try {
-      request.status = response.status;
-      header = commitHeader(engine, await engine.commit(request.session, request));
-    } catch (error) {
-      if (!isSessionError(error)) throw error;
-      return sessionErrorResponse(error.status);
-    }
-    return withSessionHeader(response, header, engine.options.cacheHeaders, vary);
+    return commitToResponse(engine, request, response, vary);
   };
 }

@@ -5,8 +5,8 @@ import { SessionEngine } from '../core/engine.ts';
 import { isSessionError, type SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
-import { commitHeader, varyOn } from './internal/cache-headers.ts';
-import { sessionErrorResponse, WebEventSession, withSessionHeader } from './internal/web.ts';
+import { varyOn } from './internal/cache-headers.ts';
+import { commitToResponse, WebEventSession } from './internal/web.ts';
 
 /** Tessera's SessionData, by a name that an `App.SessionData` (Astro declares one) does not hide. */
 type TesseraSessionData = SessionData;
@@ -74,15 +74,7 @@ export function session<D extends object = SessionData>(
       // An unexpected error was a store failure: its status (503), on the page SvelteKit rendered.
       response = new Response(response.body, { status: failure.status, headers: response.headers });
     }
-    let header: [string, string] | null;
-    try {
-      request.status = response.status;
-      header = commitHeader(engine, await engine.commit(request.session, request));
-    } catch (error) {
-      if (!isSessionError(error)) throw error;
-      return sessionErrorResponse(error.status);
-    }
-    return withSessionHeader(response, header, engine.options.cacheHeaders, vary);
+    return commitToResponse(engine, request, response, vary);
   };
 }
 

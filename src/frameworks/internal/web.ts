@@ -1,6 +1,7 @@
 import type { RequestContext, SessionEngine } from '../../core/engine.ts';
+import { isSessionError } from '../../core/errors.ts';
 import type { ClientInfo, Session } from '../../core/session.ts';
-import { sessionCacheHeaders } from './cache-headers.ts';
+import { commitHeader, sessionCacheHeaders } from './cache-headers.ts';
 
 /**
  * The session of a framework event that carries a Web `Request` and its `URL` (Astro's context,
@@ -83,4 +84,25 @@ export function sessionErrorResponse(status: number): Response {
     status,
     headers: { 'content-type': 'text/plain; charset=utf-8' },
   });
+}
+
+/**
+ * Commits the session of `request` with the status of the `response` the framework made, and
+ * returns that response with the session's header, or the plain answer of a store failure.
+ */
+export async function commitToResponse(
+  engine: SessionEngine<object>,
+  request: RequestContext & { session: Session<object> },
+  response: Response,
+  vary: string,
+): Promise<Response> {
+  let header: [string, string] | null;
+  try {
+    request.status = response.status;
+    header = commitHeader(engine, await engine.commit(request.session, request));
+  } catch (error) {
+    if (!isSessionError(error)) throw error;
+    return sessionErrorResponse(error.status);
+  }
+  return withSessionHeader(response, header, engine.options.cacheHeaders, vary);
 }
