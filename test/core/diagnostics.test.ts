@@ -173,10 +173,11 @@ describe('engine.metrics()', () => {
       secrets,
     });
     const other = new SessionEngine<Record<string, number>>({ store: b, secrets });
-    const s = cached.session(undefined);
+    // Another process logs in; this one reads (a miss, then a hit); the other writes; this
+    // one's patch replays on top of it.
+    const s = other.session(undefined);
     await s.set('n', 1);
-    const cookie = cookieOf((await cached.commit(s)).setCookie);
-    // This process reads (a miss, then a hit); another process writes; this one's patch replays.
+    const cookie = cookieOf((await other.commit(s)).setCookie);
     await cached.session(cookie).get('n');
     const mine = cached.session(cookie);
     await mine.load();
