@@ -107,11 +107,21 @@ export function missingDependency(pkg: string, scope: string, cause?: unknown): 
 }
 
 /** Loads an optional peer dependency, failing with a message that names the package to install. */
-export async function importOptional<T>(pkg: string, scope: string): Promise<T> {
+export function importOptional<T>(pkg: string, scope: string): Promise<T> {
+  return loadOptional(() => import(pkg) as Promise<T>, pkg, scope);
+}
+
+/**
+ * {@link importOptional} through a loader that names the package literally (`() => import('hono')`),
+ * which bundlers and file tracers follow, for a peer that everyone importing the module has (an
+ * adapter's framework). A peer some users of the module lack stays behind `importOptional`: a
+ * literal import of a package that is not installed fails their bundler's build.
+ */
+export async function loadOptional<T>(load: () => Promise<T>, pkg: string, scope: string): Promise<T> {
   try {
-    return (await import(pkg)) as T;
+    return await load();
   } catch (error) {
-    const code = (error as { code?: string }).code;
+    const code = (error as { code?: string } | null)?.code;
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw missingDependency(pkg, scope, error);
     throw error;
   }

@@ -3,7 +3,7 @@ import type { H3Event, HTTPError as H3HTTPError, getRequestIP as h3GetRequestIP,
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
 import { type RequestContext, SessionEngine } from '../core/engine.ts';
-import { isSessionError, missingDependency, SessionError } from '../core/errors.ts';
+import { isSessionError, loadOptional, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
 import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
@@ -16,11 +16,7 @@ import { commitSession, holdWhenNeeded, sessionOf } from './node.ts';
 // installed, importing tessera/h3 fails with MISSING_DEPENDENCY naming it, not with Node's raw
 // ERR_MODULE_NOT_FOUND. Only h3 2's events use what it exports (h3 1 has neither HTTPError nor
 // toResponse), and this h3 need not be the one whose events arrive.
-const { HTTPError, toResponse, getRequestIP } = (await import('h3').catch((error: unknown) => {
-  const code = (error as { code?: string } | null)?.code;
-  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw missingDependency('h3', 'h3', error);
-  throw error;
-})) as {
+const { HTTPError, toResponse, getRequestIP } = (await loadOptional(() => import('h3'), 'h3', 'h3')) as {
   HTTPError: typeof H3HTTPError | undefined;
   toResponse: typeof h3ToResponse;
   getRequestIP: typeof h3GetRequestIP;

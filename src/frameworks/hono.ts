@@ -4,14 +4,16 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
 import { type RequestContext, SessionEngine } from '../core/engine.ts';
-import { importOptional, isSessionError, missingDependency } from '../core/errors.ts';
+import { isSessionError, loadOptional, missingDependency } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
 import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 
 // Loaded, not imported statically: without hono installed, importing tessera/hono then fails with
-// MISSING_DEPENDENCY naming it, instead of Node's raw ERR_MODULE_NOT_FOUND for a subpath of it.
-const { HTTPException } = await importOptional<{ HTTPException: typeof HonoHTTPException }>(
+// MISSING_DEPENDENCY naming it, instead of Node's raw ERR_MODULE_NOT_FOUND for a subpath of it. A
+// literal import(), which bundlers follow.
+const { HTTPException } = await loadOptional<{ HTTPException: typeof HonoHTTPException }>(
+  () => import('hono/http-exception'),
   'hono/http-exception',
   'hono',
 ).catch((error: unknown) => {

@@ -11,7 +11,7 @@ import type {
 } from '@nestjs/common';
 import type * as NestCore from '@nestjs/core';
 import { SessionEngine } from '../core/engine.ts';
-import { importOptional, isSessionError, missingDependency, SessionError } from '../core/errors.ts';
+import { isSessionError, loadOptional, missingDependency, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { varyOn } from './internal/cache-headers.ts';
@@ -20,10 +20,11 @@ import { inSlot, toSlot } from './internal/slots.ts';
 import { commitSession, getSession, holdWhenNeeded } from './node.ts';
 
 // Loaded, not imported statically: without the Nest packages, importing tessera/nestjs fails with
-// MISSING_DEPENDENCY naming them, instead of Node's raw ERR_MODULE_NOT_FOUND.
+// MISSING_DEPENDENCY naming them, instead of Node's raw ERR_MODULE_NOT_FOUND. Literal imports,
+// which bundlers follow.
 const [common, core] = await Promise.all([
-  importOptional<typeof NestCommon>('@nestjs/common', 'nestjs'),
-  importOptional<typeof NestCore>('@nestjs/core', 'nestjs'),
+  loadOptional<typeof NestCommon>(() => import('@nestjs/common'), '@nestjs/common', 'nestjs'),
+  loadOptional<typeof NestCore>(() => import('@nestjs/core'), '@nestjs/core', 'nestjs'),
 ]).catch((error: unknown) => {
   throw isSessionError(error, 'MISSING_DEPENDENCY')
     ? missingDependency('@nestjs/common @nestjs/core', 'nestjs', error.cause)
