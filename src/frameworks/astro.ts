@@ -56,7 +56,7 @@ export function session<D extends object = SessionData>(
   const clientIp = options.clientIp ?? ((context: APIContext) => context.clientAddress);
   const vary = varyOn(engine);
   return async function tesseraSession(context, next) {
-    const request = new WebEventSession(engine, context, clientIp);
+    const request = new WebEventSession(engine, context, context.request, clientIp);
     context.locals.session = request.session as unknown as Session<TesseraSessionData>;
     let response: Response;
     try {

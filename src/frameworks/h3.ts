@@ -2,13 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { H3Event, HTTPError as H3HTTPError, getRequestIP as h3GetRequestIP, toResponse as h3ToResponse } from 'h3';
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
-import { type RequestContext, SessionEngine } from '../core/engine.ts';
+import { SessionEngine } from '../core/engine.ts';
 import { isSessionError, loadOptional, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import type { Session, SessionData } from '../core/session.ts';
 import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 import { respondWithError } from './internal/hold.ts';
-import { withSessionHeader } from './internal/web.ts';
+import { WebEventSession, withSessionHeader } from './internal/web.ts';
 import { commitSession, holdWhenNeeded, sessionOf } from './node.ts';
 
 // A literal import(), which bundlers and Nitro's file tracing follow (a Nuxt build loading h3 by a
@@ -57,32 +57,6 @@ export interface H3SessionOptions {
 const h3OptionsSchema = v.strictObject({ clientIp: v.optional(func<NonNullable<H3SessionOptions['clientIp']>>()) });
 const same: Same<v.InferInput<typeof h3OptionsSchema>, H3SessionOptions> = true;
 void same;
-
-/** An event's session and its facts for the engine, read lazily. */
-class H3Request implements RequestContext, ClientInfo {
-  readonly session: Session<object>;
-  status = 0;
-  readonly #event: H3Event;
-  readonly #clientIp: (event: H3Event) => string | undefined;
-
-  constructor(engine: SessionEngine<object>, event: H3Event, clientIp: (event: H3Event) => string | undefined) {
-    this.#event = event;
-    this.#clientIp = clientIp;
-    this.session = engine.session(event.req.headers.get(engine.requestHeader), this);
-  }
-
-  get secure(): boolean {
-    return this.#event.url.protocol === 'https:';
-  }
-
-  get userAgent(): string | undefined {
-    return this.#event.req.headers.get('user-agent') ?? undefined;
-  }
-
-  get ip(): string | undefined {
-    return this.#clientIp(this.#event);
-  }
-}
 
 /**
  * The middleware {@link session} makes: h3 2 calls it with `next`, h3 1 (Nuxt 4, Nitro 2)
@@ -149,7 +123,7 @@ export function session<D extends object = SessionData>(
   const ipOf = clientIp ?? ((event: H3Event) => getRequestIP(event));
   return async function tesseraSession(event, next) {
     if (typeof next !== 'function') return onNode(event as unknown as NodeEvent);
-    const request = new H3Request(engine, event, ipOf);
+    const request = new WebEventSession(engine, event, event.req, ipOf);
     event.context.session = request.session as unknown as Session<SessionData>;
     let response: Response;
     try {
@@ -176,7 +150,7 @@ export function session<D extends object = SessionData>(
 
 async function commit(
   engine: SessionEngine<object>,
-  request: H3Request,
+  request: WebEventSession<H3Event>,
   status: number,
 ): Promise<[string, string] | null> {
   try {

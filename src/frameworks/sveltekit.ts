@@ -66,7 +66,7 @@ export function session<D extends object = SessionData>(
   const clientIp = options.clientIp ?? ((event: RequestEvent) => event.getClientAddress());
   const vary = varyOn(engine);
   return async function tesseraSession({ event, resolve }) {
-    const request = new WebEventSession(engine, event, clientIp);
+    const request = new WebEventSession(engine, event, event.request, clientIp);
     event.locals.session = request.session as unknown as Session<TesseraSessionData>;
     let response = await resolve(event);
     const failure = failures.get(event.locals);

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { generateId, hashId } from '../../src/core/ids.ts';
+import type { Store } from '../../src/core/store.ts';
 import { CachedStore, redisPubSub } from '../../src/stores/cache/index.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 import { CountingStore } from '../../src/testing/counting-store.ts';
@@ -51,6 +52,14 @@ const record = (fields: Record<string, string>, userId: string | null = null) =>
   expiresAt: Date.now() + 60_000,
   userId,
 });
+
+/** Alice logs in through another engine, straight to `store` (another process): the tier under test has not seen it. */
+async function loginElsewhere(store: Store): Promise<string | undefined> {
+  const elsewhere = new SessionEngine<Record<string, unknown>>({ store, secrets: [SECRET] });
+  const first = elsewhere.session(undefined);
+  await first.set('user', 'alice');
+  return (await elsewhere.commit(first)).setCookie?.split(';')[0];
+}
 
 describe('cache tier', () => {
   it('serves repeated reads from memory, and writes go through and are held', async () => {
@@ -124,10 +133,7 @@ describe('cache tier', () => {
     const cache = new CachedStore({ store: backing, invalidation: null });
     const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [SECRET] });
     // Logged in elsewhere (straight to the store): this tier does not hold it yet.
-    const elsewhere = new SessionEngine<Record<string, unknown>>({ store: backing, secrets: [SECRET] });
-    const first = elsewhere.session(undefined);
-    await first.set('user', 'alice');
-    const cookie = (await elsewhere.commit(first)).setCookie?.split(';')[0];
+    const cookie = await loginElsewhere(backing);
     backing.reset();
 
     // Not held yet: a store read, and the load waits for it.
@@ -177,10 +183,7 @@ describe('cache tier', () => {
 
     // Through the engine: 20 requests of one session (logged in elsewhere), one store read.
     const engine = new SessionEngine<Record<string, unknown>>({ store: cache, secrets: [SECRET] });
-    const elsewhere = new SessionEngine<Record<string, unknown>>({ store: backing, secrets: [SECRET] });
-    const first = elsewhere.session(undefined);
-    await first.set('user', 'alice');
-    const cookie = (await elsewhere.commit(first)).setCookie?.split(';')[0];
+    const cookie = await loginElsewhere(backing);
     backing.reset();
     const users = await Promise.all(Array.from({ length: 20 }, () => engine.session(cookie).get('user')));
     assert.deepEqual(new Set(users), new Set(['alice']));

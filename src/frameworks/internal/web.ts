@@ -5,20 +5,23 @@ import { commitHeader, sessionCacheHeaders } from './cache-headers.ts';
 
 /**
  * The session of a framework event that carries a Web `Request` and its `URL` (Astro's context,
- * SvelteKit's event), with the facts the engine asks of it, read lazily: `Secure` from the
- * URL's protocol, the `User-Agent`, and the client address from `clientIp` (none when it throws:
- * Astro has no address for a prerendered page, nor SvelteKit for an adapter without one).
+ * SvelteKit's and h3 2's events), with the facts the engine asks of it, read lazily: `Secure`
+ * from the URL's protocol, the `User-Agent`, and the client address from `clientIp` (none when
+ * it throws: Astro has no address for a prerendered page, nor SvelteKit for an adapter without
+ * one).
  */
-export class WebEventSession<E extends { request: Request; url: URL }> implements RequestContext, ClientInfo {
+export class WebEventSession<E extends { url: URL }> implements RequestContext, ClientInfo {
   readonly session: Session<object>;
   status = 0;
   readonly #event: E;
+  readonly #request: Request;
   readonly #clientIp: (event: E) => string | undefined;
 
-  constructor(engine: SessionEngine<object>, event: E, clientIp: (event: E) => string | undefined) {
+  constructor(engine: SessionEngine<object>, event: E, request: Request, clientIp: (event: E) => string | undefined) {
     this.#event = event;
+    this.#request = request;
     this.#clientIp = clientIp;
-    this.session = engine.session(event.request.headers.get(engine.requestHeader), this);
+    this.session = engine.session(request.headers.get(engine.requestHeader), this);
   }
 
   get secure(): boolean {
@@ -26,7 +29,7 @@ export class WebEventSession<E extends { request: Request; url: URL }> implement
   }
 
   get userAgent(): string | undefined {
-    return this.#event.request.headers.get('user-agent') ?? undefined;
+    return this.#request.headers.get('user-agent') ?? undefined;
   }
 
   get ip(): string | undefined {

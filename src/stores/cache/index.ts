@@ -292,7 +292,7 @@ export class CachedStore implements Store {
     write: () => Promise<T>,
     result: (base: SessionRecord | undefined, outcome: T) => SessionRecord | null,
   ): Promise<T> {
-    const keeping = this.#invalidation === null || this.#invalidation.quietOwnWrites === true;
+    const keeping = this.#keepsOwnWrites;
     const entry = keeping ? this.#lru.get(key) : undefined;
     const epoch = this.#resetEpoch;
     const startedAt = this.#now();
@@ -309,17 +309,24 @@ export class CachedStore implements Store {
       flights.delete(flight);
       if (flights.size === 0) this.#writes.delete(key);
     }
-    const still = this.#invalidation === null || this.#invalidation.quietOwnWrites === true;
+    // Untainted: every read and write of this key that overlapped this one was tainted by it (at
+    // its start, or at theirs), so nothing else can have cached the key meanwhile.
     const record =
-      keeping && still && !flight.tainted && epoch === this.#resetEpoch ? result(entry?.record, outcome) : null;
+      keeping && this.#keepsOwnWrites && !flight.tainted && epoch === this.#resetEpoch
+        ? result(entry?.record, outcome)
+        : null;
     if (record === null) {
       await this.#changed(key);
       return outcome;
     }
-    this.#evict(key);
     // The staleness bound runs from when the record it was made from was read.
     this.#lru.set(key, { record, cachedAt: entry?.cachedAt ?? startedAt }, sizeOf(key, record));
     return outcome;
+  }
+
+  /** Whether this process's own writes go unreported to it, so the cache may keep their results. */
+  get #keepsOwnWrites(): boolean {
+    return this.#invalidation === null || this.#invalidation.quietOwnWrites === true;
   }
 
   async close(): Promise<void> {

@@ -231,7 +231,8 @@ class RedisTracking extends RedisListener {
     // and a read-modify-write costs one round trip) while everyone else's still do.
     const store = urls.length === 1 && tracksOwnWrites(this.store) ? this.store : null;
     for (const url of urls) {
-      const subscriber = await open(url);
+      // With the tracking on the store's connection, the first connection is free to listen.
+      const subscriber = store ? first : await open(url);
       const id = String(await subscriber.sendCommand(['CLIENT', 'ID']));
       const listenerName = `tessera-tier-${globalThis.crypto.randomUUID()}`;
       await subscriber.sendCommand(['CLIENT', 'SETNAME', listenerName]);
@@ -240,7 +241,7 @@ class RedisTracking extends RedisListener {
         this.#quiet = true;
         continue;
       }
-      const control = url === this.url ? first : await open(url);
+      const control = url === this.url && subscriber !== first ? first : await open(url);
       // BCAST: told about every change under the prefix, whoever made it, with no read needed first.
       await control.sendCommand(['CLIENT', 'TRACKING', 'ON', 'REDIRECT', id, 'BCAST', 'PREFIX', this.#prefix]);
     }
