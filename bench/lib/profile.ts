@@ -65,7 +65,7 @@ function label(node: ProfileNode): string {
 function profilerNodes(profile: CpuProfile): Set<number> {
   const own = new Set<number>();
   const visit = (node: ProfileNode, inside: boolean) => {
-    const here = inside || node.callFrame.url.endsWith('/bench/servers/profiling.ts');
+    const here = inside || /\/bench\/servers\/profiling\.[jt]s$/.test(node.callFrame.url);
     if (here) own.add(node.id);
     for (const child of node.children ?? []) visit(byIdOf(profile).get(child) as ProfileNode, here);
   };

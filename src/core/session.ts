@@ -201,6 +201,8 @@ export interface SessionInternals {
   lifetime(session: Session<object>): Lifetime;
   /** Keys the session's record lives at, or will (the new one and the one a regenerate replaces). */
   ownKeys(session: Session<object>): string[];
+  /** What the adapter gave the engine for this request (adapters find their request state through it). */
+  client(session: Session<object>): ClientInfo | undefined;
 }
 
 /** Filled in by the `Session` class; the engine's only way into a session's state. */
@@ -705,6 +707,7 @@ export class Session<D extends object = SessionData> {
   static {
     sessionInternals = {
       cookieKey: (s) => s.#cookieKey,
+      client: (s) => s.#client,
       verified: (s, identity) => {
         if (identity === null) s.#clearCookie = true;
         else ({ id: s.#cookieId, key: s.#cookieKey } = identity);

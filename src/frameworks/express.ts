@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { type CommitResult, type RequestContext, SessionEngine } from '../core/engine.ts';
 import { SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
-import type { ClientInfo, Session, SessionData } from '../core/session.ts';
+import { type ClientInfo, Session, type SessionData, sessionInternals } from '../core/session.ts';
 import { commitHeader, headerOf, setSessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 import { holdUntilCommitted } from './internal/hold.ts';
 
@@ -14,9 +14,6 @@ declare global {
     }
   }
 }
-
-const COMMIT = Symbol('tessera.commit');
-type WithCommit = Request & { [COMMIT]?: RequestCommit };
 
 /**
  * One request's commit: runs once; settles without a promise when there is nothing to write.
@@ -113,14 +110,8 @@ export function session<D extends object = SessionData>(
   ) as SessionEngine<object>;
   const vary = varyOn(engine);
   return function tesseraSession(req: Request, res: Response, next: NextFunction): void {
-    const held = req as WithCommit;
-    if (held[COMMIT]) {
-      next();
-      return;
-    }
     const commit = new RequestCommit(engine, req, res, next, vary);
     req.session = commit.session as unknown as Session<SessionData>;
-    held[COMMIT] = commit;
     next();
   };
 }
@@ -130,11 +121,22 @@ export function session<D extends object = SessionData>(
  * store errors in the route). Later commits of the same request do nothing.
  */
 export async function commitSession(req: Request): Promise<void> {
-  const commit = (req as WithCommit)[COMMIT];
+  const commit = commitOf(req);
   if (!commit) {
     throw new SessionError('INVALID_STATE', 'commitSession() needs the session middleware on this route', {
       scope: 'express',
     });
   }
   await commit.run();
+}
+
+/**
+ * The request's commit, found through its session (a property of its own on every request
+ * would cost each one a shape change).
+ */
+function commitOf(req: Request): RequestCommit | undefined {
+  const current: unknown = req.session;
+  if (!(current instanceof Session)) return undefined;
+  const client = sessionInternals.client(current);
+  return client instanceof RequestCommit ? client : undefined;
 }

@@ -11,15 +11,19 @@ export type HeldCommit = (status: number) => void | Promise<void>;
 
 const HOLD = Symbol('tessera.hold');
 
-interface Hold {
-  commit: HeldCommit;
-  /** The Vary token the commit adds (`Cookie`, or a header transport's header). */
-  vary: string;
-  onError: (error: unknown) => void;
-  state: 'open' | 'holding' | 'released';
-  /** The response's own methods, in the order of METHODS. */
-  originals: Call[];
-  queue: Array<[number, unknown[]]>;
+/** One held response's state (a class: one shape for every response). */
+class Hold {
+  state: 'open' | 'holding' | 'released' = 'open';
+  /** The calls made while the commit ran, replayed once it succeeds. */
+  queue: Array<[number, unknown[]]> | null = null;
+  constructor(
+    readonly commit: HeldCommit,
+    /** The Vary token the commit adds (`Cookie`, or a header transport's header). */
+    readonly vary: string,
+    readonly onError: (error: unknown) => void,
+    /** The response's own methods, in the order of METHODS. */
+    readonly originals: readonly Call[],
+  ) {}
 }
 
 /** A response as the stand-ins see it (its four methods replaceable). */
@@ -30,14 +34,18 @@ type Holding = Record<Method, Call> & { [HOLD]?: Hold; readonly statusCode: numb
  * commit goes out with the head. The first `writeHead`, `write`, `end` or `flushHeaders` starts
  * the commit; when it settles at once (nothing to write) the call goes straight through,
  * otherwise the calls made meanwhile are replayed in order once it succeeds. When it fails,
- * the held calls are dropped, the original methods are put back and `onError` decides the
- * response (the head has not been sent).
+ * the held calls are dropped and `onError` decides the response (the head has not been sent).
+ * Once the commit has settled the stand-ins pass every call straight to the methods they
+ * replaced (putting those back would cost each response four more property writes).
  *
  * Headers passed to `writeHead` are applied with `setHeader` (they take precedence, as in Node),
  * except `Set-Cookie`, which is appended so the session cookie is not clobbered.
  *
- * The stand-in methods are shared by every response (the per-response state hangs off a
- * symbol), so holding a response allocates no closures.
+ * The stand-ins are on the response itself, not on a prototype put in front of its own:
+ * middleware that wrapped `res.end` before (compression) must be held too, and Express
+ * swaps a response's prototype when it enters and leaves a mounted sub-app. The stand-in
+ * methods are shared by every response (the per-response state hangs off a symbol), so
+ * holding a response allocates no closures.
  */
 export function holdUntilCommitted(
   res: ServerResponse,
@@ -46,14 +54,7 @@ export function holdUntilCommitted(
   vary = 'Cookie',
 ): void {
   const target = res as unknown as Holding;
-  target[HOLD] = {
-    commit,
-    vary,
-    onError,
-    state: 'open',
-    originals: [target.writeHead, target.write, target.end, target.flushHeaders],
-    queue: [],
-  };
+  target[HOLD] = new Hold(commit, vary, onError, [target.writeHead, target.write, target.end, target.flushHeaders]);
   target.writeHead = STAND_INS[0] as Call;
   target.write = STAND_INS[1] as Call;
   target.end = STAND_INS[2] as Call;
@@ -71,7 +72,7 @@ function intercept(res: Holding, index: number, args: unknown[]): unknown {
   const hold = res[HOLD] as Hold;
   if (hold.state === 'released') return (hold.originals[index] as Call).apply(res, args);
   if (hold.state === 'holding') {
-    hold.queue.push([index, args]);
+    (hold.queue ??= []).push([index, args]);
     return heldResult(res, index);
   }
   hold.state = 'holding';
@@ -81,28 +82,30 @@ function intercept(res: Holding, index: number, args: unknown[]): unknown {
   try {
     pending = hold.commit(status);
   } catch (error) {
-    release(res, hold);
+    hold.state = 'released';
     hold.onError(error);
     return heldResult(res, index);
   }
   if (pending === undefined) {
-    release(res, hold);
+    hold.state = 'released';
     return replay(res, hold, index, args);
   }
-  hold.queue.push([index, args]);
   pending.then(
     () => {
-      release(res, hold);
+      hold.state = 'released';
       try {
-        for (const [method, held] of hold.queue.splice(0)) replay(res, hold, method, held);
+        replay(res, hold, index, args);
+        const queue = hold.queue;
+        hold.queue = null;
+        if (queue) for (const [method, held] of queue) replay(res, hold, method, held);
       } catch (error) {
         // A call that is invalid now (e.g. a second writeHead) would have thrown unheld too.
         res.destroy(error instanceof Error ? error : undefined);
       }
     },
     (error: unknown) => {
-      hold.queue.length = 0;
-      release(res, hold);
+      hold.queue = null;
+      hold.state = 'released';
       hold.onError(error);
     },
   );
@@ -112,14 +115,6 @@ function intercept(res: Holding, index: number, args: unknown[]): unknown {
 /** write() reports no backpressure while held; the others return the response. */
 function heldResult(res: Holding, index: number): unknown {
   return index === 1 ? true : index === 3 ? undefined : res;
-}
-
-function release(res: Holding, hold: Hold): void {
-  res.writeHead = hold.originals[0] as Call;
-  res.write = hold.originals[1] as Call;
-  res.end = hold.originals[2] as Call;
-  res.flushHeaders = hold.originals[3] as Call;
-  hold.state = 'released';
 }
 
 function replay(res: Holding, hold: Hold, index: number, args: unknown[]): unknown {
