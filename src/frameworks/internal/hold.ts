@@ -9,7 +9,6 @@ type Call = (...args: unknown[]) => unknown;
 /** A commit: settled at once (`undefined`) when it has nothing to wait for, else a promise. */
 export type HeldCommit = (status: number) => void | Promise<void>;
 
-const HOLD = Symbol('tessera.hold');
 
 /** One held response's state (a class: one shape for every response). */
 class Hold {
@@ -27,7 +26,7 @@ class Hold {
 }
 
 /** A response as the stand-ins see it (its four methods replaceable). */
-type Holding = Record<Method, Call> & { [HOLD]?: Hold; readonly statusCode: number; destroy(error?: Error): void };
+type Holding = Record<Method, Call> & { readonly statusCode: number; destroy(error?: Error): void };
 
 /**
  * Holds a `node:http` response until `commit` settles, so a Set-Cookie header added by the
@@ -54,12 +53,19 @@ export function holdUntilCommitted(
   vary = 'Cookie',
 ): void {
   const target = res as unknown as Holding;
-  target[HOLD] = new Hold(commit, vary, onError, [target.writeHead, target.write, target.end, target.flushHeaders]);
+  HOLDS.set(target, new Hold(commit, vary, onError, [target.writeHead, target.write, target.end, target.flushHeaders]));
   target.writeHead = STAND_INS[0] as Call;
   target.write = STAND_INS[1] as Call;
   target.end = STAND_INS[2] as Call;
   target.flushHeaders = STAND_INS[3] as Call;
 }
+
+/**
+ * Each held response's state. Not a property of the response: Express changes every response's
+ * prototype, after which V8 gives each response a map of its own, so a property added to one
+ * copies its map (about 1 KiB) every time.
+ */
+const HOLDS = new WeakMap<object, Hold>();
 
 const STAND_INS: readonly Call[] = METHODS.map(
   (_, index) =>
@@ -69,7 +75,7 @@ const STAND_INS: readonly Call[] = METHODS.map(
 );
 
 function intercept(res: Holding, index: number, args: unknown[]): unknown {
-  const hold = res[HOLD] as Hold;
+  const hold = HOLDS.get(res) as Hold;
   if (hold.state === 'released') return (hold.originals[index] as Call).apply(res, args);
   if (hold.state === 'holding') {
     (hold.queue ??= []).push([index, args]);
