@@ -245,6 +245,29 @@ export interface Store
     Partial<Enumeration>,
     Partial<ConditionalWrites> {}
 
+/**
+ * A store over another store (the read tier, a migration, the test counter). The optional
+ * methods are declared here; a subclass sets each one in its constructor only when the store
+ * beneath has it, so the engine sees the same capabilities through the layer.
+ */
+export abstract class LayeredStore implements Store {
+  abstract readonly name: string;
+  atomicPatch?: boolean;
+  patch?: PartialWrites['patch'];
+  touch?: PartialWrites['touch'];
+  move?: Moves['move'];
+  listByUser?: UserIndex['listByUser'];
+  destroyByUser?: UserIndex['destroyByUser'];
+  prune?: Pruning['prune'];
+  count?: Counting['count'];
+  entries?: Enumeration['entries'];
+  setIfNewer?: ConditionalWrites['setIfNewer'];
+  abstract get(key: string): Promise<SessionRecord | null>;
+  abstract set(key: string, record: SessionRecord): Promise<void>;
+  abstract destroy(key: string): Promise<void>;
+  abstract close(): Promise<void>;
+}
+
 /** The capability groups, by the name `NOT_SUPPORTED` errors and the conformance suite use. */
 export type Capability = 'patch' | 'move' | 'userIndex' | 'prune' | 'count' | 'enumerate' | 'setIfNewer' | 'peek';
 

@@ -8,6 +8,7 @@ import { check, flag, func, having, type Same, whole } from '../core/check.ts';
 import {
   type ChangeSet,
   DEFAULT_BATCH_SIZE,
+  LayeredStore,
   notSupported,
   type SessionRecord,
   type Store,
@@ -149,21 +150,14 @@ void sameMigrating;
  * Every instance of the app must run it before the copy starts: an instance still writing to
  * the old store alone would write where the others no longer read.
  */
-export class MigratingStore implements Store {
+export class MigratingStore extends LayeredStore {
   readonly name: string;
   readonly from: Store;
   readonly to: Store;
   readonly #closeStores: boolean;
-  readonly atomicPatch?: boolean;
-  readonly patch?: NonNullable<Store['patch']>;
-  readonly touch?: NonNullable<Store['touch']>;
-  readonly move?: NonNullable<Store['move']>;
-  readonly listByUser?: NonNullable<Store['listByUser']>;
-  readonly destroyByUser?: NonNullable<Store['destroyByUser']>;
-  readonly prune?: NonNullable<Store['prune']>;
-  readonly setIfNewer?: NonNullable<Store['setIfNewer']>;
 
   constructor(options: MigratingStoreOptions) {
+    super();
     check(migratingSchema, options, { scope: 'migrating', label: 'migratingStore' });
     const { from, to } = options;
     this.from = from;

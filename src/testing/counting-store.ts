@@ -1,4 +1,4 @@
-import type { SessionRecord, Store, StoreMetrics } from '../core/store.ts';
+import { LayeredStore, type SessionRecord, type Store, type StoreMetrics } from '../core/store.ts';
 
 /** The optional store methods, each present on a {@link CountingStore} when the wrapped store has it. */
 const OPTIONAL = [
@@ -20,7 +20,7 @@ export type StoreCallCounts = Record<'get' | 'set' | 'destroy' | (typeof OPTIONA
  * Wraps a store and counts its calls, to assert how much I/O a request costs (a forged cookie
  * must cost none). It has exactly the capabilities of the store it wraps.
  */
-export class CountingStore implements Store {
+export class CountingStore extends LayeredStore {
   readonly inner: Store;
   readonly calls: StoreCallCounts = {
     get: 0,
@@ -36,18 +36,9 @@ export class CountingStore implements Store {
     entries: 0,
     setIfNewer: 0,
   };
-  readonly atomicPatch?: boolean;
-  readonly patch?: NonNullable<Store['patch']>;
-  readonly touch?: NonNullable<Store['touch']>;
-  readonly move?: NonNullable<Store['move']>;
-  readonly listByUser?: NonNullable<Store['listByUser']>;
-  readonly destroyByUser?: NonNullable<Store['destroyByUser']>;
-  readonly prune?: NonNullable<Store['prune']>;
-  readonly count?: NonNullable<Store['count']>;
-  readonly entries?: NonNullable<Store['entries']>;
-  readonly setIfNewer?: NonNullable<Store['setIfNewer']>;
 
   constructor(inner: Store) {
+    super();
     this.inner = inner;
     if (inner.atomicPatch !== undefined) this.atomicPatch = inner.atomicPatch;
     const self = this as unknown as Record<string, unknown>;

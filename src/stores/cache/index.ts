@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { check, flag, func, having, positive, type Same } from '../../core/check.ts';
-import { applyChangeSet, type SessionRecord, type Store, type StoreMetrics, supports } from '../../core/store.ts';
+import { applyChangeSet, LayeredStore, type SessionRecord, type Store, type StoreMetrics, supports } from '../../core/store.ts';
 import type { InvalidationSource } from './invalidation.ts';
 import { LruMap } from './lru.ts';
 
@@ -98,7 +98,7 @@ interface Flight {
  * `redisTracking` on a store-made Redis connection) or there is no source; elsewhere it drops
  * the local copy, as its own invalidation would.
  */
-export class CachedStore implements Store {
+export class CachedStore extends LayeredStore {
   readonly name: string;
   readonly inner: Store;
   readonly #invalidation: InvalidationSource | null;
@@ -112,19 +112,9 @@ export class CachedStore implements Store {
   #started: Promise<void> | null = null;
   #startError: unknown = null;
   readonly #stats = { hits: 0, misses: 0, invalidations: 0, resets: 0, bypasses: 0, joined: 0 };
-  // Present when the backing store has them, so the engine sees the same capabilities.
-  readonly atomicPatch?: boolean;
-  readonly patch?: NonNullable<Store['patch']>;
-  readonly touch?: NonNullable<Store['touch']>;
-  readonly move?: NonNullable<Store['move']>;
-  readonly listByUser?: NonNullable<Store['listByUser']>;
-  readonly destroyByUser?: NonNullable<Store['destroyByUser']>;
-  readonly prune?: NonNullable<Store['prune']>;
-  readonly count?: NonNullable<Store['count']>;
-  readonly entries?: NonNullable<Store['entries']>;
-  readonly setIfNewer?: NonNullable<Store['setIfNewer']>;
 
   constructor(options: CachedStoreOptions) {
+    super();
     check(cachedStoreSchema, options, { scope: 'cache', label: 'CachedStore' });
     const maxEntries = options.maxEntries ?? 10000;
     const maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
