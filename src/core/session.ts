@@ -321,7 +321,7 @@ export class Session<D extends object = SessionData> {
   /** Serialized text of each field as it is in the store. */
   #saved = new Map<string, string>();
   /** Fields changed through the API, or handed out as objects (they may be mutated in place). */
-  #candidates = new Set<string>();
+  #candidates: Set<string> | null = null;
   /** The plain-object view was handed out: every field is a candidate. */
   #exposed = false;
   #createdAt = 0;
@@ -460,7 +460,7 @@ export class Session<D extends object = SessionData> {
     this.#assertUsable('get');
     const value = this.#data[name];
     if (typeof value === 'object' && value !== null) {
-      this.#candidates.add(name);
+      (this.#candidates ??= new Set()).add(name);
       this.#handedOut();
     }
     return value as D[K] | undefined;
@@ -485,7 +485,7 @@ export class Session<D extends object = SessionData> {
     }
     if (stored === undefined) delete this.#data[name];
     else this.#data[name] = stored;
-    this.#candidates.add(name);
+    (this.#candidates ??= new Set()).add(name);
     await this.#changed();
   }
 
@@ -500,7 +500,7 @@ export class Session<D extends object = SessionData> {
       this.#assertWritable('delete', name);
     }
     delete this.#data[name];
-    this.#candidates.add(name);
+    (this.#candidates ??= new Set()).add(name);
     await this.#changed();
   }
 
@@ -513,7 +513,7 @@ export class Session<D extends object = SessionData> {
       await validate(schema, Object.create(null), invalidData);
       this.#assertWritable('clear');
     }
-    for (const name of Object.keys(this.#data)) this.#candidates.add(name);
+    for (const name of Object.keys(this.#data)) (this.#candidates ??= new Set()).add(name);
     this.#data = Object.create(null);
     await this.#changed();
   }
@@ -935,7 +935,7 @@ export class Session<D extends object = SessionData> {
       if (text === null) this.#saved.delete(name);
       else this.#saved.set(name, text);
     }
-    this.#candidates.clear();
+    this.#candidates = null;
     this.#userChanged = false;
     const x = this.#x;
     if (x !== null) {
@@ -1006,7 +1006,7 @@ export class Session<D extends object = SessionData> {
     this.#state = 'destroyed';
     this.#stored = false;
     this.#data = Object.create(null);
-    this.#candidates.clear();
+    this.#candidates = null;
     this.#replaces = null;
     if (hadCookie) this.#clearCookie = true;
   }
@@ -1183,11 +1183,12 @@ export class Session<D extends object = SessionData> {
 
   /** Serialized text of each candidate data field that differs from the store (`null` = remove). */
   #dataChanges(): ReadonlyMap<string, string | null> {
-    if (!this.#exposed && this.#candidates.size === 0) return NO_TEXTS;
+    const candidates = this.#candidates;
+    if (!this.#exposed && candidates === null) return NO_TEXTS;
     const { codec } = this.#host;
     const names = this.#exposed
       ? new Set([...Object.keys(this.#data), ...[...this.#saved.keys()].filter((name) => !isInternal(name))])
-      : this.#candidates;
+      : (candidates as Set<string>);
     if (this.#exposed) for (const name of names) assertKey(name);
     const texts = new Map<string, string | null>();
     for (const name of names) {
