@@ -9,7 +9,6 @@ type Call = (...args: unknown[]) => unknown;
 /** A commit: settled at once (`undefined`) when it has nothing to wait for, else a promise. */
 export type HeldCommit = (status: number) => void | Promise<void>;
 
-
 /** One held response's state (a class: one shape for every response). */
 class Hold {
   state: 'open' | 'holding' | 'released' = 'open';

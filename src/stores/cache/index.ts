@@ -1,6 +1,13 @@
 import * as v from 'valibot';
 import { check, flag, func, having, positive, type Same } from '../../core/check.ts';
-import { applyChangeSet, LayeredStore, type SessionRecord, type Store, type StoreMetrics, supports } from '../../core/store.ts';
+import {
+  applyChangeSet,
+  LayeredStore,
+  type SessionRecord,
+  type Store,
+  type StoreMetrics,
+  supports,
+} from '../../core/store.ts';
 import type { InvalidationSource } from './invalidation.ts';
 import { LruMap } from './lru.ts';
 
