@@ -110,8 +110,12 @@ export function session<D extends object = SessionData>(
   ) as SessionEngine<object>;
   const vary = varyOn(engine);
   return function tesseraSession(req: Request, res: Response, next: NextFunction): void {
-    const commit = new RequestCommit(engine, req, res, next, vary);
-    req.session = commit.session as unknown as Session<SessionData>;
+    // Mounted twice (on a router and its app, say): the first mount's session stays.
+    if (commitOf(req)) {
+      next();
+      return;
+    }
+    req.session = new RequestCommit(engine, req, res, next, vary).session as unknown as Session<SessionData>;
     next();
   };
 }

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { isSessionError } from '../../src/core/errors.ts';
-import { session } from '../../src/frameworks/express.ts';
+import { commitSession, session } from '../../src/frameworks/express.ts';
 import { session as nodeSession } from '../../src/frameworks/node.ts';
 import { MemoryStore } from '../../src/stores/memory.ts';
 
@@ -49,6 +49,23 @@ before(async () => {
     );
     res.end(code);
   });
+  // Mounted on the app and again on a router: the router's mount must keep the app's session.
+  const router = express.Router();
+  router.use(session(engine));
+  router.get('/', async (req, res) => {
+    const mark = await (req.session as unknown as { get(k: string): Promise<unknown> }).get('mark');
+    await commitSession(req);
+    res.json({ mark: mark ?? null });
+  });
+  app.use(
+    '/twice',
+    (req, _res, next) => {
+      (req.session as unknown as { set(k: string, v: unknown): Promise<void> })
+        .set('mark', 'outer')
+        .then(() => next(), next);
+    },
+    router,
+  );
   server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -117,6 +134,16 @@ describe('Express: the response is held only when the commit has work', () => {
     assert.equal(await late.text(), 'started;SESSION_COMMITTED');
     const read = await fetch(`${base}/read`, { headers: { cookie } });
     assert.equal(((await read.json()) as { n: number }).n, 1);
+  });
+});
+
+describe('Express: session() mounted twice', () => {
+  it("the second mount keeps the first one's session: what a middleware between them set is seen and sent once", async () => {
+    const response = await fetch(`${base}/twice`);
+    assert.deepEqual(await response.json(), { mark: 'outer' });
+    assert.equal(response.headers.getSetCookie().length, 1, 'one session cookie');
+    const cookie = cookieOf(response);
+    assert.equal(await engine.session(cookie).get('mark'), 'outer', 'the change was stored');
   });
 });
 

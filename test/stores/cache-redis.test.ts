@@ -130,6 +130,13 @@ function quietTier(url: string, prefix: string) {
 
 const cookieOf = (setCookie: string | null | undefined) => setCookie?.split(';')[0] ?? '';
 
+/** Starts a session on `engine` with `field` set, and returns its cookie. */
+async function logIn(engine: SessionEngine<Record<string, unknown>>, field: string, value: unknown): Promise<string> {
+  const login = engine.session(undefined);
+  await login.set(field, value);
+  return cookieOf((await engine.commit(login)).setCookie);
+}
+
 describe("cache (redis tracking) on the store's own connection: a write keeps its result", () => {
   it('a read-modify-write costs one round trip: no read after the first, and the store has every write', async () => {
     const prefix = `tessera-test:${randomUUID()}:`;
@@ -137,9 +144,7 @@ describe("cache (redis tracking) on the store's own connection: a write keeps it
     try {
       await a.cache.start();
       assert.equal(a.source.quietOwnWrites, true, 'the tracking rides on the store connection');
-      const login = a.engine.session(undefined);
-      await login.set('n', 0);
-      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      const cookie = await logIn(a.engine, 'n', 0);
       for (let i = 1; i <= 20; i++) {
         const s = a.engine.session(cookie);
         assert.equal(await s.get('n'), i - 1);
@@ -166,9 +171,7 @@ describe("cache (redis tracking) on the store's own connection: a write keeps it
     try {
       await Promise.all([a.cache.start(), b.cache.start()]);
       assert.equal(a.source.quietOwnWrites && b.source.quietOwnWrites, true);
-      const login = a.engine.session(undefined);
-      await login.set('n', 1);
-      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      const cookie = await logIn(a.engine, 'n', 1);
       assert.equal(await b.engine.session(cookie).get('n'), 1);
       assert.equal(await b.engine.session(cookie).get('n'), 1);
       assert.equal(b.reads.count, 1, 'b holds it after one read');
@@ -194,9 +197,7 @@ describe("cache (redis tracking) on the store's own connection: a write keeps it
     const a = quietTier(REDIS_URL, prefix);
     try {
       await a.cache.start();
-      const login = a.engine.session(undefined);
-      await login.set('start', true);
-      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      const cookie = await logIn(a.engine, 'start', true);
       await Promise.all(
         Array.from({ length: 40 }, async (_, i) => {
           const s = a.engine.session(cookie);
@@ -225,9 +226,7 @@ describe("cache (redis tracking) on the store's own connection: a write keeps it
     await admin.connect();
     try {
       await a.cache.start();
-      const login = a.engine.session(undefined);
-      await login.set('n', 1);
-      const cookie = cookieOf((await a.engine.commit(login)).setCookie);
+      const cookie = await logIn(a.engine, 'n', 1);
       // The store's connection is the one tracking with NOLOOP: kill it (tracking ends with it).
       const clients = String(await admin.sendCommand(['CLIENT', 'LIST']));
       const tracking = clients.split('\n').filter((line) => / flags=\S*t/.test(line) && / redir=\d+/.test(line));
@@ -289,9 +288,7 @@ describe("cache (redis tracking) on the store's own connection: a write keeps it
       assert.equal(source.quietOwnWrites, false, "the app's connection is left as it is");
       const tracking = String(await client.sendCommand(['CLIENT', 'INFO']));
       assert.doesNotMatch(tracking, / flags=\S*t/, "no tracking turned on on the app's client");
-      const login = engine.session(undefined);
-      await login.set('n', 1);
-      const cookie = cookieOf((await engine.commit(login)).setCookie);
+      const cookie = await logIn(engine, 'n', 1);
       assert.equal(await engine.session(cookie).get('n'), 1);
       assert.equal(counted.count, 1, 'a write is dropped from the tier (its own invalidation would do it anyway)');
     } finally {

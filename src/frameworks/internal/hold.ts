@@ -42,8 +42,8 @@ type Holding = Record<Method, Call> & { readonly statusCode: number; destroy(err
  * The stand-ins are on the response itself, not on a prototype put in front of its own:
  * middleware that wrapped `res.end` before (compression) must be held too, and Express
  * swaps a response's prototype when it enters and leaves a mounted sub-app. The stand-in
- * methods are shared by every response (the per-response state hangs off a symbol), so
- * holding a response allocates no closures.
+ * methods are shared by every response (the per-response state is in a WeakMap), so holding a
+ * response allocates no closures.
  */
 export function holdUntilCommitted(
   res: ServerResponse,
