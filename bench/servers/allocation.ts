@@ -9,28 +9,43 @@
  */
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 
+/** Counts the bytes allocated between `start()` and `stop()` (see above). */
+export class AllocationCounter {
+  #profiler: GCProfiler | null = null;
+  #base = 0;
+
+  start(): void {
+    this.#profiler?.stop();
+    this.#base = getHeapStatistics().used_heap_size;
+    this.#profiler = new GCProfiler();
+    this.#profiler.start();
+  }
+
+  stop(): number {
+    const statistics = this.#profiler?.stop()?.statistics ?? [];
+    this.#profiler = null;
+    let allocated = 0;
+    let left = this.#base;
+    for (const gc of statistics) {
+      allocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - left);
+      left = gc.afterGC.heapStatistics.usedHeapSize;
+    }
+    return allocated + Math.max(0, getHeapStatistics().used_heap_size - left);
+  }
+}
+
 export function measureAllocationsOnRequest(): void {
   if (!process.send) return;
   process.channel?.unref(); // the channel must not keep a stopping server alive
-  let profiler: GCProfiler | null = null;
-  let base = 0;
+  const counter = new AllocationCounter();
+  let counting = false;
   process.on('message', (message: unknown) => {
     if (message === 'alloc-start') {
-      profiler?.stop();
-      base = getHeapStatistics().used_heap_size;
-      profiler = new GCProfiler();
-      profiler.start();
-    } else if (message === 'alloc-stop' && profiler) {
-      const { statistics } = profiler.stop();
-      profiler = null;
-      let allocated = 0;
-      let left = base;
-      for (const gc of statistics) {
-        allocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - left);
-        left = gc.afterGC.heapStatistics.usedHeapSize;
-      }
-      allocated += Math.max(0, getHeapStatistics().used_heap_size - left);
-      process.send?.({ allocated });
+      counter.start();
+      counting = true;
+    } else if (message === 'alloc-stop' && counting) {
+      counting = false;
+      process.send?.({ allocated: counter.stop() });
     }
   });
 }

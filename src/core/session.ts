@@ -287,6 +287,9 @@ const isInternal = (name: string) => name.startsWith(INTERNAL_PREFIX);
 /** "No field texts": shared, never written to (every write path replaces it with a fresh map). */
 const NO_TEXTS: ReadonlyMap<string, string | null> = new Map();
 
+/** The stored texts of a session that loaded nothing: shared, never written to (see `#ownSaved`). */
+const NOTHING_SAVED: ReadonlyMap<string, string> = new Map();
+
 /** UTF-8 bytes of stored field names and values, as the store holds them. */
 function storedSize(fields: Record<string, string>): number {
   let size = 0;
@@ -318,8 +321,12 @@ export class Session<D extends object = SessionData> {
   #stored = false;
   /** Null prototype: a key never reaches Object.prototype. */
   #data: Record<string, unknown> = Object.create(null);
-  /** Serialized text of each field as it is in the store. */
-  #saved = new Map<string, string>();
+  /**
+   * Serialized text of each field as it is in the store. Shared and empty until a record is
+   * loaded or written (a map per request cost every session that never loads one): writes go
+   * through `#ownSaved()`.
+   */
+  #saved: ReadonlyMap<string, string> = NOTHING_SAVED;
   /** Fields changed through the API, or handed out as objects (they may be mutated in place). */
   #candidates: Set<string> | null = null;
   /** The plain-object view was handed out: every field is a candidate. */
@@ -820,7 +827,7 @@ export class Session<D extends object = SessionData> {
   #fresh(why: FreshStart): void {
     if (why === 'corrupt') this.#data = Object.create(null);
     this.#x = null;
-    if (why === 'corrupt') this.#saved.clear();
+    if (why === 'corrupt') this.#saved = NOTHING_SAVED;
     if (why === 'corrupt' || why === 'missing') {
       this.#clearCookie = true;
       this.#commitNeeded(false);
@@ -845,7 +852,10 @@ export class Session<D extends object = SessionData> {
     }
     const data: Record<string, unknown> = Object.create(null);
     const saved = new Map<string, string>();
-    for (const [name, stored] of Object.entries(record.fields)) {
+    const { fields } = record;
+    for (const name in fields) {
+      if (!Object.hasOwn(fields, name)) continue;
+      const stored = fields[name] as string;
       // Every store's record, whatever it checked: a reserved name is never decoded.
       if (RESERVED_KEYS.has(name)) {
         throw new SessionError('CORRUPT_RECORD', `record ${shortKey(key)} has a field named "${name}"; it is kept`);
@@ -931,9 +941,12 @@ export class Session<D extends object = SessionData> {
         break;
     }
     const texts = this.#planned;
-    for (const [name, text] of texts) {
-      if (text === null) this.#saved.delete(name);
-      else this.#saved.set(name, text);
+    if (texts.size > 0) {
+      const saved = this.#ownSaved();
+      for (const [name, text] of texts) {
+        if (text === null) saved.delete(name);
+        else saved.set(name, text);
+      }
     }
     this.#candidates = null;
     this.#userChanged = false;
@@ -969,21 +982,28 @@ export class Session<D extends object = SessionData> {
    */
   #adopt(key: string, record: SessionRecord, changed: ReadonlyMap<string, string | null>): void {
     const { codec } = this.#host;
-    for (const name of [...this.#saved.keys()]) {
+    const saved = this.#ownSaved();
+    for (const name of [...saved.keys()]) {
       if (!changed.has(name) && !Object.hasOwn(record.fields, name)) {
-        this.#saved.delete(name);
+        saved.delete(name);
         if (!isInternal(name)) delete this.#data[name];
       }
     }
     for (const [name, stored] of Object.entries(record.fields)) {
       if (changed.has(name)) continue;
       const text = codec.open(key, name, stored);
-      if (this.#saved.get(name) === text) continue;
-      this.#saved.set(name, text);
+      if (saved.get(name) === text) continue;
+      saved.set(name, text);
       // Metadata another request wrote is taken in; its flash messages are for the next request.
       if (name === META_FIELD && this.#x?.metaChanged !== true) this.#applyMeta(key, text);
       else if (!isInternal(name)) this.#data[name] = codec.parse(name, text, key);
     }
+  }
+
+  /** `#saved`, made this session's own map first if it is still the shared empty one. */
+  #ownSaved(): Map<string, string> {
+    if (this.#saved === NOTHING_SAVED) this.#saved = new Map();
+    return this.#saved as Map<string, string>;
   }
 
   #lost(reported: boolean): void {
