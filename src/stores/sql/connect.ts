@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { invalid } from '../../core/check.ts';
 import { importOptional, isSessionError, SessionError, toStoreError } from '../../core/errors.ts';
 import { dbKind, type ResolvedSqlOptions, redactUrl } from './options.ts';
-import { keepingStatements, preparingPool } from './statements.ts';
+import { keepingStatements, pgRunner, preparingPool, type Runner } from './statements.ts';
 
 type Value = string | number | bigint | boolean | null | Uint8Array | object;
 /** One row: column names are configurable, so the schema type is a plain record. */
@@ -23,6 +23,11 @@ export interface Connection {
    * when it compiles its statements (empty for a Kysely instance of yours, which runs as it is).
    */
   names: Map<string, string>;
+  /**
+   * Runs one statement outside a transaction: straight on the pg pool for PostgreSQL (see
+   * {@link pgRunner}), else `db` itself.
+   */
+  run: Runner;
 }
 
 const SCOPE = 'sql';
@@ -77,7 +82,10 @@ export async function openConnection(
   const names = new Map<string, string>();
   if (db !== null) {
     const kind = dbKind(db);
-    if (kind === 'kysely') return { db: db as unknown as Kysely<Db>, k, owned: false, names };
+    if (kind === 'kysely') {
+      const yours = db as unknown as Kysely<Db>;
+      return { db: yours, k, owned: false, names, run: yours };
+    }
     // Our Kysely around the user's pool is dropped, never destroyed: destroy() would end their pool.
     if (kind === 'pg-pool') {
       const pool = preparingPool(db as never, names);
@@ -86,27 +94,20 @@ export async function openConnection(
         k,
         owned: false,
         names,
+        run: pgRunner(db as never, names),
       };
     }
     if (kind === 'mysql-pool') {
       // mysql2/promise pools wrap the callback pool Kysely needs.
       const pool = db as { promise?: unknown; pool?: { getConnection?: unknown } };
       const callbackPool = typeof pool.promise !== 'function' && pool.pool?.getConnection ? pool.pool : pool;
-      return {
-        db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool: callbackPool as never }) }),
-        k,
-        owned: false,
-        names,
-      };
+      const mine = new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool: callbackPool as never }) });
+      return { db: mine, k, owned: false, names, run: mine };
     }
     // Only our Kysely prepares through the wrapper; the app's database is left as it is.
     const database = keepingStatements(db as never);
-    return {
-      db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: database as never }) }),
-      k,
-      owned: false,
-      names,
-    };
+    const mine = new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: database as never }) });
+    return { db: mine, k, owned: false, names, run: mine };
   }
   if (target === null) throw invalid({ scope: SCOPE, label: 'sqlStore' }, '', 'give either url or db');
 
@@ -138,12 +139,8 @@ export async function openConnection(
       throw fail(error);
     }
     const keeping = keepingStatements(database);
-    return {
-      db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: keeping as never }) }),
-      k,
-      owned: true,
-      names,
-    };
+    const mine = new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: keeping as never }) });
+    return { db: mine, k, owned: true, names, run: mine };
   }
   if (target.dialect === 'postgres') {
     const pg = driverModule as { default: typeof import('pg') };
@@ -164,6 +161,7 @@ export async function openConnection(
       k,
       owned: true,
       names,
+      run: pgRunner(pool as never, names),
     };
   }
   const mysql = driverModule as { default: typeof import('mysql2') };
@@ -178,5 +176,6 @@ export async function openConnection(
   const lost = (error: Error) => onPoolError(toStoreError(error, SCOPE, 'MySQL connection'));
   pool.on('connection', (connection) => connection.on('error', lost));
   (pool as unknown as NodeJS.EventEmitter).on('error', lost);
-  return { db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) }), k, owned: true, names };
+  const mine = new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) });
+  return { db: mine, k, owned: true, names, run: mine };
 }

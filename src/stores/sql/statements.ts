@@ -1,5 +1,8 @@
 import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 
+/** What runs one statement: the store's Kysely, a transaction, a pinned connection, or {@link pgRunner}. */
+export type Runner = Pick<Kysely<never>, 'executeQuery'>;
+
 /** A stand-in for the n-th parameter of a statement, found again in the compiled parameters. */
 class Slot {
   constructor(readonly index: number) {}
@@ -30,7 +33,7 @@ export class Statement {
   }
 
   /** Runs the statement on `db` (the store's Kysely, a transaction or a pinned connection). */
-  run<R>(db: Pick<Kysely<never>, 'executeQuery'>, values: readonly unknown[]): Promise<QueryResult<R>> {
+  run<R>(db: Runner, values: readonly unknown[]): Promise<QueryResult<R>> {
     const parameters = this.#sources.map((source) => (source instanceof Slot ? values[source.index] : source.value));
     return db.executeQuery({ ...this.#compiled, parameters }) as Promise<QueryResult<R>>;
   }
@@ -76,6 +79,40 @@ interface PgPool {
 interface PgClient {
   query(text: unknown, values?: unknown): Promise<unknown>;
   release(error?: unknown): void;
+}
+
+/** What `pg`'s `Pool.query` answers (the part a statement's result needs). */
+interface PgResult {
+  command: string;
+  rowCount: number | null;
+  rows: unknown[];
+}
+
+/**
+ * Runs single statements straight on a pg pool (`pool.query` checks a client out, runs the
+ * query and puts the client back), as named prepared statements where `names` has the text.
+ * Kysely's own path wraps each statement in a connection provider, a driver call and a
+ * connection object: about 8 KiB allocated per read-modify-write (two statements) before pg is
+ * reached. Transactions and pinned connections still go through Kysely; Kysely still writes
+ * every statement. The result has the shape Kysely's PostgreSQL driver gives.
+ */
+export function pgRunner(
+  pool: {
+    query(config: string | { name: string; text: string; values: unknown[] }, values?: unknown[]): Promise<PgResult>;
+  },
+  names: ReadonlyMap<string, string>,
+): Runner {
+  return {
+    async executeQuery<R>({ sql, parameters }: CompiledQuery): Promise<QueryResult<R>> {
+      const name = names.get(sql);
+      const values = parameters as unknown[];
+      const { command, rowCount, rows } = await (name === undefined
+        ? pool.query(sql, values)
+        : pool.query({ name, text: sql, values }));
+      const counted = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
+      return { rows: rows as R[], numAffectedRows: counted ? BigInt(rowCount ?? 0) : undefined };
+    },
+  } as Runner;
 }
 
 /**

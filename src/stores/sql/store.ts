@@ -22,7 +22,7 @@ import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryCo
 import { type Connection, type Db, describeTarget, openConnection, type Row } from './connect.ts';
 import { createTableStatements, quote } from './ddl.ts';
 import { type ResolvedSqlOptions, resolveSqlOptions, type SqlDialect, type SqlStoreOptions } from './options.ts';
-import { Statement } from './statements.ts';
+import { type Runner, Statement } from './statements.ts';
 
 const SCOPE = 'sql';
 /** Rows per multi-row INSERT in `setMany`: 7 parameters each stays far below every dialect's limit. */
@@ -141,9 +141,9 @@ export class SqlStore implements Store {
   }
 
   async get(key: string): Promise<SessionRecord | null> {
-    const { db, s } = await this.#connectionOf();
+    const { run, s } = await this.#connectionOf();
     return this.#run('get', async () => {
-      const loaded = await this.#load(db, s, key);
+      const loaded = await this.#load(run, s, key);
       if (loaded === null || loaded.version < 0) {
         this.#read.delete(key);
         return null;
@@ -154,9 +154,9 @@ export class SqlStore implements Store {
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
-    const { db, s } = await this.#connectionOf();
+    const { run, s } = await this.#connectionOf();
     this.#read.delete(key);
-    await this.#run('set', () => s.upsert.run(db, this.#upsertValues(key, record, this.#o.now())));
+    await this.#run('set', () => s.upsert.run(run, this.#upsertValues(key, record, this.#o.now())));
   }
 
   /**
@@ -193,12 +193,12 @@ export class SqlStore implements Store {
     });
   }
 
-  async #patchRow({ db, s }: Open, key: string, changes: ChangeSet[]): Promise<WriteOutcome> {
+  async #patchRow({ db, run, s }: Open, key: string, changes: ChangeSet[]): Promise<WriteOutcome> {
     const read = this.#read.get(key);
     if (read) {
       this.#read.delete(key);
       // Not one of the retries: a miss here is the ordinary path of a row written meanwhile.
-      if (await this.#compareAndSet(db, s, key, read, changes)) return true;
+      if (await this.#compareAndSet(run, s, key, read, changes)) return true;
       this.#conflicts++;
     }
     // Read and write on one connection: through the pool queue, other writers would
@@ -233,7 +233,7 @@ export class SqlStore implements Store {
    * moves), and the new version is the old one plus one, so no `RETURNING` is needed.
    */
   async #compareAndSet(
-    db: Kysely<Db>,
+    db: Runner,
     s: Statements,
     key: string,
     current: Loaded,
@@ -269,15 +269,15 @@ export class SqlStore implements Store {
    * without CLIENT_FOUND_ROWS.
    */
   async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
-    const { db, s } = await this.#connectionOf();
+    const { run, s } = await this.#connectionOf();
     // Patches arriving after this touch are not applied before it.
     return this.#run('touch', () =>
       this.#queue.run(key, async () => {
         this.#read.delete(key);
         const now = this.#o.now();
-        const { numAffectedRows } = await s.touch.run(db, [expiresAt, now, key, now]);
+        const { numAffectedRows } = await s.touch.run(run, [expiresAt, now, key, now]);
         if (numAffectedRows !== 0n) return true;
-        return (await this.#load(db, s, key))?.version === MOVED_VERSION ? 'moved' : false;
+        return (await this.#load(run, s, key))?.version === MOVED_VERSION ? 'moved' : false;
       }),
     );
   }
@@ -309,9 +309,9 @@ export class SqlStore implements Store {
   }
 
   async destroy(key: string): Promise<void> {
-    const { db, s } = await this.#connectionOf();
+    const { run, s } = await this.#connectionOf();
     this.#read.delete(key);
-    await this.#run('destroy', () => s.destroy.run(db, [key]));
+    await this.#run('destroy', () => s.destroy.run(run, [key]));
   }
 
   /**
@@ -320,20 +320,20 @@ export class SqlStore implements Store {
    * (a forward, version below 0, only once it has expired).
    */
   async setIfNewer(key: string, record: SessionRecord): Promise<boolean> {
-    const { db, s } = await this.#connectionOf();
+    const { run, s } = await this.#connectionOf();
     return this.#run('setIfNewer', () =>
       this.#queue.run(key, async () => {
         this.#read.delete(key);
         const now = this.#o.now();
         const data = JSON.stringify(record.fields);
         try {
-          const inserted = await s.insert.run(db, [key, data, record.expiresAt, record.createdAt, now, record.userId]);
+          const inserted = await s.insert.run(run, [key, data, record.expiresAt, record.createdAt, now, record.userId]);
           if (inserted.numAffectedRows !== 0n) return true;
         } catch (error) {
           // MySQL has no ON CONFLICT DO NOTHING (INSERT IGNORE would also hide other errors).
           if ((error as { errno?: number }).errno !== 1062) throw error;
         }
-        const replaced = await s.replaceOlder.run(db, [
+        const replaced = await s.replaceOlder.run(run, [
           data,
           record.expiresAt,
           record.createdAt,
@@ -586,7 +586,7 @@ export class SqlStore implements Store {
     return insert.onConflict((oc) => oc.column(c.id).doUpdateSet({ ...set, [c.version]: previous }));
   }
 
-  async #load(db: Kysely<Db>, s: Statements, key: string): Promise<Loaded | null> {
+  async #load(db: Runner, s: Statements, key: string): Promise<Loaded | null> {
     const { rows } = await s.load.run<Row>(db, [key, this.#o.now()]);
     const row = rows[0];
     return row ? this.#decode(key, row) : null;
