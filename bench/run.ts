@@ -99,7 +99,7 @@ async function prepare(
     BENCH_PG_URL: config.pgUrl,
     BENCH_PREFIX: `bench:${variant.id}:`,
   };
-  if (typeof postgres !== 'string') env.BENCH_PG_TABLE = postgres.table;
+  if (typeof postgres !== 'string') env.BENCH_PG_TABLE = postgres.tableFor(variant.id);
   const server = await startServer(variant, { core, env, profileDir: config.profileDir, compiledDir });
   try {
     await probe(variant, server.baseUrl);

@@ -47,7 +47,7 @@ export class Cell {
   async warmUp(): Promise<void> {
     const seconds = Math.max(this.setup.warmupSeconds, 1);
     const pg = this.variant.backend === 'postgres' ? this.setup.postgres : null;
-    if (pg) this.#table = { before: await pg.counters(), after: null, extraRequests: 0 };
+    if (pg) this.#table = { before: await pg.counters(pg.tableFor(this.variant.id)), after: null, extraRequests: 0 };
     const sampling =
       this.variant.backend === 'redis'
         ? sleep(seconds * 500).then(() => sampleOrigins(this.setup.redis, Math.min(500, seconds * 400)))
@@ -84,7 +84,8 @@ export class Cell {
 
   /** Reads the SQL table's counters once the runs are over (they only move during this variant's runs). */
   async finishTable(): Promise<void> {
-    if (this.#table && this.setup.postgres) this.#table.after = await this.setup.postgres.counters();
+    const pg = this.setup.postgres;
+    if (this.#table && pg) this.#table.after = await pg.counters(pg.tableFor(this.variant.id));
   }
 
   result(): ScenarioResult {

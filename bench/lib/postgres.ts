@@ -1,6 +1,8 @@
 /**
- * PostgreSQL for the SQL variant: a table of its own (random name, created by the store on
- * start, dropped at the end), and its row counters from pg_stat_user_tables around the runs.
+ * PostgreSQL for the SQL variants: a table of its own for each variant (random names, created by
+ * the server on start, dropped at the end), and its row counters from pg_stat_user_tables around
+ * the runs. Tables of their own keep one variant's statements out of another's counters (the
+ * runs go round the servers in turns, and a baseline twin would otherwise share a table).
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,13 +16,14 @@ export interface TableCounters {
 }
 
 export interface BenchPostgres {
-  table: string;
   version: string;
+  /** The table of the variant with this id (the same name every time it is asked). */
+  tableFor(variantId: string): string;
   /** Marks that traffic reached PostgreSQL just now. */
   touched(): void;
-  /** The table's counters, once every backend has reported what it did (see below). */
-  counters(): Promise<TableCounters>;
-  /** Drops the table and closes the connection. */
+  /** A table's counters, once every backend has reported what it did (see below). */
+  counters(table: string): Promise<TableCounters>;
+  /** Drops the tables and closes the connection. */
   close(): Promise<void>;
 }
 
@@ -33,16 +36,21 @@ export async function openPostgres(url: string): Promise<BenchPostgres | string>
     await client.end().catch(() => {});
     return `PostgreSQL at ${url.replace(/\/\/[^@]*@/, '//')} is not reachable (${(error as Error).message})`;
   }
-  const table = `bench_sessions_${randomBytes(5).toString('hex')}`;
+  const base = `bench_sessions_${randomBytes(5).toString('hex')}`;
+  const tables = new Map<string, string>();
   const version = String((await client.query('SHOW server_version')).rows[0]?.server_version ?? 'unknown');
   let lastTraffic = 0;
   return {
-    table,
     version,
+    tableFor(variantId) {
+      let table = tables.get(variantId);
+      if (table === undefined) tables.set(variantId, (table = `${base}_${tables.size}`));
+      return table;
+    },
     touched() {
       lastTraffic = Date.now();
     },
-    async counters() {
+    async counters(table) {
       // A backend reports its table statistics when it goes idle, at most once a second; one that
       // could not, reports 10 s later (PGSTAT_IDLE_INTERVAL). So wait 11 s after the last traffic.
       await sleep(Math.max(0, lastTraffic + 11000 - Date.now()));
@@ -57,7 +65,7 @@ export async function openPostgres(url: string): Promise<BenchPostgres | string>
     },
     async close() {
       try {
-        await client.query(`DROP TABLE IF EXISTS "${table}"`);
+        for (const table of tables.values()) await client.query(`DROP TABLE IF EXISTS "${table}"`);
       } finally {
         await client.end();
       }

@@ -51,7 +51,7 @@ async function postgresBackend(): Promise<Backend> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: env.pgUrl, max: 10 });
   pool.on('error', (error: Error) => console.error('[floor] postgres:', error.message));
-  const table = `${env.pgTable}_floor`;
+  const table = env.pgTable;
   await pool.query(
     `CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, data text NOT NULL, expires_at bigint NOT NULL)`,
   );
