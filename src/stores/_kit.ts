@@ -36,6 +36,13 @@ export class KeyedQueue {
    * returns one result per op.
    */
   batch<Op, R>(key: string, op: Op, write: (ops: Op[]) => Promise<R[]>): Promise<R> {
+    if (!this.#tails.has(key)) {
+      // Nothing of this key queued or running (a request's usual case): write now. Changes that
+      // arrive meanwhile find the tail and form the next batch behind it.
+      const run = attempt(() => write([op])).then((results) => results[0] as R);
+      this.#track(key, run);
+      return run;
+    }
     return new Promise<R>((resolve, reject) => {
       const settle = { resolve: resolve as (value: unknown) => void, reject };
       const open = this.#open.get(key);
@@ -59,19 +66,33 @@ export class KeyedQueue {
     });
   }
 
-  async #after<T>(key: string, work: () => Promise<T>): Promise<T> {
+  #after<T>(key: string, work: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key);
-    const run = previous ? previous.then(work, work) : work();
-    const tail = run.then(
-      () => {},
-      () => {},
+    const run = previous ? previous.then(work, work) : attempt(work);
+    this.#track(key, run);
+    return run;
+  }
+
+  /** Makes `run` the key's tail until it settles (the key leaves the map unless a later write took its place). */
+  #track(key: string, run: Promise<unknown>): void {
+    const tail: Promise<void> = run.then(
+      () => {
+        if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      },
+      () => {
+        if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      },
     );
     this.#tails.set(key, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
+  }
+}
+
+/** `work()`, with a synchronous throw turned into a rejection. */
+function attempt<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return work();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 
