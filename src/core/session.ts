@@ -287,6 +287,13 @@ const isInternal = (name: string) => name.startsWith(INTERNAL_PREFIX);
 /** "No field texts": shared, never written to (every write path replaces it with a fresh map). */
 const NO_TEXTS: ReadonlyMap<string, string | null> = new Map();
 
+/**
+ * The data of a session that has none yet: shared and frozen (a write that missed `#ownData`
+ * throws instead of reaching another session). A null-prototype object is a dictionary, over
+ * 100 bytes, which most sessions replace with the decoded record's at once.
+ */
+const NO_DATA: Record<string, unknown> = Object.freeze(Object.create(null));
+
 /** The stored texts of a session that loaded nothing: shared, never written to (see `#ownSaved`). */
 const NOTHING_SAVED: ReadonlyMap<string, string> = new Map();
 
@@ -319,8 +326,8 @@ export class Session<D extends object = SessionData> {
   #key: string | null = null;
   /** Whether the record at #key exists in the store. */
   #stored = false;
-  /** Null prototype: a key never reaches Object.prototype. */
-  #data: Record<string, unknown> = Object.create(null);
+  /** Null prototype: a key never reaches Object.prototype. Shared and frozen until written (`#ownData`). */
+  #data: Record<string, unknown> = NO_DATA;
   /**
    * Serialized text of each field as it is in the store. Shared and empty until a record is
    * loaded or written (a map per request cost every session that never loads one): writes go
@@ -429,7 +436,7 @@ export class Session<D extends object = SessionData> {
     }
     this.#exposed = true;
     this.#handedOut();
-    return this.#data as Partial<D>;
+    return this.#ownData() as Partial<D>;
   }
 
   /** Reads the session from the store, once. Later calls return at once. */
@@ -490,8 +497,8 @@ export class Session<D extends object = SessionData> {
       stored = (await validate(schema, next, invalidData))[name];
       this.#assertWritable('set', name);
     }
-    if (stored === undefined) delete this.#data[name];
-    else this.#data[name] = stored;
+    if (stored === undefined) delete this.#ownData()[name];
+    else this.#ownData()[name] = stored;
     (this.#candidates ??= new Set()).add(name);
     await this.#changed();
   }
@@ -506,7 +513,7 @@ export class Session<D extends object = SessionData> {
       await validate(schema, next, invalidData);
       this.#assertWritable('delete', name);
     }
-    delete this.#data[name];
+    delete this.#ownData()[name];
     (this.#candidates ??= new Set()).add(name);
     await this.#changed();
   }
@@ -521,7 +528,7 @@ export class Session<D extends object = SessionData> {
       this.#assertWritable('clear');
     }
     for (const name of Object.keys(this.#data)) (this.#candidates ??= new Set()).add(name);
-    this.#data = Object.create(null);
+    this.#data = NO_DATA;
     await this.#changed();
   }
 
@@ -825,7 +832,7 @@ export class Session<D extends object = SessionData> {
   }
 
   #fresh(why: FreshStart): void {
-    if (why === 'corrupt') this.#data = Object.create(null);
+    if (why === 'corrupt') this.#data = NO_DATA;
     this.#x = null;
     if (why === 'corrupt') this.#saved = NOTHING_SAVED;
     if (why === 'corrupt' || why === 'missing') {
@@ -986,7 +993,7 @@ export class Session<D extends object = SessionData> {
     for (const name of [...saved.keys()]) {
       if (!changed.has(name) && !Object.hasOwn(record.fields, name)) {
         saved.delete(name);
-        if (!isInternal(name)) delete this.#data[name];
+        if (!isInternal(name)) delete this.#ownData()[name];
       }
     }
     for (const [name, stored] of Object.entries(record.fields)) {
@@ -996,8 +1003,14 @@ export class Session<D extends object = SessionData> {
       saved.set(name, text);
       // Metadata another request wrote is taken in; its flash messages are for the next request.
       if (name === META_FIELD && this.#x?.metaChanged !== true) this.#applyMeta(key, text);
-      else if (!isInternal(name)) this.#data[name] = codec.parse(name, text, key);
+      else if (!isInternal(name)) this.#ownData()[name] = codec.parse(name, text, key);
     }
+  }
+
+  /** `#data`, made this session's own object first if it is still the shared empty one. */
+  #ownData(): Record<string, unknown> {
+    if (this.#data === NO_DATA) this.#data = Object.create(null);
+    return this.#data;
   }
 
   /** `#saved`, made this session's own map first if it is still the shared empty one. */
@@ -1009,7 +1022,7 @@ export class Session<D extends object = SessionData> {
   #lost(reported: boolean): void {
     this.#state = 'destroyed';
     this.#stored = false;
-    this.#data = Object.create(null);
+    this.#data = NO_DATA;
     this.#clearCookie = true;
     this.#planned = new Map();
     if (reported) this.#lostWrite = true;
@@ -1025,7 +1038,7 @@ export class Session<D extends object = SessionData> {
     const hadCookie = this.#stored || this.#cookieId !== null;
     this.#state = 'destroyed';
     this.#stored = false;
-    this.#data = Object.create(null);
+    this.#data = NO_DATA;
     this.#candidates = null;
     this.#replaces = null;
     if (hadCookie) this.#clearCookie = true;
