@@ -40,6 +40,21 @@ export function describeTarget(options: ResolvedSqlOptions): string {
   return `${target.dialect === 'postgres' ? 'PostgreSQL' : 'MySQL'} ${redactUrl(target.url)}`;
 }
 
+/**
+ * A pg pool's connection: Kysely over the pool with the named statements (transactions, pinned
+ * connections, DDL), and single statements straight on the pool.
+ */
+function postgresConnection(k: KyselyModule, pool: unknown, owned: boolean, names: Map<string, string>): Connection {
+  const preparing = preparingPool(pool as never, names);
+  return {
+    db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool: preparing as never }) }),
+    k,
+    owned,
+    names,
+    run: pgRunner(pool as never, names),
+  };
+}
+
 /** The driver package each dialect's URL needs. */
 const DRIVERS = { sqlite: 'better-sqlite3', postgres: 'pg', mysql: 'mysql2' } as const;
 
@@ -87,16 +102,7 @@ export async function openConnection(
       return { db: yours, k, owned: false, names, run: yours };
     }
     // Our Kysely around the user's pool is dropped, never destroyed: destroy() would end their pool.
-    if (kind === 'pg-pool') {
-      const pool = preparingPool(db as never, names);
-      return {
-        db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool: pool as never }) }),
-        k,
-        owned: false,
-        names,
-        run: pgRunner(db as never, names),
-      };
-    }
+    if (kind === 'pg-pool') return postgresConnection(k, db, false, names);
     if (kind === 'mysql-pool') {
       // mysql2/promise pools wrap the callback pool Kysely needs.
       const pool = db as { promise?: unknown; pool?: { getConnection?: unknown } };
@@ -155,14 +161,7 @@ export async function openConnection(
     const lost = (error: Error) => onPoolError(toStoreError(error, SCOPE, 'PostgreSQL connection'));
     pool.on('error', lost);
     pool.on('connect', (client) => client.on('error', lost));
-    const preparing = preparingPool(pool as never, names);
-    return {
-      db: new k.Kysely<Db>({ dialect: new k.PostgresDialect({ pool: preparing as never }) }),
-      k,
-      owned: true,
-      names,
-      run: pgRunner(pool as never, names),
-    };
+    return postgresConnection(k, pool, true, names);
   }
   const mysql = driverModule as { default: typeof import('mysql2') };
   // User and password are already inside the URL (see parseSqlUrl).
