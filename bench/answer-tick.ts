@@ -62,15 +62,9 @@ try {
     }
     for (const server of servers.values()) await server.stop();
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-    const line = TICKS.map((tick) => `${tick} ${median(perRequest.get(tick) as number[]).toFixed(1)} µs`);
-    console.log(
-      `${framework}: ${line.join(', ')} (runs: ${TICKS.map((t) =>
-        perRequest
-          .get(t)
-          ?.map((v) => v.toFixed(0))
-          .join('/'),
-      ).join(', ')})`,
-    );
+    const medians = TICKS.map((tick) => `${tick} ${median(perRequest.get(tick) as number[]).toFixed(1)} µs`);
+    const runs = TICKS.map((tick) => (perRequest.get(tick) as number[]).map((v) => v.toFixed(0)).join('/'));
+    console.log(`${framework}: ${medians.join(', ')} (runs: ${runs.join(', ')})`);
   }
 } finally {
   await stopAll();

@@ -284,8 +284,11 @@ interface Extras {
 /** A name is an internal field's (metadata, flash messages): never data. */
 const isInternal = (name: string) => name.startsWith(INTERNAL_PREFIX);
 
-/** "No field texts": shared, never written to (every write path replaces it with a fresh map). */
-const NO_TEXTS: ReadonlyMap<string, string | null> = new Map();
+/**
+ * "No field texts": shared and empty, never written to. The planned texts of no write, and a
+ * session's stored texts until it loads or writes a record (writes go through `#ownSaved`).
+ */
+const NO_TEXTS: ReadonlyMap<string, never> = new Map<string, never>();
 
 /**
  * The data of a session that has none yet: shared and frozen (a write that missed `#ownData`
@@ -293,9 +296,6 @@ const NO_TEXTS: ReadonlyMap<string, string | null> = new Map();
  * 100 bytes, which most sessions replace with the decoded record's at once.
  */
 const NO_DATA: Record<string, unknown> = Object.freeze(Object.create(null));
-
-/** The stored texts of a session that loaded nothing: shared, never written to (see `#ownSaved`). */
-const NOTHING_SAVED: ReadonlyMap<string, string> = new Map();
 
 /** UTF-8 bytes of stored field names and values, as the store holds them. */
 function storedSize(fields: Record<string, string>): number {
@@ -333,7 +333,7 @@ export class Session<D extends object = SessionData> {
    * loaded or written (a map per request cost every session that never loads one): writes go
    * through `#ownSaved()`.
    */
-  #saved: ReadonlyMap<string, string> = NOTHING_SAVED;
+  #saved: ReadonlyMap<string, string> = NO_TEXTS;
   /** Fields changed through the API, or handed out as objects (they may be mutated in place). */
   #candidates: Set<string> | null = null;
   /** The plain-object view was handed out: every field is a candidate. */
@@ -474,7 +474,7 @@ export class Session<D extends object = SessionData> {
     this.#assertUsable('get');
     const value = this.#data[name];
     if (typeof value === 'object' && value !== null) {
-      (this.#candidates ??= new Set()).add(name);
+      this.#candidate(name);
       this.#handedOut();
     }
     return value as D[K] | undefined;
@@ -499,7 +499,7 @@ export class Session<D extends object = SessionData> {
     }
     if (stored === undefined) delete this.#ownData()[name];
     else this.#ownData()[name] = stored;
-    (this.#candidates ??= new Set()).add(name);
+    this.#candidate(name);
     await this.#changed();
   }
 
@@ -514,7 +514,7 @@ export class Session<D extends object = SessionData> {
       this.#assertWritable('delete', name);
     }
     delete this.#ownData()[name];
-    (this.#candidates ??= new Set()).add(name);
+    this.#candidate(name);
     await this.#changed();
   }
 
@@ -527,7 +527,7 @@ export class Session<D extends object = SessionData> {
       await validate(schema, Object.create(null), invalidData);
       this.#assertWritable('clear');
     }
-    for (const name of Object.keys(this.#data)) (this.#candidates ??= new Set()).add(name);
+    for (const name of Object.keys(this.#data)) this.#candidate(name);
     this.#data = NO_DATA;
     await this.#changed();
   }
@@ -834,7 +834,7 @@ export class Session<D extends object = SessionData> {
   #fresh(why: FreshStart): void {
     if (why === 'corrupt') this.#data = NO_DATA;
     this.#x = null;
-    if (why === 'corrupt') this.#saved = NOTHING_SAVED;
+    if (why === 'corrupt') this.#saved = NO_TEXTS;
     if (why === 'corrupt' || why === 'missing') {
       this.#clearCookie = true;
       this.#commitNeeded(false);
@@ -1007,6 +1007,11 @@ export class Session<D extends object = SessionData> {
     }
   }
 
+  /** Marks a data field as possibly changed (checked against the store at commit). */
+  #candidate(name: string): void {
+    (this.#candidates ??= new Set()).add(name);
+  }
+
   /** `#data`, made this session's own object first if it is still the shared empty one. */
   #ownData(): Record<string, unknown> {
     if (this.#data === NO_DATA) this.#data = Object.create(null);
@@ -1015,7 +1020,7 @@ export class Session<D extends object = SessionData> {
 
   /** `#saved`, made this session's own map first if it is still the shared empty one. */
   #ownSaved(): Map<string, string> {
-    if (this.#saved === NOTHING_SAVED) this.#saved = new Map();
+    if (this.#saved === NO_TEXTS) this.#saved = new Map();
     return this.#saved as Map<string, string>;
   }
 

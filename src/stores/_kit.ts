@@ -75,14 +75,10 @@ export class KeyedQueue {
 
   /** Makes `run` the key's tail until it settles (the key leaves the map unless a later write took its place). */
   #track(key: string, run: Promise<unknown>): void {
-    const tail: Promise<void> = run.then(
-      () => {
-        if (this.#tails.get(key) === tail) this.#tails.delete(key);
-      },
-      () => {
-        if (this.#tails.get(key) === tail) this.#tails.delete(key);
-      },
-    );
+    const forget = () => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    };
+    const tail: Promise<void> = run.then(forget, forget);
     this.#tails.set(key, tail);
   }
 }

@@ -23,11 +23,8 @@ export interface Connection {
    * when it compiles its statements (empty for a Kysely instance of yours, which runs as it is).
    */
   names: Map<string, string>;
-  /**
-   * Runs one statement outside a transaction: straight on the pg pool for PostgreSQL (see
-   * {@link pgRunner}), else `db` itself.
-   */
-  run: Runner;
+  /** PostgreSQL: runs one statement outside a transaction straight on the pg pool (see {@link pgRunner}); else `db` does. */
+  run?: Runner;
 }
 
 const SCOPE = 'sql';
@@ -97,23 +94,28 @@ export async function openConnection(
   const names = new Map<string, string>();
   if (db !== null) {
     const kind = dbKind(db);
-    if (kind === 'kysely') {
-      const yours = db as unknown as Kysely<Db>;
-      return { db: yours, k, owned: false, names, run: yours };
-    }
+    if (kind === 'kysely') return { db: db as unknown as Kysely<Db>, k, owned: false, names };
     // Our Kysely around the user's pool is dropped, never destroyed: destroy() would end their pool.
     if (kind === 'pg-pool') return postgresConnection(k, db, false, names);
     if (kind === 'mysql-pool') {
       // mysql2/promise pools wrap the callback pool Kysely needs.
       const pool = db as { promise?: unknown; pool?: { getConnection?: unknown } };
       const callbackPool = typeof pool.promise !== 'function' && pool.pool?.getConnection ? pool.pool : pool;
-      const mine = new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool: callbackPool as never }) });
-      return { db: mine, k, owned: false, names, run: mine };
+      return {
+        db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool: callbackPool as never }) }),
+        k,
+        owned: false,
+        names,
+      };
     }
     // Only our Kysely prepares through the wrapper; the app's database is left as it is.
     const database = keepingStatements(db as never);
-    const mine = new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: database as never }) });
-    return { db: mine, k, owned: false, names, run: mine };
+    return {
+      db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: database as never }) }),
+      k,
+      owned: false,
+      names,
+    };
   }
   if (target === null) throw invalid({ scope: SCOPE, label: 'sqlStore' }, '', 'give either url or db');
 
@@ -145,8 +147,12 @@ export async function openConnection(
       throw fail(error);
     }
     const keeping = keepingStatements(database);
-    const mine = new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: keeping as never }) });
-    return { db: mine, k, owned: true, names, run: mine };
+    return {
+      db: new k.Kysely<Db>({ dialect: new k.SqliteDialect({ database: keeping as never }) }),
+      k,
+      owned: true,
+      names,
+    };
   }
   if (target.dialect === 'postgres') {
     const pg = driverModule as { default: typeof import('pg') };
@@ -175,6 +181,5 @@ export async function openConnection(
   const lost = (error: Error) => onPoolError(toStoreError(error, SCOPE, 'MySQL connection'));
   pool.on('connection', (connection) => connection.on('error', lost));
   (pool as unknown as NodeJS.EventEmitter).on('error', lost);
-  const mine = new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) });
-  return { db: mine, k, owned: true, names, run: mine };
+  return { db: new k.Kysely<Db>({ dialect: new k.MysqlDialect({ pool }) }), k, owned: true, names };
 }

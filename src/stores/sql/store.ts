@@ -69,9 +69,10 @@ interface Statements {
   insert: Statement;
 }
 
-/** An open connection with its compiled statements. */
+/** An open connection with its compiled statements, and what runs a single statement. */
 interface Open extends Connection {
   s: Statements;
+  run: Runner;
 }
 
 function toNumber(value: unknown): number {
@@ -723,7 +724,7 @@ export class SqlStore implements Store {
           connection.names.set(statement.sql, `tessera_${hash}`);
         }
       }
-      return { ...connection, s };
+      return { ...connection, s, run: connection.run ?? connection.db };
     } catch (error) {
       if (connection.owned) await connection.db.destroy().catch(() => {});
       if (error instanceof SessionError) throw error;
