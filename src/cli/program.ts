@@ -46,6 +46,17 @@ function storeKey(value: string): string {
   return value;
 }
 
+/**
+ * inspect's operands. A base64url key may start with '-', which commander would take for an
+ * option, so inspect lets unknown options through as operands and tells a key from a typo here.
+ */
+function keyOperand(operands: readonly string[]): string | undefined {
+  const typo = operands.find((operand) => operand.startsWith('-') && !KEY.test(operand));
+  if (typo) throw new InvalidArgumentError(`unknown option '${typo}' (see \`tessera inspect --help\`)`);
+  if (operands.length > 1) throw new InvalidArgumentError(`give one store key, not ${operands.length}`);
+  return operands[0] === undefined ? undefined : storeKey(operands[0]);
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number from 1');
@@ -442,13 +453,15 @@ export function program(): Command {
   cli
     .command('inspect')
     .description('show one session: metadata, field names and sizes (values with --values); exit 3 when not found')
-    .argument('[key]', 'the store key (the SHA-256 of the ID, as `list` shows it)', storeKey)
+    .argument('[key]', 'the store key (the SHA-256 of the ID, as `list` shows it)')
     .option('--cookie <value>', 'a cookie value (id.tag): verified with the configured secrets, then hashed')
     .option('--values', 'print the stored values too (encrypted ones stay sealed)')
+    .allowUnknownOption()
+    .allowExcessArguments()
     .action(
       run(async ({ store, options, command }) => {
         const { cookie, values } = command.opts<{ cookie?: string; values?: boolean }>();
-        let key = command.processedArgs[0] as string | undefined;
+        let key = keyOperand(command.args);
         if (cookie) {
           if (options.secrets.length === 0)
             throw new InvalidArgumentError('--cookie needs the secrets (session.secrets or TESSERA_SECRETS)');

@@ -218,6 +218,27 @@ describe('the tessera command', () => {
     assert.equal(JSON.parse((await cli('--url', url, '--json', 'count')).stdout).sessions, 0);
   });
 
+  it('takes a key that starts with "-" (one in 64 does) as a key, and still names a mistyped option', async () => {
+    let key = hashId(generateId());
+    while (!key.startsWith('-')) key = hashId(generateId());
+    const store = new SqlStore({ url });
+    const now = Date.now();
+    await store.set(key, { fields: { cart: '["pen"]' }, createdAt: now, expiresAt: now + 60_000, userId: null });
+    await store.close();
+    const inspected = JSON.parse((await cli('--url', url, '--json', 'inspect', key, '--values')).stdout);
+    assert.deepEqual([inspected.key, inspected.fields], [key, { cart: '["pen"]' }]);
+    await assert.rejects(cli('--url', url, 'inspect', '--valeus', key), (e: { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr ?? '', /unknown option '--valeus'/);
+      return true;
+    });
+    assert.equal(
+      JSON.parse((await cli('--url', url, '--json', 'revoke', '--key', key)).stdout).destroyed,
+      key.slice(0, 10),
+    );
+    await assert.rejects(cli('--url', url, 'inspect', key), { code: 3 });
+  });
+
   it('inspect --cookie verifies a cookie with the configured secrets and finds its session', async () => {
     const engine = new SessionEngine<{ cart: string[] }>({ store: new SqlStore({ url }), secrets: [secret] });
     const session = engine.session(undefined);
