@@ -1,10 +1,14 @@
-/** A call under a deadline (see {@link Deadlines}). */
+/**
+ * A call under a deadline (see {@link Deadlines}). The caller's own object: a store call is its
+ * deadline, so that a call allocates no entry besides itself.
+ */
 export interface Deadline {
-  /** When it was added (ms, the clock of `performance.now()`). */
-  readonly at: number;
-  readonly expire: () => void;
+  /** When it was added (ms, the clock of `performance.now()`); set by {@link Deadlines.add}. */
+  at: number;
   /** Its place in the list of pending calls; -1 once settled or expired. */
   index: number;
+  /** Called once its time has passed, unless it settled first. */
+  expire(): void;
 }
 
 /**
@@ -26,9 +30,10 @@ export class Deadlines {
     this.#tickMs = Math.max(1, Math.floor(ms / 10));
   }
 
-  /** Calls `expire` once `ms` have passed, unless `settle` comes first. */
-  add(expire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now(), expire, index: this.#pending.length };
+  /** Calls `deadline.expire()` once `ms` have passed, unless `settle` comes first. */
+  add<D extends Deadline>(deadline: D): D {
+    deadline.at = performance.now();
+    deadline.index = this.#pending.length;
     this.#pending.push(deadline);
     // Holds the process open while a call is pending (its timeout must come), and only then.
     if (this.#timer === null) this.#timer = setInterval(() => this.#sweep(), this.#tickMs);

@@ -1,6 +1,6 @@
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { FieldCodec } from './codec.ts';
-import { Deadlines } from './deadlines.ts';
+import { type Deadline, Deadlines } from './deadlines.ts';
 import { Counters, commitChannel, loadChannel, type MetricsSnapshot, storeChannel, traced } from './diagnostics.ts';
 import { SessionError, toStoreError } from './errors.ts';
 import { CookieSigner, generateId, hashId, hashIdAsync, parseUnsignedId, shortKey, syncCrypto } from './ids.ts';
@@ -134,6 +134,74 @@ interface CookieTemplate {
   clear: string;
 }
 
+/** What the store calls of one engine share (see {@link StoreCall}). */
+interface StoreCalls {
+  readonly deadlines: Deadlines;
+  /** The error of a call that ran out of time. */
+  timeout(action: string): SessionError;
+  /** Counts, logs and reports a failed call; resolves to the error its caller gets. */
+  failed(error: unknown, action: string, key: string): Promise<SessionError>;
+  /** With `debug`: logs a call that succeeded, with its time. */
+  readonly debug: ((action: string, key: string, ms: number) => void) | null;
+}
+
+/**
+ * One store call under `storeTimeoutMs`, settled by whichever comes first, the store or the
+ * deadline. The call is its own entry among the engine's deadlines and holds what settling needs,
+ * so that a call (one sits on every request's path) allocates its promise, this object and the
+ * two callbacks that hand the outcome over.
+ */
+class StoreCall<T> implements Deadline {
+  at = 0;
+  index = -1;
+  #done = false;
+  #resolve: ((value: T) => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
+  readonly #calls: StoreCalls;
+  readonly #action: string;
+  readonly #key: string;
+
+  constructor(calls: StoreCalls, action: string, key: string) {
+    this.#calls = calls;
+    this.#action = action;
+    this.#key = key;
+  }
+
+  /** The caller's promise of `pending`'s outcome, or of a `STORE_TIMEOUT` when that comes first. */
+  settle(pending: Promise<T>): Promise<T> {
+    const promise = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#calls.deadlines.add(this);
+    pending.then(
+      (result) => this.#succeeded(result),
+      (error) => this.#failed(error),
+    );
+    return promise;
+  }
+
+  expire(): void {
+    this.#failed(this.#calls.timeout(this.#action));
+  }
+
+  #succeeded(result: T): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#calls.deadlines.settle(this);
+    this.#calls.debug?.(this.#action, this.#key, Math.round((performance.now() - this.at) * 100) / 100);
+    (this.#resolve as (value: T) => void)(result);
+  }
+
+  #failed(error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#calls.deadlines.settle(this);
+    const reject = this.#reject as (error: unknown) => void;
+    this.#calls.failed(error, this.#action, this.#key).then(reject, reject);
+  }
+}
+
 /**
  * The Set-Cookie text around the value, worked out once per engine by the `cookie` library
  * (validation and attribute order included), so a write costs a concatenation, not a
@@ -181,14 +249,25 @@ export class SessionEngine<D extends object = SessionData> {
   readonly #listeners = new Map<keyof SessionEvents, Listener<keyof SessionEvents>[]>();
   /** What sessions call back into: the engine does every store call on their behalf. */
   readonly #host: SessionHost;
-  /** When each store call in flight times out (`storeTimeoutMs`). */
-  readonly #deadlines: Deadlines;
+  /** What every store call of this engine shares: the deadlines of the calls in flight (`storeTimeoutMs`). */
+  readonly #calls: StoreCalls;
 
   constructor(options: SessionOptions) {
     this.options = resolveOptions(options);
     checkStore(this.options.store);
     this.store = this.options.store;
-    this.#deadlines = new Deadlines(this.options.storeTimeoutMs);
+    this.#calls = {
+      deadlines: new Deadlines(this.options.storeTimeoutMs),
+      timeout: (action) =>
+        new SessionError('STORE_TIMEOUT', `${action} took longer than ${this.options.storeTimeoutMs} ms`, {
+          scope: this.store.name,
+        }),
+      failed: (error, action, key) => this.#callFailed(error, action, key),
+      debug: this.options.debug
+        ? (action, key, ms) =>
+            this.options.logger?.debug({ store: this.store.name, action, key: shortKey(key), ms }, 'store call')
+        : null,
+    };
     this.#signer = this.options.signed ? new CookieSigner(this.options.secrets, this.options.tagBytes) : null;
     this.#codec = new FieldCodec(this.options.serializer, this.options.encryptionKeys, this.store.name);
     this.#plainCookie = cookieTemplate(this.options.cookie, false);
@@ -711,47 +790,16 @@ export class SessionEngine<D extends object = SessionData> {
     } else await this.#connecting.catch(() => {});
   }
 
-  /**
-   * The call under `storeTimeoutMs`: one promise and a place among the engine's deadlines,
-   * settled by whichever comes first (a call sits on every request's path, so it allocates no
-   * more than that).
-   */
+  /** The call under `storeTimeoutMs` (see {@link StoreCall}). */
   #timed<T>(action: string, key: string, call: () => Promise<T>): Promise<T> {
-    const { storeTimeoutMs, logger, debug } = this.options;
     const run = traced(storeChannel) ? this.#tracedCall(action, key, call) : call;
-    const started = debug ? performance.now() : 0;
-    return new Promise<T>((resolve, reject) => {
-      let done = false;
-      const fail = (error: unknown) => {
-        if (done) return;
-        done = true;
-        this.#deadlines.settle(deadline);
-        this.#callFailed(error, action, key).then(reject, reject);
-      };
-      const deadline = this.#deadlines.add(() =>
-        fail(
-          new SessionError('STORE_TIMEOUT', `${action} took longer than ${storeTimeoutMs} ms`, {
-            scope: this.store.name,
-          }),
-        ),
-      );
-      let pending: Promise<T>;
-      try {
-        pending = run();
-      } catch (error) {
-        pending = Promise.reject(error);
-      }
-      pending.then((result) => {
-        if (done) return;
-        done = true;
-        this.#deadlines.settle(deadline);
-        if (debug && logger) {
-          const ms = Math.round((performance.now() - started) * 100) / 100;
-          logger.debug({ store: this.store.name, action, key: shortKey(key), ms }, 'store call');
-        }
-        resolve(result);
-      }, fail);
-    });
+    let pending: Promise<T>;
+    try {
+      pending = run();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return new StoreCall<T>(this.#calls, action, key).settle(pending);
   }
 
   /** A store call published on `tessera:store` (only when someone subscribes). */

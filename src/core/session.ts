@@ -1253,8 +1253,10 @@ export class Session<D extends object = SessionData> {
   }
 
   #checkSize(changes: ReadonlyMap<string, string | null>): void {
+    // What the record would hold: the changed fields, and the stored ones they leave alone.
     let size = 0;
-    for (const [name, text] of this.#fieldsText(changes)) size += utf8Length(name) + utf8Length(text);
+    for (const [name, text] of changes) if (text !== null) size += utf8Length(name) + utf8Length(text);
+    for (const [name, text] of this.#saved) if (!changes.has(name)) size += utf8Length(name) + utf8Length(text);
     if (size > this.#host.options.maxSizeBytes) {
       throw new SessionError(
         'SESSION_TOO_LARGE',

@@ -417,9 +417,10 @@ function recordProblem(value: unknown): string | null {
   if (!Number.isFinite(r.expiresAt)) return 'expiresAt is not a number';
   if (r.userId !== null && typeof r.userId !== 'string') return 'userId is neither a string nor null';
   if (typeof r.fields !== 'object' || r.fields === null) return 'fields is not an object';
-  for (const [name, field] of Object.entries(r.fields)) {
+  const fields = r.fields as Record<string, unknown>;
+  for (const name of Object.keys(fields)) {
     if (RESERVED_KEYS.has(name)) return `it has a field named "${name}", which is never a session key`;
-    if (typeof field !== 'string') return `field "${name}" is not a string`;
+    if (typeof fields[name] !== 'string') return `field "${name}" is not a string`;
   }
   return null;
 }

@@ -1,21 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Deadlines } from '../../src/core/deadlines.ts';
+import { type Deadline, Deadlines } from '../../src/core/deadlines.ts';
 import { until } from '../support/until.ts';
+
+/** A deadline that runs `expire` (the engine's store calls are their own deadlines). */
+const call = (expire: () => void): Deadline => ({ at: 0, index: -1, expire });
 
 describe('Deadlines (the store calls timeout)', () => {
   it('expires a call once its time has passed, never before, and a settled one never', async () => {
     const deadlines = new Deadlines(60);
     const started = performance.now();
     const expired: Array<[string, number]> = [];
-    const slow = deadlines.add(() => expired.push(['slow', performance.now() - started]));
-    const quick = deadlines.add(() => expired.push(['quick', performance.now() - started]));
+    const slow = deadlines.add(call(() => expired.push(['slow', performance.now() - started])));
+    const quick = deadlines.add(call(() => expired.push(['quick', performance.now() - started])));
     deadlines.settle(quick);
     deadlines.settle(quick); // twice: no harm
     await until(async () => expired.length > 0, 5000);
     // A call added after the first expired still has its own full time.
     const thirdAdded = performance.now();
-    const third = deadlines.add(() => expired.push(['third', performance.now() - thirdAdded]));
+    const third = deadlines.add(call(() => expired.push(['third', performance.now() - thirdAdded])));
     await until(async () => expired.length > 1, 5000);
     assert.deepEqual(
       expired.map(([name]) => name),
@@ -32,7 +35,7 @@ describe('Deadlines (the store calls timeout)', () => {
     const script = `
       import { Deadlines } from ${JSON.stringify(new URL('../../src/core/deadlines.ts', import.meta.url).pathname)};
       const d = new Deadlines(600_000);
-      const call = d.add(() => { console.log('expired'); });
+      const call = d.add({ at: 0, index: -1, expire: () => { console.log('expired'); } });
       d.settle(call);
       console.log('settled');
     `;

@@ -97,26 +97,29 @@ export class RedisStore implements Store {
     await this.#ready('connect');
   }
 
-  async get(key: string): Promise<SessionRecord | null> {
+  get(key: string): Promise<SessionRecord | null> {
     const redisKey = this.prefix + key;
-    let reply: unknown;
-    try {
-      reply = await this.#send('get', redisKey, ['HGETALL', redisKey]);
-    } catch (error) {
-      const cause = error instanceof SessionError ? error.cause : error;
-      if (cause instanceof Error && cause.message.startsWith('WRONGTYPE')) {
-        throw this.#corrupt(redisKey, 'the key holds a value that is not a hash');
-      }
-      throw error;
-    }
+    return this.#send('get', redisKey, ['HGETALL', redisKey]).then(
+      (reply) => this.#found(redisKey, reply),
+      (error: unknown) => {
+        const cause = error instanceof SessionError ? error.cause : error;
+        if (cause instanceof Error && cause.message.startsWith('WRONGTYPE')) {
+          throw this.#corrupt(redisKey, 'the key holds a value that is not a hash');
+        }
+        throw error;
+      },
+    );
+  }
+
+  /** What a read found: the live record, or `null` (none, a forward, or expired and now deleted). */
+  #found(redisKey: string, reply: unknown): SessionRecord | null | Promise<null> {
     const record = this.#record(redisKey, flat(reply));
     if (record === null) return null;
     const now = Date.now();
     if (record.expiresAt > now) return record;
     // Expired, yet the key is still there (its TTL was removed by hand): delete it now, unless a
     // concurrent write has given it a new expiry meanwhile.
-    await this.#eval('get', DROP_EXPIRED, redisKey, [String(now)]);
-    return null;
+    return this.#eval('get', DROP_EXPIRED, redisKey, [String(now)]).then(() => null);
   }
 
   /** A session hash as a record (one pass over the reply); `null` for no hash or a forward left by a move. */
@@ -241,15 +244,12 @@ export class RedisStore implements Store {
     return batch;
   }
 
-  async patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
-    const fields: string[] = [];
-    for (const [name, value] of Object.entries(change.set)) fields.push(DATA + name, value);
-    const removed = change.unset.map((name) => DATA + name);
-    return this.#update('patch', key, change.expiresAt, change.userId, fields, removed);
+  patch(key: string, change: ChangeSet): Promise<WriteOutcome> {
+    return this.#update('patch', key, change.expiresAt, change.userId, change.set, change.unset);
   }
 
-  async touch(key: string, expiresAt: number): Promise<WriteOutcome> {
-    return this.#update('touch', key, expiresAt, undefined, [], []);
+  touch(key: string, expiresAt: number): Promise<WriteOutcome> {
+    return this.#update('touch', key, expiresAt, undefined, NO_FIELDS, NO_NAMES);
   }
 
   /**
@@ -427,8 +427,8 @@ export class RedisStore implements Store {
     key: string,
     expiresAt: number,
     userId: string | null | undefined,
-    fields: string[],
-    removed: string[],
+    set: Readonly<Record<string, string>>,
+    unset: readonly string[],
   ): Promise<WriteOutcome> {
     const redisKey = this.prefix + key;
     const now = Date.now();
@@ -439,17 +439,18 @@ export class RedisStore implements Store {
       covered = this.#coverUntil(expiresAt, now);
       await this.#index(userId, key, covered, now);
     }
+    // The EVALSHA command whole, built once: UPDATE's ARGV (see scripts.ts), then the fields.
+    const command = ['EVALSHA', UPDATE.sha, '1', redisKey, String(now), String(expiresAt), expireAt(expiresAt), mode];
+    command.push(user, covered, '');
+    let fields = 0;
+    for (const name in set) {
+      command.push(DATA + name, set[name] as string);
+      fields++;
+    }
+    command[UPDATE_FIELDS] = String(fields);
+    for (const name of unset) command.push(DATA + name);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const args = [
-        String(now),
-        String(expiresAt),
-        expireAt(expiresAt),
-        mode,
-        user,
-        covered,
-        String(fields.length / 2),
-      ];
-      const reply = (await this.#eval(action, UPDATE, redisKey, [...args, ...fields, ...removed])) as unknown[];
+      const reply = (await this.#evalCommand(action, UPDATE, redisKey, command)) as unknown[];
       const status = Number(reply[0]);
       if (status === 0) return false;
       if (status === 3) return 'moved';
@@ -463,6 +464,9 @@ export class RedisStore implements Store {
       covered = this.#coverUntil(expiresAt, now);
       await this.#index(user, key, covered, now);
       if (mode === 'keep') mode = 'cover';
+      command[UPDATE_MODE] = mode;
+      command[UPDATE_MODE + 1] = user;
+      command[UPDATE_MODE + 2] = covered;
     }
     throw new SessionError('STORE_UNAVAILABLE', `${action} of ${shortKey(key)} kept racing owner changes`, {
       scope: 'redis',
@@ -503,11 +507,16 @@ export class RedisStore implements Store {
    * Runs a script by EVALSHA, loading it with EVAL when this server has not seen it yet. Every
    * script writes, so with `durableCommit` each is followed by WAIT (see {@link #durable}).
    */
-  async #eval(action: string, script: Script, key: string, args: string[]): Promise<unknown> {
+  #eval(action: string, script: Script, key: string, args: string[]): Promise<unknown> {
+    return this.#evalCommand(action, script, key, ['EVALSHA', script.sha, '1', key, ...args]);
+  }
+
+  /** {@link #eval} of a whole `EVALSHA sha 1 key ...args` command. */
+  async #evalCommand(action: string, script: Script, key: string, command: string[]): Promise<unknown> {
     if (this.#replicasShort) await this.#replicasOnline(action, key);
     let reply: unknown;
     try {
-      reply = await this.#send(action, key, ['EVALSHA', script.sha, '1', key, ...args], script.name);
+      reply = await this.#send(action, key, command, script.name);
     } catch (error) {
       // After a restart or failover, or on a cluster node that has not run it yet, the script
       // cache is empty. EVAL runs it and caches it for the next EVALSHA.
@@ -517,9 +526,9 @@ export class RedisStore implements Store {
         if (this.#options.durableCommit) this.#replicasShort = true;
         throw error;
       }
-      reply = await this.#send(action, key, ['EVAL', script.source, '1', key, ...args], script.name);
+      reply = await this.#send(action, key, ['EVAL', script.source, ...command.slice(2)], script.name);
     }
-    await this.#durable(action, key);
+    if (this.#options.durableCommit) await this.#durable(action, key);
     return reply;
   }
 
@@ -610,10 +619,25 @@ export class RedisStore implements Store {
     );
   }
 
-  async #send(action: string, key: string, args: string[], script?: string): Promise<unknown> {
+  #send(action: string, key: string, args: string[], script?: string): Promise<unknown> {
     // Connected and usable right now (the usual case): no readiness round of promises.
     const live = this.#live;
-    const backend = live !== null && !this.#closed && live.usable?.() === true ? live : await this.#ready(action);
+    if (live === null || this.#closed || live.usable?.() !== true)
+      return this.#sendWhenReady(action, key, args, script);
+    this.#debug(action, args[0] as string, key, script);
+    let sent: Promise<unknown>;
+    try {
+      sent = live.send(key, args);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    return sent.catch((error: unknown) => {
+      throw toStoreError(error, 'redis', action);
+    });
+  }
+
+  async #sendWhenReady(action: string, key: string, args: string[], script?: string): Promise<unknown> {
+    const backend = await this.#ready(action);
     this.#debug(action, args[0] as string, key, script);
     try {
       return await backend.send(key, args);
@@ -660,6 +684,12 @@ export class RedisStore implements Store {
     this.#logger.debug({ store: 'redis', action, command, ...(script ? { script } : {}), key: shown }, 'redis command');
   }
 }
+
+/** Where UPDATE's mode (then user and covered) and its count of fields sit in its EVALSHA command. */
+const UPDATE_MODE = 7;
+const UPDATE_FIELDS = 10;
+const NO_FIELDS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_NAMES: readonly string[] = Object.freeze([]);
 
 /** PEXPIREAT takes whole milliseconds. */
 function expireAt(ms: number): string {
