@@ -112,6 +112,8 @@ export function markdown(results: BenchResults): string {
     "Every row's own figure. The hand-written rows are the floor: a cookie parse and the same round trips",
     '(Redis: HGETALL, and HSET + PEXPIRE on a write; PostgreSQL: SELECT, and UPDATE on a write), nothing',
     "else. Tessera's distance from them is what its checks and guarantees cost, plus whatever it wastes.",
+    'The in-process map rows read the record from a Map in the server: the least any cached read costs,',
+    "the floor of the read tier's reads (their writes touch no store, so their other columns compare with nothing).",
     '',
     ...summary(results.variants, 'micros'),
     '',

@@ -1,6 +1,8 @@
 /**
  * The floor: what a session costs written by hand, with no library, against which Tessera's own
- * cost is measured. `BENCH_FRAMEWORK` picks Express or Fastify, `BENCH_STORE` Redis or PostgreSQL.
+ * cost is measured. `BENCH_FRAMEWORK` picks Express or Fastify, `BENCH_STORE` Redis, PostgreSQL, or
+ * `memory`: records in a Map in the server, the least any cached read can cost (the floor of the
+ * read tier's reads).
  *
  * Per request it does the least a server-side session needs and nothing more: parse the Cookie
  * header, look the session up in one round trip, and on a write send the new value with a fresh
@@ -78,7 +80,25 @@ async function postgresBackend(): Promise<Backend> {
   };
 }
 
-const backend = env.store === 'postgres' ? await postgresBackend() : await redisBackend();
+/** Records as JSON in a Map of this process: a cached read with nothing around it. */
+function memoryBackend(): Backend {
+  const records = new Map<string, string>();
+  const put = async (id: string, count: number) => {
+    records.set(id, JSON.stringify({ count }));
+  };
+  return {
+    async read(id) {
+      const text = records.get(id);
+      return text === undefined ? null : (JSON.parse(text) as { count: number }).count;
+    },
+    write: put,
+    create: (id) => put(id, 0),
+    async close() {},
+  };
+}
+
+const backend =
+  env.store === 'postgres' ? await postgresBackend() : env.store === 'memory' ? memoryBackend() : await redisBackend();
 
 const idOf = (header: string | undefined) => (header ? parse(header)[COOKIE] : undefined);
 const newCookie = (id: string) =>

@@ -247,7 +247,7 @@ function verdict(
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw fail('the schema’s output is not an object');
   }
-  return Object.assign(Object.create(null) as Record<string, unknown>, value);
+  return Object.assign(new DataObject(), value);
 }
 
 /** Runs `schema` on `data`: its output, at once for a sync schema, or a promise of it. */
@@ -291,11 +291,19 @@ const isInternal = (name: string) => name.startsWith(INTERNAL_PREFIX);
 const NO_TEXTS: ReadonlyMap<string, never> = new Map<string, never>();
 
 /**
- * The data of a session that has none yet: shared and frozen (a write that missed `#ownData`
- * throws instead of reaching another session). A null-prototype object is a dictionary, over
- * 100 bytes, which most sessions replace with the decoded record's at once.
+ * Makes a session's data object: nothing inherited (`get('toString')` is `undefined`), as with
+ * `Object.create(null)`, but a fast object with a shape, made by a constructor whose prototype
+ * is an empty frozen object without a prototype. `Object.create(null)` gives a dictionary of
+ * over 100 bytes, a hash table for every read and write of a field.
  */
-const NO_DATA: Record<string, unknown> = Object.freeze(Object.create(null));
+const DataObject = function DataObject() {} as unknown as new () => Record<string, unknown>;
+DataObject.prototype = Object.freeze(Object.create(null));
+
+/**
+ * The data of a session that has none yet: shared and frozen (a write that missed `#ownData`
+ * throws instead of reaching another session).
+ */
+const NO_DATA: Record<string, unknown> = Object.freeze(new DataObject());
 
 /** UTF-8 bytes of stored field names and values, as the store holds them. */
 function storedSize(fields: Record<string, string>): number {
@@ -857,7 +865,7 @@ export class Session<D extends object = SessionData> {
         `record ${shortKey(key)} is ${size} bytes, over maxSizeBytes (${options.maxSizeBytes}); it was not decoded and is kept`,
       );
     }
-    const data: Record<string, unknown> = Object.create(null);
+    const data = new DataObject();
     const saved = new Map<string, string>();
     const { fields } = record;
     for (const name in fields) {
@@ -1014,7 +1022,7 @@ export class Session<D extends object = SessionData> {
 
   /** `#data`, made this session's own object first if it is still the shared empty one. */
   #ownData(): Record<string, unknown> {
-    if (this.#data === NO_DATA) this.#data = Object.create(null);
+    if (this.#data === NO_DATA) this.#data = new DataObject();
     return this.#data;
   }
 
