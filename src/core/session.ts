@@ -334,7 +334,7 @@ export class Session<D extends object = SessionData> {
   #key: string | null = null;
   /** Whether the record at #key exists in the store. */
   #stored = false;
-  /** Null prototype: a key never reaches Object.prototype. Shared and frozen until written (`#ownData`). */
+  /** Nothing inherited (a `DataObject`): a key never reaches Object.prototype. Shared and frozen until written (`#ownData`). */
   #data: Record<string, unknown> = NO_DATA;
   /**
    * Serialized text of each field as it is in the store. Shared and empty until a record is

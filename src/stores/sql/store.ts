@@ -15,7 +15,6 @@ import {
   type StoredSession,
   type StoreMetrics,
   type UserSessionEntry,
-  validateRecord,
   type WriteOutcome,
 } from '../../core/store.ts';
 import { backgroundErrors, CONFLICTED, every, type Interval, KeyedQueue, retryConflicts } from '../_kit.ts';
@@ -105,6 +104,8 @@ export class SqlStore implements Store {
   readonly table: string;
   readonly #o: ResolvedSqlOptions;
   #connection: Promise<Open> | undefined;
+  /** The connection once open: the request path takes it without awaiting {@link #connection}. */
+  #opened: Open | null = null;
   #closed = false;
   #pruner: Interval | undefined;
   /** Writes of one key from this process go one after another, patches batched. */
@@ -141,17 +142,33 @@ export class SqlStore implements Store {
     await this.#connectionOf();
   }
 
-  async get(key: string): Promise<SessionRecord | null> {
-    const { run, s } = await this.#connectionOf();
-    return this.#run('get', async () => {
-      const loaded = await this.#load(run, s, key);
-      if (loaded === null || loaded.version < 0) {
-        this.#read.delete(key);
-        return null;
-      }
-      this.#remember(key, loaded);
-      return loaded.record;
-    });
+  get(key: string): Promise<SessionRecord | null> {
+    const open = this.#opened;
+    // Before the connection is open (or after close): the same read, once it is.
+    if (open === null || this.#closed) return this.#connectionOf().then(() => this.get(key));
+    return open.s.load.run<Row>(open.run, [key, this.#o.now()]).then(
+      ({ rows }) => {
+        try {
+          return this.#found(key, rows[0]);
+        } catch (error) {
+          throw toStoreError(error, SCOPE, `get on table "${this.table}"`);
+        }
+      },
+      (error: unknown) => {
+        throw toStoreError(error, SCOPE, `get on table "${this.table}"`);
+      },
+    );
+  }
+
+  /** A read's row as the record, remembered for the next compare-and-set; `null` for none or a forward. */
+  #found(key: string, row: Row | undefined): SessionRecord | null {
+    const loaded = row ? this.#decode(key, row) : null;
+    if (loaded === null || loaded.version < 0) {
+      this.#read.delete(key);
+      return null;
+    }
+    this.#remember(key, loaded);
+    return loaded.record;
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
@@ -509,6 +526,7 @@ export class SqlStore implements Store {
     await this.#pruner?.stop();
     const opening = this.#connection;
     this.#connection = undefined;
+    this.#opened = null;
     if (!opening) return;
     const connection = await opening.catch(() => null);
     if (connection?.owned) await connection.db.destroy();
@@ -664,9 +682,6 @@ export class SqlStore implements Store {
 
   #decode(key: string, row: Row): Loaded {
     const c = this.#o.columns;
-    const where = `row ${shortKey(key)} of table "${this.table}"`;
-    const corrupt = (problem: string, cause?: unknown) =>
-      new SessionError('CORRUPT_RECORD', `${where}: ${problem}; the row is kept`, { scope: SCOPE, cause });
     let fields: unknown = row[c.data];
     if (fields instanceof Uint8Array) fields = Buffer.from(fields).toString('utf8');
     // A JSON or JSONB column (a table made by hand) arrives already parsed.
@@ -674,41 +689,60 @@ export class SqlStore implements Store {
       try {
         fields = JSON.parse(fields);
       } catch (error) {
-        throw corrupt(`${c.data} is not valid JSON (${(error as Error).message})`, error);
+        throw this.#corrupt(key, `${c.data} is not valid JSON (${(error as Error).message})`, error);
       }
     }
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
-      throw corrupt(`${c.data} is not a JSON object of strings`);
+      throw this.#corrupt(key, `${c.data} is not a JSON object of strings`);
     }
-    for (const [name, value] of Object.entries(fields)) {
-      if (RESERVED_KEYS.has(name))
-        throw corrupt(`${c.data}: it has a field named "${name}", which is never a session key`);
-      if (typeof value !== 'string') throw corrupt(`${c.data}: field "${name}" is not a string`);
+    const values = fields as Record<string, unknown>;
+    for (const name of Object.keys(values)) {
+      if (RESERVED_KEYS.has(name)) {
+        throw this.#corrupt(key, `${c.data}: it has a field named "${name}", which is never a session key`);
+      }
+      if (typeof values[name] !== 'string') throw this.#corrupt(key, `${c.data}: field "${name}" is not a string`);
     }
     const user = row[c.user];
-    const candidate = {
-      fields,
+    // Every check validateRecord makes is made above, with the column named.
+    const record: SessionRecord = {
+      fields: values as Record<string, string>,
       createdAt: toNumber(row[c.created]),
       expiresAt: toNumber(row[c.expires]),
-      userId: typeof user === 'number' || typeof user === 'bigint' ? String(user) : (user ?? null),
+      userId: typeof user === 'number' || typeof user === 'bigint' ? String(user) : ((user ?? null) as string | null),
     };
-    if (!Number.isFinite(candidate.createdAt)) throw corrupt(`${c.created} is not a number`);
-    if (!Number.isFinite(candidate.expiresAt)) throw corrupt(`${c.expires} is not a number`);
-    if (candidate.userId !== null && typeof candidate.userId !== 'string') throw corrupt(`${c.user} is not text`);
-    const record = validateRecord(candidate, where);
+    if (!Number.isFinite(record.createdAt)) throw this.#corrupt(key, `${c.created} is not a number`);
+    if (!Number.isFinite(record.expiresAt)) throw this.#corrupt(key, `${c.expires} is not a number`);
+    if (record.userId !== null && typeof record.userId !== 'string') throw this.#corrupt(key, `${c.user} is not text`);
     const version = toNumber(row[c.version]);
-    if (!Number.isInteger(version)) throw corrupt(`${c.version} is not an integer`);
+    if (!Number.isInteger(version)) throw this.#corrupt(key, `${c.version} is not an integer`);
     return { record, version };
+  }
+
+  #corrupt(key: string, problem: string, cause?: unknown): SessionError {
+    return new SessionError(
+      'CORRUPT_RECORD',
+      `row ${shortKey(key)} of table "${this.table}": ${problem}; the row is kept`,
+      {
+        scope: SCOPE,
+        cause,
+      },
+    );
   }
 
   #connectionOf(): Promise<Open> {
     if (this.#closed) {
       return Promise.reject(new SessionError('STORE_CLOSED', 'the sql store is closed', { scope: SCOPE }));
     }
-    this.#connection ??= this.#open().catch((error: unknown) => {
-      this.#connection = undefined;
-      throw error;
-    });
+    this.#connection ??= this.#open().then(
+      (open) => {
+        this.#opened = open;
+        return open;
+      },
+      (error: unknown) => {
+        this.#connection = undefined;
+        throw error;
+      },
+    );
     return this.#connection;
   }
 
