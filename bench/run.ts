@@ -17,7 +17,7 @@ import { type BenchConfig, describeConfig, readConfig } from './lib/config.ts';
 import { machineInfo } from './lib/machine.ts';
 import { Cell } from './lib/measure.ts';
 import { type BenchPostgres, openPostgres } from './lib/postgres.ts';
-import { canPin, stopAll } from './lib/processes.ts';
+import { canPin, onInterrupt, stopAll } from './lib/processes.ts';
 import { type BenchRedis, startRedis } from './lib/redis.ts';
 import type { BenchResults, ScenarioResult, VariantResult } from './lib/results.ts';
 import { ROOT, type RunningServer, startServer } from './lib/server.ts';
@@ -241,7 +241,11 @@ async function main(): Promise<void> {
     redis = await startRedis(loadCore);
     log(`redis ${redis.version} on ${redis.url}`);
     if (config.profileDir) await mkdir(config.profileDir, { recursive: true });
-    if (variants.some((v) => v.backend === 'postgres')) postgres = await openPostgres(config.pgUrl);
+    if (variants.some((v) => v.backend === 'postgres')) {
+      postgres = await openPostgres(config.pgUrl);
+      const opened = postgres;
+      if (typeof opened !== 'string') onInterrupt(() => opened.close());
+    }
     const scripts = await writeScripts(tmp);
     const results: VariantResult[] = [];
     for (const variant of variants) {

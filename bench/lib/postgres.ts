@@ -40,6 +40,7 @@ export async function openPostgres(url: string): Promise<BenchPostgres | string>
   const tables = new Map<string, string>();
   const version = String((await client.query('SHOW server_version')).rows[0]?.server_version ?? 'unknown');
   let lastTraffic = 0;
+  let closing: Promise<void> | undefined;
   return {
     version,
     tableFor(variantId) {
@@ -63,12 +64,16 @@ export async function openPostgres(url: string): Promise<BenchPostgres | string>
       const row = rows[0] as { scans: string; writes: string } | undefined;
       return { scans: Number(row?.scans ?? 0), writes: Number(row?.writes ?? 0) };
     },
-    async close() {
-      try {
-        for (const table of tables.values()) await client.query(`DROP TABLE IF EXISTS "${table}"`);
-      } finally {
-        await client.end();
-      }
+    close() {
+      // Once, whether the run ends or is interrupted (see onInterrupt), or both.
+      closing ??= (async () => {
+        try {
+          for (const table of tables.values()) await client.query(`DROP TABLE IF EXISTS "${table}"`);
+        } finally {
+          await client.end();
+        }
+      })();
+      return closing;
     },
   };
 }

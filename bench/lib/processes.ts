@@ -16,6 +16,20 @@ function killAll(): void {
   children.clear();
 }
 
+/** What must still be undone when the harness is interrupted (tables it made, for instance). */
+const cleanups = new Set<() => Promise<void>>();
+
+/**
+ * Runs `cleanup` if the harness is interrupted (SIGINT, SIGTERM, SIGHUP), after the children are
+ * killed and before it exits; an interrupted run never reaches its `finally`. Returns a function
+ * that takes it back.
+ */
+export function onInterrupt(cleanup: () => Promise<void>): () => void {
+  hook();
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
+}
+
 function hook(): void {
   if (hooked) return;
   hooked = true;
@@ -24,7 +38,10 @@ function hook(): void {
     process.on(signal, () => {
       console.error(`\n[bench] ${signal}: stopping every child process`);
       killAll();
-      process.exit(130);
+      const undo = Promise.allSettled([...cleanups].map((cleanup) => cleanup()));
+      // At most 5 s: a cleanup that hangs (a database gone too) must not keep the harness alive.
+      const limit = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+      Promise.race([undo, limit]).then(() => process.exit(130));
     });
   }
 }
