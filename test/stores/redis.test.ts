@@ -403,4 +403,36 @@ describe('redis store connections', () => {
     await store.destroy(key);
     await store.close();
   });
+
+  it('writes through an emptied script cache (a restart, a failover, SCRIPT FLUSH): EVALSHA fails, EVAL runs', async () => {
+    const server = await startRedis(); // a private server: the flush touches no other test
+    const store = new RedisStore({ url: server.url, prefix: prefix() });
+    const client = createClient({ url: server.url });
+    try {
+      await client.connect();
+      const key = hashId(generateId());
+      await store.set(key, record('fay'));
+      const patched = { set: { b: '"2"' }, unset: ['a'], expiresAt: Date.now() + 90_000 };
+      for (const write of [
+        () => store.patch(key, patched),
+        () => store.touch(key, patched.expiresAt + 1000),
+        () => store.patch(key, { set: { c: '"3"' }, unset: [], expiresAt: patched.expiresAt + 2000, userId: 'gus' }),
+      ]) {
+        await client.sendCommand(['SCRIPT', 'FLUSH']);
+        assert.equal(await write(), true);
+      }
+      const stored = await store.get(key);
+      assert.deepEqual(stored?.fields, { b: '"2"', c: '"3"' });
+      assert.equal(stored?.userId, 'gus');
+      assert.equal(stored?.expiresAt, patched.expiresAt + 2000);
+      assert.deepEqual(
+        (await store.listByUser('gus')).map((entry) => entry.key),
+        [key],
+      );
+    } finally {
+      await client.close().catch(() => {});
+      await store.close();
+      await server.stop();
+    }
+  });
 });

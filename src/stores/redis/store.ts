@@ -439,16 +439,30 @@ export class RedisStore implements Store {
       covered = this.#coverUntil(expiresAt, now);
       await this.#index(userId, key, covered, now);
     }
-    // The EVALSHA command whole, built once: UPDATE's ARGV (see scripts.ts), then the fields.
-    const command = ['EVALSHA', UPDATE.sha, '1', redisKey, String(now), String(expiresAt), expireAt(expiresAt), mode];
-    command.push(user, covered, '');
+    // The EVALSHA command whole, built once at its final length: UPDATE's ARGV (see scripts.ts),
+    // then the fields.
+    // Own fields only, as Object.entries would give them (an enumerable key put on Object.prototype is no field).
     let fields = 0;
-    for (const name in set) {
-      command.push(DATA + name, set[name] as string);
-      fields++;
-    }
+    for (const name in set) if (Object.hasOwn(set, name)) fields++;
+    const command: string[] = new Array(UPDATE_FIELDS + 1 + 2 * fields + unset.length);
+    command[0] = 'EVALSHA';
+    command[1] = UPDATE.sha;
+    command[2] = '1';
+    command[3] = redisKey;
+    command[4] = String(now);
+    command[5] = String(expiresAt);
+    command[6] = expireAt(expiresAt);
+    command[UPDATE_MODE] = mode;
+    command[UPDATE_MODE + 1] = user;
+    command[UPDATE_MODE + 2] = covered;
     command[UPDATE_FIELDS] = String(fields);
-    for (const name of unset) command.push(DATA + name);
+    let at = UPDATE_FIELDS + 1;
+    for (const name in set) {
+      if (!Object.hasOwn(set, name)) continue;
+      command[at++] = DATA + name;
+      command[at++] = set[name] as string;
+    }
+    for (const name of unset) command[at++] = DATA + name;
     for (let attempt = 0; attempt < 3; attempt++) {
       const reply = (await this.#evalCommand(action, UPDATE, redisKey, command)) as unknown[];
       const status = Number(reply[0]);
@@ -512,24 +526,38 @@ export class RedisStore implements Store {
   }
 
   /** {@link #eval} of a whole `EVALSHA sha 1 key ...args` command. */
-  async #evalCommand(action: string, script: Script, key: string, command: string[]): Promise<unknown> {
+  #evalCommand(action: string, script: Script, key: string, command: string[]): Promise<unknown> {
+    // With durableCommit: replicas first when they were short, and WAIT after the write.
+    if (this.#options.durableCommit) return this.#evalDurable(action, script, key, command);
+    return this.#send(action, key, command, script.name).catch((error: unknown) =>
+      this.#evalAgain(error, action, script, key, command),
+    );
+  }
+
+  async #evalDurable(action: string, script: Script, key: string, command: string[]): Promise<unknown> {
     if (this.#replicasShort) await this.#replicasOnline(action, key);
     let reply: unknown;
     try {
       reply = await this.#send(action, key, command, script.name);
     } catch (error) {
-      // After a restart or failover, or on a cluster node that has not run it yet, the script
-      // cache is empty. EVAL runs it and caches it for the next EVALSHA.
-      const cause = error instanceof SessionError ? error.cause : error;
-      if (!isNoScript(cause)) {
-        // Failed to reach the master (an outage, a failover): ask for replicas before the next write.
-        if (this.#options.durableCommit) this.#replicasShort = true;
-        throw error;
-      }
-      reply = await this.#send(action, key, ['EVAL', script.source, ...command.slice(2)], script.name);
+      reply = await this.#evalAgain(error, action, script, key, command);
     }
-    if (this.#options.durableCommit) await this.#durable(action, key);
+    await this.#durable(action, key);
     return reply;
+  }
+
+  /**
+   * After a restart or failover, or on a cluster node that has not run it yet, the script cache is
+   * empty: EVAL runs the script and caches it for the next EVALSHA. Any other error is thrown.
+   */
+  #evalAgain(error: unknown, action: string, script: Script, key: string, command: string[]): Promise<unknown> {
+    const cause = error instanceof SessionError ? error.cause : error;
+    if (!isNoScript(cause)) {
+      // Failed to reach the master (an outage, a failover): ask for replicas before the next write.
+      if (this.#options.durableCommit) this.#replicasShort = true;
+      return Promise.reject(error);
+    }
+    return this.#send(action, key, ['EVAL', script.source, ...command.slice(2)], script.name);
   }
 
   /**
