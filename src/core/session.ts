@@ -1037,7 +1037,7 @@ export class Session<D extends object = SessionData> {
     this.#stored = false;
     this.#data = NO_DATA;
     this.#clearCookie = true;
-    this.#planned = new Map();
+    this.#planned = NO_TEXTS;
     if (reported) this.#lostWrite = true;
   }
 

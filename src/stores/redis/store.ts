@@ -440,8 +440,8 @@ export class RedisStore implements Store {
       await this.#index(userId, key, covered, now);
     }
     // The EVALSHA command whole, built once at its final length: UPDATE's ARGV (see scripts.ts),
-    // then the fields.
-    // Own fields only, as Object.entries would give them (an enumerable key put on Object.prototype is no field).
+    // then the fields (own ones only, as Object.entries gives them), then the removed names. The
+    // owner slots are filled on each attempt.
     let fields = 0;
     for (const name in set) if (Object.hasOwn(set, name)) fields++;
     const command: string[] = new Array(UPDATE_FIELDS + 1 + 2 * fields + unset.length);
@@ -452,9 +452,6 @@ export class RedisStore implements Store {
     command[4] = String(now);
     command[5] = String(expiresAt);
     command[6] = expireAt(expiresAt);
-    command[UPDATE_MODE] = mode;
-    command[UPDATE_MODE + 1] = user;
-    command[UPDATE_MODE + 2] = covered;
     command[UPDATE_FIELDS] = String(fields);
     let at = UPDATE_FIELDS + 1;
     for (const name in set) {
@@ -464,6 +461,9 @@ export class RedisStore implements Store {
     }
     for (const name of unset) command[at++] = DATA + name;
     for (let attempt = 0; attempt < 3; attempt++) {
+      command[UPDATE_MODE] = mode;
+      command[UPDATE_MODE + 1] = user;
+      command[UPDATE_MODE + 2] = covered;
       const reply = (await this.#evalCommand(action, UPDATE, redisKey, command)) as unknown[];
       const status = Number(reply[0]);
       if (status === 0) return false;
@@ -478,9 +478,6 @@ export class RedisStore implements Store {
       covered = this.#coverUntil(expiresAt, now);
       await this.#index(user, key, covered, now);
       if (mode === 'keep') mode = 'cover';
-      command[UPDATE_MODE] = mode;
-      command[UPDATE_MODE + 1] = user;
-      command[UPDATE_MODE + 2] = covered;
     }
     throw new SessionError('STORE_UNAVAILABLE', `${action} of ${shortKey(key)} kept racing owner changes`, {
       scope: 'redis',

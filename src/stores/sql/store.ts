@@ -146,14 +146,8 @@ export class SqlStore implements Store {
     const open = this.#opened;
     // Before the connection is open (or after close): the same read, once it is.
     if (open === null || this.#closed) return this.#connectionOf().then(() => this.get(key));
-    return open.s.load.run<Row>(open.run, [key, this.#o.now()]).then(
-      ({ rows }) => {
-        try {
-          return this.#found(key, rows[0]);
-        } catch (error) {
-          throw toStoreError(error, SCOPE, `get on table "${this.table}"`);
-        }
-      },
+    return this.#load(open.run, open.s, key).then(
+      (loaded) => this.#found(key, loaded),
       (error: unknown) => {
         throw toStoreError(error, SCOPE, `get on table "${this.table}"`);
       },
@@ -161,8 +155,7 @@ export class SqlStore implements Store {
   }
 
   /** A read's row as the record, remembered for the next compare-and-set; `null` for none or a forward. */
-  #found(key: string, row: Row | undefined): SessionRecord | null {
-    const loaded = row ? this.#decode(key, row) : null;
+  #found(key: string, loaded: Loaded | null): SessionRecord | null {
     if (loaded === null || loaded.version < 0) {
       this.#read.delete(key);
       return null;
@@ -605,10 +598,11 @@ export class SqlStore implements Store {
     return insert.onConflict((oc) => oc.column(c.id).doUpdateSet({ ...set, [c.version]: previous }));
   }
 
-  async #load(db: Runner, s: Statements, key: string): Promise<Loaded | null> {
-    const { rows } = await s.load.run<Row>(db, [key, this.#o.now()]);
-    const row = rows[0];
-    return row ? this.#decode(key, row) : null;
+  #load(db: Runner, s: Statements, key: string): Promise<Loaded | null> {
+    return s.load.run<Row>(db, [key, this.#o.now()]).then(({ rows }) => {
+      const row = rows[0];
+      return row ? this.#decode(key, row) : null;
+    });
   }
 
   /** Compiles the request path's statements for a connection (see {@link Statement}). */
