@@ -7,10 +7,16 @@
  * - node-redis `hGetAll` alone: the hand-written floor's read (`bench/servers/floor.ts`);
  * - `RedisStore.get` alone: the store's read, record checks included;
  * - a read: the session from the cookie, `get`, then `settle`, as the adapters call them;
- * - a read-modify-write: the same with a `set` between, so the commit writes (one script).
+ * - a read-modify-write: the same with a `set` between, so the commit writes (one script);
+ * - the floor's read-modify-write: `hGetAll`, then `hSet` and `pExpire` sent together, as
+ *   `bench/servers/floor.ts` writes (blindly: no check that the session still exists).
+ *
+ * Beside each row, Redis's own CPU per request (INFO cpu), which on the benchmark's
+ * two cores is taken from the core that wrk also runs on.
  *
  *   node --import tsx bench/redis-requests.ts        # starts its own redis-server on loopback
  *   N=40000 ROUNDS=3 node --import tsx bench/redis-requests.ts
+ *   ONLY=modify node --cpu-prof --import tsx bench/redis-requests.ts   # rows whose name matches
  */
 import { createClient } from 'redis';
 import { SessionEngine } from '../src/core/engine.ts';
@@ -21,7 +27,7 @@ import { AllocationCounter } from './servers/allocation.ts';
 const N = Number(process.env.N ?? 40000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SESSIONS = 1000;
-const IN_FLIGHT = 50;
+const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 50);
 const PREFIX = 'requests:';
 const secret = 'bench-requests-secret-0123456789abcdefgh';
 
@@ -63,7 +69,22 @@ try {
         await engine.settle(session, context);
       },
     ],
+    [
+      'the floor’s read-modify-write: hGetAll, then hSet + pExpire',
+      async (i) => {
+        const key = PREFIX + sessions[i % SESSIONS]?.key;
+        const count = Number((await client.hGetAll(key)).count ?? 0) + 1;
+        await Promise.all([client.hSet(key, 'count', String(count)), client.pExpire(key, 900_000)]);
+      },
+    ],
   ];
+
+  /** Redis's CPU µs so far (INFO cpu: the server process, its network work included). */
+  const redisMicros = async () => {
+    const info = await client.info('cpu');
+    const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6;
+  };
 
   /** N requests, IN_FLIGHT at a time; CPU µs and KiB allocated per request. */
   const measure = async (request: (i: number, header: string) => Promise<unknown>) => {
@@ -72,6 +93,7 @@ try {
       Buffer.from(`a=1; ${sessions[i % SESSIONS]?.cookie}`).toString('latin1'),
     );
     let next = 0;
+    const redisBefore = await redisMicros();
     const allocations = new AllocationCounter();
     allocations.start();
     const cpu = process.cpuUsage();
@@ -84,22 +106,26 @@ try {
       }),
     );
     const used = process.cpuUsage(cpu);
-    return { micros: (used.user + used.system) / N, kib: allocations.stop() / 1024 / N };
+    const kib = allocations.stop() / 1024 / N;
+    return { micros: (used.user + used.system) / N, kib, redis: ((await redisMicros()) - redisBefore) / N };
   };
 
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
   console.log(
     `\nRedis requests, ${N} per round over ${SESSIONS} sessions, ${IN_FLIGHT} in flight, median of ${ROUNDS} rounds (no HTTP):\n`,
   );
-  console.log('| request | CPU µs per request | KiB allocated per request |');
-  console.log('|---|---:|---:|');
+  console.log('| request | CPU µs per request | KiB allocated per request | Redis CPU µs per request |');
+  console.log('|---|---:|---:|---:|');
+  const only = new RegExp(process.env.ONLY ?? '');
   for (const [name, request] of kinds) {
+    if (!only.test(name)) continue;
     await measure(request); // warm-up: the JIT, and every session read once
     const rounds = [];
     for (let r = 0; r < ROUNDS; r++) rounds.push(await measure(request));
     const micros = median(rounds.map((round) => round.micros));
     const kib = median(rounds.map((round) => round.kib));
-    console.log(`| ${name} | ${micros.toFixed(2)} | ${kib.toFixed(2)} |`);
+    const redisCpu = median(rounds.map((round) => round.redis));
+    console.log(`| ${name} | ${micros.toFixed(2)} | ${kib.toFixed(2)} | ${redisCpu.toFixed(2)} |`);
   }
 } finally {
   await client.close().catch(() => {});

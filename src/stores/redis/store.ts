@@ -74,6 +74,12 @@ export class RedisStore implements Store {
   #waiters: Array<{ resolve(acked: number): void; reject(error: unknown): void }> = [];
   /** The read tier whose tracking rides on this store's connection (see {@link trackOwnWrites}). */
   #tracker: object | null = null;
+  /**
+   * Whether the write scripts read their key back (see READ_BACK in scripts.ts): from the moment
+   * a tier starts to track on this connection, so that no write sent once tracking may be on
+   * goes without.
+   */
+  #readBack = false;
 
   constructor(options: RedisStoreOptions = {}) {
     this.#options = resolveRedisOptions(options);
@@ -157,7 +163,9 @@ export class RedisStore implements Store {
   }
 
   async set(key: string, record: SessionRecord): Promise<void> {
-    const previous = text(await this.#eval('set', SET, this.prefix + key, await this.#setArgs(key, record)));
+    const args = await this.#setArgs(key, record);
+    const script = this.#readBack ? SET.readBack : SET.plain;
+    const previous = text(await this.#eval('set', script, this.prefix + key, args));
     if (previous !== null && previous !== record.userId) await this.#unindex(previous, [key]);
   }
 
@@ -402,15 +410,17 @@ export class RedisStore implements Store {
    */
   async trackOwnWrites(owner: object, listener: string, listenerName: string, lost: () => void): Promise<boolean> {
     if (this.#tracker !== null && this.#tracker !== owner) return false;
-    const backend = await this.#ready('track');
-    if (!backend.track) return false;
-    let tracking: boolean;
+    this.#readBack = true;
+    let tracking = false;
     try {
-      tracking = await backend.track(listener, listenerName, lost);
+      const backend = await this.#ready('track');
+      tracking = backend.track ? await backend.track(listener, listenerName, lost) : false;
     } catch (error) {
       throw toStoreError(error, 'redis', 'track');
+    } finally {
+      if (tracking) this.#tracker = owner;
+      else this.#readBack = this.#tracker !== null;
     }
-    if (tracking) this.#tracker = owner;
     return tracking;
   }
 
@@ -441,12 +451,11 @@ export class RedisStore implements Store {
     }
     // The EVALSHA command whole, built once at its final length: UPDATE's ARGV (see scripts.ts),
     // then the fields (own ones only, as Object.entries gives them), then the removed names. The
-    // owner slots are filled on each attempt.
+    // script and the owner slots are filled on each attempt.
     let fields = 0;
     for (const name in set) if (Object.hasOwn(set, name)) fields++;
     const command: string[] = new Array(UPDATE_FIELDS + 1 + 2 * fields + unset.length);
     command[0] = 'EVALSHA';
-    command[1] = UPDATE.sha;
     command[2] = '1';
     command[3] = redisKey;
     command[4] = String(now);
@@ -461,10 +470,12 @@ export class RedisStore implements Store {
     }
     for (const name of unset) command[at++] = DATA + name;
     for (let attempt = 0; attempt < 3; attempt++) {
+      const update = this.#readBack ? UPDATE.readBack : UPDATE.plain;
+      command[1] = update.sha;
       command[UPDATE_MODE] = mode;
       command[UPDATE_MODE + 1] = user;
       command[UPDATE_MODE + 2] = covered;
-      const reply = (await this.#evalCommand(action, UPDATE, redisKey, command)) as unknown[];
+      const reply = (await this.#evalCommand(action, update, redisKey, command)) as unknown[];
       const status = Number(reply[0]);
       if (status === 0) return false;
       if (status === 3) return 'moved';
