@@ -384,6 +384,35 @@ describe('redis store connections', () => {
     await store.close();
   });
 
+  it("keeps the key's TTL at the record's expiry through patches and touches, moved or not", async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
+    const key = hashId(generateId());
+    const redisKey = store.prefix + key;
+    const first = record('hal');
+    await store.set(key, first);
+    assert.equal(await admin.pExpireTime(redisKey), first.expiresAt);
+    // A change within a touch step keeps the expiry: the field is written, the TTL stays.
+    assert.equal(await store.patch(key, { set: { a: '"2"' }, unset: [], expiresAt: first.expiresAt }), true);
+    assert.equal(await admin.pExpireTime(redisKey), first.expiresAt);
+    assert.equal(await admin.hGet(redisKey, 'd:a'), '"2"');
+    // An owner change with the same expiry writes the owner, not the expiry.
+    assert.equal(await store.patch(key, { set: {}, unset: [], expiresAt: first.expiresAt, userId: 'ivy' }), true);
+    assert.equal((await store.get(key))?.userId, 'ivy');
+    assert.equal(await admin.pExpireTime(redisKey), first.expiresAt);
+    // A change that moves the expiry moves both; so does a touch, and a move back to an earlier time.
+    const later = first.expiresAt + 30_000;
+    assert.equal(await store.patch(key, { set: { b: '"3"' }, unset: ['a'], expiresAt: later }), true);
+    assert.equal(await admin.pExpireTime(redisKey), later);
+    for (const expiresAt of [later + 45_000, later - 10_000]) {
+      assert.equal(await store.touch(key, expiresAt), true);
+      assert.equal(await admin.pExpireTime(redisKey), expiresAt);
+      assert.equal((await store.get(key))?.expiresAt, expiresAt);
+    }
+    assert.deepEqual((await store.get(key))?.fields, { b: '"3"' });
+    await store.destroyByUser('ivy');
+    await store.close();
+  });
+
   it('patches hundreds of fields at once, with an owner change, in chunks the script can unpack', async () => {
     const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
     const key = hashId(generateId());

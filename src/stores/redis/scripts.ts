@@ -88,6 +88,8 @@ return {1, meta[2]}`,
  * Returns {0} when the hash is missing or expired (nothing written: a destroyed session is never
  * recreated), {3} when it is a forward left by MOVE_OUT, {2, user} when the user index must
  * first be extended to cover the new expiry (nothing written), or {1, previousUser} once applied.
+ * The expiry moves in touch steps: a write that leaves it where it is writes neither the
+ * expiresAt field nor the TTL, which the write that moved it set (one call less for Redis).
  */
 export const UPDATE = writeScript(
   'update',
@@ -110,9 +112,12 @@ if user and tonumber(ARGV[2]) > (tonumber(covered) or 0) then return {2, user} e
 local setEnd = 7 + 2 * tonumber(ARGV[7])
 -- The metadata and the changed fields in one HSET, the removed ones in one HDEL (in chunks:
 -- unpack of a very long list overflows Lua's C stack).
-local sets = {'expiresAt', ARGV[2]}
+local sets = {}
+local extended = meta[1] ~= ARGV[2]
+if extended then sets[1], sets[2] = 'expiresAt', ARGV[2] end
 if user and (user ~= previous or covered ~= meta[3]) then
-  sets[3], sets[4], sets[5], sets[6] = 'userId', user, 'indexedUntil', covered
+  local n = #sets
+  sets[n + 1], sets[n + 2], sets[n + 3], sets[n + 4] = 'userId', user, 'indexedUntil', covered
 end
 for i = 8, setEnd do
   sets[#sets + 1] = ARGV[i]
@@ -132,7 +137,7 @@ for i = setEnd + 1, #ARGV do
   end
 end
 if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
-redis.call('PEXPIREAT', key, ARGV[3])
+if extended then redis.call('PEXPIREAT', key, ARGV[3]) end
 ${readBack}
 return {1, previous}`,
 );
