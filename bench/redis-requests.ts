@@ -8,6 +8,8 @@
  * - `RedisStore.get` alone: the store's read, record checks included;
  * - a read: the session from the cookie, `get`, then `settle`, as the adapters call them;
  * - a read-modify-write: the same with a `set` between, so the commit writes (one script);
+ * - a new session: no cookie, a `set`, then `settle`: a new ID, its store key, one script and
+ *   a signed Set-Cookie;
  * - the floor's read-modify-write: `hGetAll`, then `hSet` and `pExpire` sent together, as
  *   `bench/servers/floor.ts` writes (blindly: no check that the session still exists).
  *
@@ -66,6 +68,14 @@ try {
       async (_i, header) => {
         const session = engine.session(header, context);
         await session.set('count', ((await session.get('count')) ?? 0) + 1);
+        await engine.settle(session, context);
+      },
+    ],
+    [
+      'new session: session, set, settle',
+      async () => {
+        const session = engine.session(undefined, context);
+        await session.set('count', 0);
         await engine.settle(session, context);
       },
     ],

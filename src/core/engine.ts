@@ -629,9 +629,23 @@ export class SessionEngine<D extends object = SessionData> {
       const { head, before, after } = this.#template(request);
       const value = this.#signed(session.id, session as Session<object>);
       if (!state.lifetime(session as Session<object>).persistent) return `${head}${value}${before}${after}`;
-      return `${head}${value}${before}; Expires=${new Date(session.expiresAt).toUTCString()}${after}`;
+      return `${head}${value}${before}; Expires=${this.#expiresText(session.expiresAt)}${after}`;
     }
     return cookieState.clear ? this.#template(request).clear : null;
+  }
+
+  /** The last Expires date written, by its second: formatting a Date costs about 1 µs. */
+  readonly #expires = { second: Number.NaN, text: '' };
+
+  /** A cookie's Expires date (HTTP date, whole seconds), formatted once per second. */
+  #expiresText(ms: number): string {
+    const second = Math.floor(ms / 1000);
+    const last = this.#expires;
+    if (last.second !== second) {
+      last.text = new Date(ms).toUTCString();
+      last.second = second;
+    }
+    return last.text;
   }
 
   /** The Set-Cookie template for this request; `request.secure` is read only when it decides. */

@@ -151,6 +151,18 @@ describe('cookies and identity', () => {
     assert.equal(await memory.get(id ?? ''), null, 'never under the raw ID');
   });
 
+  it('gives every session its own ID, also past the 128 IDs one draw of random bytes makes', async () => {
+    const { engine, memory } = setup();
+    const ids = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const id = idOf(await login(engine, { n: i }));
+      assert.match(id, /^[A-Za-z0-9_-]{43}$/);
+      ids.add(id);
+    }
+    assert.equal(ids.size, 300, 'no ID twice');
+    assert.equal(await memory.count?.(), 300, 'each under its own key');
+  });
+
   it('verifies cookies signed with any configured secret (rotation)', async () => {
     const { engine, sibling } = setup();
     const pair = await login(engine);
@@ -382,6 +394,10 @@ describe('time', () => {
     const result = await engine.commit(due);
     assert.equal(result.write, 'touch');
     assert.match(result.setCookie ?? '', /Expires=/, 'the cookie expiry moves with the session');
+    assert.ok(
+      result.setCookie?.includes(`; Expires=${new Date(clock.now + 900_000).toUTCString()}`),
+      `the new expiry, to the second: ${result.setCookie}`,
+    );
     assert.equal(store.calls.touch, 1);
     assert.equal(store.calls.set + store.calls.patch, 0, 'a touch never rewrites data');
   });
