@@ -25,6 +25,8 @@ export function sessionCacheHeaders(
 
 /** `current` with `token` added, or `null` when it already varies on it (or on everything). */
 export function mergeVary(current: string | undefined, token = 'Cookie'): string | null {
+  // The usual case, no Vary yet: nothing to split.
+  if (current === undefined || current === '') return token;
   const tokens = (current ?? '')
     .split(',')
     .map((each) => each.trim())
