@@ -951,18 +951,19 @@ export class SessionEngine<D extends object = SessionData> {
       case 'none':
         return 'none';
       case 'create':
-        await this.#emit('beforeCreate', session);
+        // Only a listener costs a wait: #emit is an async call.
+        if (this.#listening('beforeCreate')) await this.#emit('beforeCreate', session);
         await this.#call('set', plan.key, () => this.store.set(plan.key, plan.record));
         state.written(session, plan);
-        await this.#emit('create', session);
+        if (this.#listening('create')) await this.#emit('create', session);
         if (plan.record.userId !== null) await this.#endOldest(plan.record.userId, plan.key);
         return 'create';
       case 'move': {
-        await this.#emit('beforeCreate', session);
+        if (this.#listening('beforeCreate')) await this.#emit('beforeCreate', session);
         const moved = await this.#move(plan.from, plan.to, plan.change);
         if (!moved) return this.#lost(session, plan.from);
         state.written(session, plan, moved);
-        await this.#emit('create', session);
+        if (this.#listening('create')) await this.#emit('create', session);
         if (typeof plan.change.userId === 'string') await this.#endOldest(plan.change.userId, plan.to);
         return 'create';
       }

@@ -162,41 +162,44 @@ export class RedisStore implements Store {
     return Number(value);
   }
 
-  async set(key: string, record: SessionRecord): Promise<void> {
-    const args = await this.#setArgs(key, record);
+  set(key: string, record: SessionRecord): Promise<void> {
+    // Without an owner to index first (the usual new session), one script call and its reply.
+    const indexed = this.#indexOwner(key, record);
+    if (indexed === null) return this.#setRecord(key, record, '');
+    return indexed.then((covered) => this.#setRecord(key, record, covered));
+  }
+
+  #setRecord(key: string, record: SessionRecord, covered: string): Promise<void> {
     const script = this.#readBack ? SET.readBack : SET.plain;
-    const previous = text(await this.#eval('set', script, this.prefix + key, args));
-    if (previous !== null && previous !== record.userId) await this.#unindex(previous, [key]);
+    const redisKey = this.prefix + key;
+    return this.#evalCommand('set', script, redisKey, setCommand(script, redisKey, record, covered)).then((reply) => {
+      const previous = text(reply);
+      if (previous !== null && previous !== record.userId) return this.#unindex(previous, [key]);
+    });
   }
 
   /** One script: SET unless the hash expires as late or later, or is a forward (see SET_IF_NEWER). */
   async setIfNewer(key: string, record: SessionRecord): Promise<boolean> {
-    const args = await this.#setArgs(key, record);
-    const reply = (await this.#eval('setIfNewer', SET_IF_NEWER, this.prefix + key, args)) as unknown[];
+    const covered = (await this.#indexOwner(key, record)) ?? '';
+    const redisKey = this.prefix + key;
+    const command = setCommand(SET_IF_NEWER, redisKey, record, covered);
+    const reply = (await this.#evalCommand('setIfNewer', SET_IF_NEWER, redisKey, command)) as unknown[];
     if (Number(reply[0]) !== 1) return false;
     const previous = text(reply[1]);
     if (previous !== null && previous !== record.userId) await this.#unindex(previous, [key]);
     return true;
   }
 
-  /** SET's arguments for a record; a live record with an owner is indexed first. */
-  async #setArgs(key: string, record: SessionRecord): Promise<string[]> {
+  /**
+   * A live record with an owner joins the owner's index before it is written; resolves to how
+   * long the index covers it. `null` when there is nothing to index.
+   */
+  #indexOwner(key: string, record: SessionRecord): Promise<string> | null {
     const now = Date.now();
     const userId = record.userId;
-    let covered = '';
-    if (userId !== null && record.expiresAt > now) {
-      covered = this.#coverUntil(record.expiresAt, now);
-      await this.#index(userId, key, covered, now);
-    }
-    const args = [
-      String(record.createdAt),
-      String(record.expiresAt),
-      expireAt(record.expiresAt),
-      userId ?? '',
-      covered,
-    ];
-    for (const [name, value] of Object.entries(record.fields)) args.push(DATA + name, value);
-    return args;
+    if (userId === null || record.expiresAt <= now) return null;
+    const covered = this.#coverUntil(record.expiresAt, now);
+    return this.#index(userId, key, covered, now).then(() => covered);
   }
 
   /**
@@ -730,6 +733,27 @@ const NO_NAMES: readonly string[] = Object.freeze([]);
 /** PEXPIREAT takes whole milliseconds. */
 function expireAt(ms: number): string {
   return String(Math.ceil(ms));
+}
+
+/**
+ * The EVALSHA command of SET or SET_IF_NEWER for a record (ARGV as scripts.ts gives them), as
+ * one array: the fields go in with their `d:` names (own ones only, as Object.entries gives them).
+ */
+function setCommand(script: Script, redisKey: string, record: SessionRecord, covered: string): string[] {
+  const command = [
+    'EVALSHA',
+    script.sha,
+    '1',
+    redisKey,
+    String(record.createdAt),
+    String(record.expiresAt),
+    expireAt(record.expiresAt),
+    record.userId ?? '',
+    covered,
+  ];
+  const { fields } = record;
+  for (const name in fields) if (Object.hasOwn(fields, name)) command.push(DATA + name, fields[name] as string);
+  return command;
 }
 
 /** Creates a {@link RedisStore}. */
