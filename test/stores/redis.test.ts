@@ -384,6 +384,36 @@ describe('redis store connections', () => {
     await store.close();
   });
 
+  it("set over a record takes the key out of the previous owner's index; on a new key it writes the record whole", async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
+    const key = hashId(generateId());
+    const first = record('kim');
+    await store.set(key, first);
+    assert.equal(await admin.pExpireTime(store.prefix + key), first.expiresAt);
+    assert.deepEqual(
+      { ...(await admin.hGetAll(store.prefix + key)) },
+      {
+        createdAt: String(first.createdAt),
+        expiresAt: String(first.expiresAt),
+        userId: 'kim',
+        indexedUntil: String(await admin.zScore(`${store.prefix}user:kim`, key)),
+        'd:a': '"1"',
+      },
+    );
+    await store.set(key, { ...record('lea'), fields: { b: '"2"' } });
+    assert.deepEqual(await store.listByUser('kim'), []);
+    assert.deepEqual(
+      (await store.listByUser('lea')).map((entry) => entry.key),
+      [key],
+    );
+    assert.deepEqual((await store.get(key))?.fields, { b: '"2"' }, 'the old fields are gone');
+    await store.set(key, record(null));
+    assert.deepEqual(await store.listByUser('lea'), []);
+    assert.equal((await store.get(key))?.userId, null);
+    await store.destroy(key);
+    await store.close();
+  });
+
   it("keeps the key's TTL at the record's expiry through patches and touches, moved or not", async () => {
     const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
     const key = hashId(generateId());

@@ -17,14 +17,8 @@ function script(name: string, source: string): Script {
 // session write, so that the index always holds at least every live session of its user.
 // Field/value lists are written in chunks: `unpack` of a very long list overflows Lua's C stack.
 
-/**
- * Replaces a session hash. ARGV: createdAt, expiresAt, expireAtMs (integer), userId ('' = none),
- * coveredUntil (how long the user index keeps this session), then data field/value pairs.
- * Returns the previous owner (or nil), so the store can take the key out of the old user's index.
- */
-/** SET's writing part: the key is replaced by the record in ARGV (as SET documents them). */
-const WRITE_RECORD = `redis.call('DEL', key)
-local fields = {'createdAt', ARGV[1], 'expiresAt', ARGV[2]}
+/** The record in ARGV (as SET documents them) written into the key, which holds nothing now. */
+const WRITE_RECORD = `local fields = {'createdAt', ARGV[1], 'expiresAt', ARGV[2]}
 if ARGV[4] ~= '' then
   fields[5], fields[6], fields[7], fields[8] = 'userId', ARGV[4], 'indexedUntil', ARGV[5]
 end
@@ -57,10 +51,20 @@ function writeScript(name: string, source: (readBack: string) => string): WriteS
   return { plain: script(name, source('')), readBack: script(`${name}-read-back`, source(READ_BACK)) };
 }
 
+/**
+ * Replaces a session hash. ARGV: createdAt, expiresAt, expireAtMs (integer), userId ('' = none),
+ * coveredUntil (how long the user index keeps this session), then data field/value pairs.
+ * Returns the previous owner (or nil), so the store can take the key out of the old user's index.
+ * A new session's key (a random 256-bit ID) holds nothing: one EXISTS, not a read and a delete.
+ */
 export const SET = writeScript(
   'set',
   (readBack) => `local key = KEYS[1]
-local previous = redis.call('HGET', key, 'userId')
+local previous = false
+if redis.call('EXISTS', key) == 1 then
+  previous = redis.call('HGET', key, 'userId')
+  redis.call('DEL', key)
+end
 ${WRITE_RECORD}
 ${readBack}
 return previous`,
@@ -77,6 +81,7 @@ local meta = redis.call('HMGET', key, 'expiresAt', 'userId', 'movedAt')
 if meta[3] then return {0} end
 local current = tonumber(meta[1])
 if current and current >= tonumber(ARGV[2]) then return {0} end
+redis.call('DEL', key)
 ${WRITE_RECORD}
 return {1, meta[2]}`,
 );
