@@ -419,14 +419,24 @@ export class SessionEngine<D extends object = SessionData> {
     return commitChannel.tracePromise(() => this.#writeCommit(session, plan), context);
   }
 
-  async #writeCommit(session: Session<object>, plan: WritePlan): Promise<WriteKind> {
+  /**
+   * A commit's write; a store failure is the failure policy's to answer. A then-chain, not an
+   * async frame: it runs on every commit that writes.
+   */
+  #writeCommit(session: Session<object>, plan: WritePlan): Promise<WriteKind> {
+    let written: Promise<WriteKind | 'lost'>;
     try {
-      const written = await this.#write(session, plan);
-      return written === 'lost' ? 'none' : written;
+      written = plan.kind === 'patch' ? this.#patch(session, plan) : this.#write(session, plan);
     } catch (error) {
-      if (!this.#storeFailed(error, 'commit')) throw error;
-      return 'none';
+      written = Promise.reject(error);
     }
+    return written.then(
+      (write) => (write === 'lost' ? 'none' : write),
+      (error: unknown) => {
+        if (!this.#storeFailed(error, 'commit')) throw error;
+        return 'none';
+      },
+    );
   }
 
   #committed(session: Session<object>, request: RequestContext, write: WriteKind): CommitResult {
@@ -967,20 +977,8 @@ export class SessionEngine<D extends object = SessionData> {
         if (typeof plan.change.userId === 'string') await this.#endOldest(plan.change.userId, plan.to);
         return 'create';
       }
-      case 'patch': {
-        const outcome = await this.#call('patch', plan.key, () => patchRecord(this.store, plan.key, plan.change));
-        if (outcome === 'moved') {
-          throw new SessionError(
-            'SESSION_MOVED',
-            'a concurrent request gave this session a new ID (regenerate); the changes of this request were not saved',
-          );
-        }
-        // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
-        if (!outcome) return this.#lost(session, plan.key);
-        state.written(session, plan);
-        if (typeof plan.change.userId === 'string') await this.#endOldest(plan.change.userId, plan.key);
-        return 'patch';
-      }
+      case 'patch':
+        return this.#patch(session, plan);
       case 'touch': {
         const outcome = await this.#call('touch', plan.key, () => touchRecord(this.store, plan.key, plan.expiresAt));
         // 'moved': a concurrent regenerate gave the session a new ID, and the browser gets that
@@ -990,6 +988,23 @@ export class SessionEngine<D extends object = SessionData> {
         return outcome === true ? 'touch' : 'none';
       }
     }
+  }
+
+  /** A patch plan's write: the change set applied to the stored record, as one then-chain. */
+  #patch(session: Session<object>, plan: Extract<WritePlan, { kind: 'patch' }>): Promise<WriteKind | 'lost'> {
+    return this.#call('patch', plan.key, () => patchRecord(this.store, plan.key, plan.change)).then((outcome) => {
+      if (outcome === 'moved') {
+        throw new SessionError(
+          'SESSION_MOVED',
+          'a concurrent request gave this session a new ID (regenerate); the changes of this request were not saved',
+        );
+      }
+      // Destroyed (or expired) by someone else meanwhile: logout wins, nothing is resurrected.
+      if (!outcome) return this.#lost(session, plan.key);
+      state.written(session, plan);
+      if (typeof plan.change.userId !== 'string') return 'patch';
+      return this.#endOldest(plan.change.userId, plan.key).then(() => 'patch' as const);
+    });
   }
 
   /** A write found its record gone: the session is over, and the changes are reported lost. */
