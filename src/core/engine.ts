@@ -426,7 +426,7 @@ export class SessionEngine<D extends object = SessionData> {
   #writeCommit(session: Session<object>, plan: WritePlan): Promise<WriteKind> {
     let written: Promise<WriteKind | 'lost'>;
     try {
-      written = plan.kind === 'patch' ? this.#patch(session, plan) : this.#write(session, plan);
+      written = this.#write(session, plan);
     } catch (error) {
       written = Promise.reject(error);
     }
@@ -955,8 +955,18 @@ export class SessionEngine<D extends object = SessionData> {
     return this.#write(session, state.plan(session, this.options.now(), { changes: true, touch: false }));
   }
 
-  /** Carries out a session's write plan: the one place where a session's changes reach the store. */
-  async #write(session: Session<object>, plan: WritePlan): Promise<WriteKind | 'lost'> {
+  /**
+   * Carries out a session's write plan: the one place where a session's changes reach the store.
+   * A patch, the usual write, is a then-chain; the others wait in turn in {@link #writeInTurns}.
+   */
+  #write(session: Session<object>, plan: WritePlan): Promise<WriteKind | 'lost'> {
+    return plan.kind === 'patch' ? this.#patch(session, plan) : this.#writeInTurns(session, plan);
+  }
+
+  async #writeInTurns(
+    session: Session<object>,
+    plan: Exclude<WritePlan, { kind: 'patch' }>,
+  ): Promise<WriteKind | 'lost'> {
     switch (plan.kind) {
       case 'none':
         return 'none';
@@ -977,8 +987,6 @@ export class SessionEngine<D extends object = SessionData> {
         if (typeof plan.change.userId === 'string') await this.#endOldest(plan.change.userId, plan.to);
         return 'create';
       }
-      case 'patch':
-        return this.#patch(session, plan);
       case 'touch': {
         const outcome = await this.#call('touch', plan.key, () => touchRecord(this.store, plan.key, plan.expiresAt));
         // 'moved': a concurrent regenerate gave the session a new ID, and the browser gets that

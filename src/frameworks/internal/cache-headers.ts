@@ -27,7 +27,7 @@ export function sessionCacheHeaders(
 export function mergeVary(current: string | undefined, token = 'Cookie'): string | null {
   // The usual case, no Vary yet: nothing to split.
   if (current === undefined || current === '') return token;
-  const tokens = (current ?? '')
+  const tokens = current
     .split(',')
     .map((each) => each.trim())
     .filter((each) => each !== '');
