@@ -910,8 +910,42 @@ export class SessionEngine<D extends object = SessionData> {
     return loadChannel.tracePromise(() => this.#load(session), { store: this.store.name, key: shortKey(key) });
   }
 
-  /** Reads a session's record, once per request, with the corrupt-record and store-failure policies. */
-  async #load(session: Session<object>): Promise<void> {
+  /**
+   * Reads a session's record, once per request, with the corrupt-record and store-failure
+   * policies. The usual load (no listeners, no schema, synchronous crypto) is a then-chain, not an
+   * async frame: it runs on every request that reads its session.
+   */
+  #load(session: Session<object>): Promise<void> {
+    if (!syncCrypto || this.options.schema !== null || this.#listening('beforeLoad') || this.#listening('load')) {
+      return this.#loadInTurns(session);
+    }
+    const key = state.cookieKey(session);
+    if (key === null) {
+      state.fresh(session, 'no-cookie');
+      return Promise.resolve();
+    }
+    this.#counters.loads++;
+    return this.#call('get', key, () => this.store.get(key)).then(
+      (record) => {
+        try {
+          if (!record) state.fresh(session, 'missing');
+          else if (!state.expired(session, key, record)) state.loaded(session, key, record);
+          else {
+            return this.#call('destroy', key, () => this.store.destroy(key)).then(
+              () => state.fresh(session, 'missing'),
+              (error: unknown) => this.#loadFailed(session, key, error),
+            );
+          }
+        } catch (error) {
+          return this.#loadFailed(session, key, error);
+        }
+      },
+      (error: unknown) => this.#loadFailed(session, key, error),
+    );
+  }
+
+  /** {@link #load} with its waits: a crypto preparation, load listeners, a schema. */
+  async #loadInTurns(session: Session<object>): Promise<void> {
     if (!syncCrypto && this.#pending.has(session)) await this.#prepare(session);
     const key = state.cookieKey(session);
     if (key === null) {
@@ -926,26 +960,28 @@ export class SessionEngine<D extends object = SessionData> {
         await this.#call('destroy', key, () => this.store.destroy(key));
         record = null;
       }
-      if (!record) {
-        state.fresh(session, 'missing');
-        return;
-      }
-      // Only an engine with a schema waits here (an await in this frame costs every load).
-      if (this.options.schema === null) state.loaded(session, key, record);
+      if (!record) state.fresh(session, 'missing');
       else await state.loaded(session, key, record);
     } catch (error) {
-      if (error instanceof SessionError && error.code === 'CORRUPT_RECORD') {
-        this.options.logger?.warn({ store: this.store.name, key: shortKey(key), code: error.code }, error.message);
-        await this.#emit('corrupt', error, key);
-        if (this.options.onCorruptRecord === 'throw') throw error;
-        state.fresh(session, 'corrupt');
-        return;
-      }
-      if (!this.#storeFailed(error, 'load')) throw error;
-      state.fresh(session, 'degraded');
-      return;
+      return this.#loadFailed(session, key, error);
     }
     if (this.#listening('load')) await this.#emit('load', session);
+  }
+
+  /**
+   * A load that failed: a corrupt record by `onCorruptRecord`, a store failure by `onStoreError`
+   * (both start the session empty, or throw).
+   */
+  async #loadFailed(session: Session<object>, key: string, error: unknown): Promise<void> {
+    if (error instanceof SessionError && error.code === 'CORRUPT_RECORD') {
+      this.options.logger?.warn({ store: this.store.name, key: shortKey(key), code: error.code }, error.message);
+      await this.#emit('corrupt', error, key);
+      if (this.options.onCorruptRecord === 'throw') throw error;
+      state.fresh(session, 'corrupt');
+      return;
+    }
+    if (!this.#storeFailed(error, 'load')) throw error;
+    state.fresh(session, 'degraded');
   }
 
   /** `session.save()`: writes pending changes, never a touch. */

@@ -605,6 +605,36 @@ describe('failures', () => {
     assert.deepEqual(await engine.commit(s), { setCookie: null, write: 'none', lost: false });
     assert.equal(store.calls.set + store.calls.patch, 0);
   });
+
+  it('deletes an expired record it was given, and a failing delete follows the store-error policy', async () => {
+    for (const onStoreError of ['fail', 'degrade'] as const) {
+      const { engine, memory, store, clock } = setup({ onStoreError });
+      const pair = await login(engine);
+      clock.now += 10_000;
+      // A store that hands out a record the engine finds expired (its own clock lags).
+      const read = memory.get.bind(memory);
+      memory.get = async (key) => {
+        const record = await read(key);
+        return record && { ...record, expiresAt: clock.now - 1 };
+      };
+      // Deletes nothing, so that the next request is handed the record again.
+      memory.destroy = async () => {};
+      store.reset();
+      assert.equal(await engine.session(pair).get('user'), undefined, onStoreError);
+      assert.equal(store.calls.destroy, 1, `${onStoreError}: the expired record is deleted`);
+      memory.destroy = async () => {
+        throw new Error('down');
+      };
+      const s = engine.session(pair);
+      if (onStoreError === 'fail') {
+        await assert.rejects(s.get('user'), (e) => isSessionError(e, 'STORE_UNAVAILABLE'));
+      } else {
+        assert.equal(await s.get('user'), undefined);
+        await s.set('x', 1);
+        assert.deepEqual(await engine.commit(s), { setCookie: null, write: 'none', lost: false });
+      }
+    }
+  });
 });
 
 describe('events and logging', () => {
