@@ -401,6 +401,8 @@ describe('redis store connections', () => {
       },
     );
     await store.set(key, { ...record('lea'), fields: { b: '"2"' } });
+    // Straight on the index: listByUser would also hide a member its session no longer belongs to.
+    assert.equal(await admin.zScore(`${store.prefix}user:kim`, key), null, "out of kim's index");
     assert.deepEqual(await store.listByUser('kim'), []);
     assert.deepEqual(
       (await store.listByUser('lea')).map((entry) => entry.key),
@@ -440,6 +442,23 @@ describe('redis store connections', () => {
     }
     assert.deepEqual((await store.get(key))?.fields, { b: '"3"' });
     await store.destroyByUser('ivy');
+    await store.close();
+  });
+
+  it("a patch that changes or clears the owner takes the key out of the previous owner's index", async () => {
+    const store = new RedisStore({ client: nodeRedis, prefix: prefix() });
+    const key = hashId(generateId());
+    const first = record('mia');
+    await store.set(key, first);
+    const index = (user: string) => admin.zScore(`${store.prefix}user:${user}`, key);
+    assert.notEqual(await index('mia'), null);
+    assert.equal(await store.patch(key, { set: {}, unset: [], expiresAt: first.expiresAt, userId: 'ned' }), true);
+    assert.equal(await index('mia'), null, "out of mia's index");
+    assert.notEqual(await index('ned'), null, "in ned's index");
+    assert.equal(await store.patch(key, { set: {}, unset: [], expiresAt: first.expiresAt, userId: null }), true);
+    assert.equal(await index('ned'), null, "out of ned's index once the owner is cleared");
+    assert.equal((await store.get(key))?.userId, null);
+    await store.destroy(key);
     await store.close();
   });
 

@@ -435,7 +435,11 @@ export class RedisStore implements Store {
     await backend?.close();
   }
 
-  async #update(
+  /**
+   * One UPDATE script call. A write that names no new owner (most of them) is a then-chain: it
+   * runs on every write. Naming an owner, or finding the owner's index short, goes on in turns.
+   */
+  #update(
     action: 'patch' | 'touch',
     key: string,
     expiresAt: number,
@@ -445,57 +449,65 @@ export class RedisStore implements Store {
   ): Promise<WriteOutcome> {
     const redisKey = this.prefix + key;
     const now = Date.now();
-    let mode = userId === undefined ? 'keep' : userId === null ? 'clear' : 'set';
-    let user = userId ?? '';
-    let covered = '';
-    if (typeof userId === 'string') {
-      covered = this.#coverUntil(expiresAt, now);
-      await this.#index(userId, key, covered, now);
-    }
-    // The EVALSHA command whole, built once at its final length: UPDATE's ARGV (see scripts.ts),
-    // then the fields (own ones only, as Object.entries gives them), then the removed names. The
-    // script and the owner slots are filled on each attempt.
-    let fields = 0;
-    for (const name in set) if (Object.hasOwn(set, name)) fields++;
-    const command: string[] = new Array(UPDATE_FIELDS + 1 + 2 * fields + unset.length);
-    command[0] = 'EVALSHA';
-    command[2] = '1';
-    command[3] = redisKey;
-    command[4] = String(now);
-    command[5] = String(expiresAt);
-    command[6] = expireAt(expiresAt);
-    command[UPDATE_FIELDS] = String(fields);
-    let at = UPDATE_FIELDS + 1;
-    for (const name in set) {
-      if (!Object.hasOwn(set, name)) continue;
-      command[at++] = DATA + name;
-      command[at++] = set[name] as string;
-    }
-    for (const name of unset) command[at++] = DATA + name;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const update = this.#readBack ? UPDATE.readBack : UPDATE.plain;
-      command[1] = update.sha;
-      command[UPDATE_MODE] = mode;
-      command[UPDATE_MODE + 1] = user;
-      command[UPDATE_MODE + 2] = covered;
-      const reply = (await this.#evalCommand(action, update, redisKey, command)) as unknown[];
-      const status = Number(reply[0]);
-      if (status === 0) return false;
-      if (status === 3) return 'moved';
-      if (status === 1) {
-        const previous = text(reply[1]);
-        if (userId !== undefined && previous !== null && previous !== userId) await this.#unindex(previous, [key]);
-        return true;
-      }
-      // The session outlives its index entry: extend the entry first, then write the session.
-      user = String(reply[1]);
-      covered = this.#coverUntil(expiresAt, now);
+    const command = updateCommand(redisKey, now, expiresAt, set, unset);
+    if (typeof userId === 'string') return this.#updateInTurns(action, key, command, expiresAt, userId, now, null);
+    const mode = userId === null ? 'clear' : 'keep';
+    return this.#sendUpdate(action, command, mode, '', '').then((reply) => {
+      if (Number(reply[0]) !== 2) return this.#updated(reply, key, userId);
+      return this.#updateInTurns(action, key, command, expiresAt, userId, now, String(reply[1]));
+    });
+  }
+
+  /**
+   * UPDATE when an index must be written first: the new owner's (`userId`), or the current
+   * owner's (`owner`), which a first attempt found short of the new expiry.
+   */
+  async #updateInTurns(
+    action: 'patch' | 'touch',
+    key: string,
+    command: string[],
+    expiresAt: number,
+    userId: string | null | undefined,
+    now: number,
+    owner: string | null,
+  ): Promise<WriteOutcome> {
+    // Without a new owner, the current one's index entry is extended ('cover'), never replaced.
+    const mode = userId === undefined ? 'cover' : userId === null ? 'clear' : 'set';
+    let user = typeof userId === 'string' ? userId : (owner as string);
+    // Three sends at most, the first attempt's included.
+    for (let attempt = owner === null ? 0 : 1; attempt < 3; attempt++) {
+      // The index entry first (the new owner's, or the one the session would outlive), then the session.
+      const covered = this.#coverUntil(expiresAt, now);
       await this.#index(user, key, covered, now);
-      if (mode === 'keep') mode = 'cover';
+      const reply = await this.#sendUpdate(action, command, mode, user, covered);
+      if (Number(reply[0]) !== 2) return this.#updated(reply, key, userId);
+      user = String(reply[1]);
     }
     throw new SessionError('STORE_UNAVAILABLE', `${action} of ${shortKey(key)} kept racing owner changes`, {
       scope: 'redis',
     });
+  }
+
+  /** Sends UPDATE's command with its script and owner slots filled. */
+  #sendUpdate(action: string, command: string[], mode: string, user: string, covered: string): Promise<unknown[]> {
+    const update = this.#readBack ? UPDATE.readBack : UPDATE.plain;
+    command[1] = update.sha;
+    command[UPDATE_MODE] = mode;
+    command[UPDATE_MODE + 1] = user;
+    command[UPDATE_MODE + 2] = covered;
+    return this.#evalCommand(action, update, command[3] as string, command) as Promise<unknown[]>;
+  }
+
+  /** UPDATE's outcome (status 0, 1 or 3); a session that changed owner leaves the old owner's index. */
+  #updated(reply: unknown[], key: string, userId: string | null | undefined): WriteOutcome | Promise<WriteOutcome> {
+    const status = Number(reply[0]);
+    if (status === 0) return false;
+    if (status === 3) return 'moved';
+    const previous = text(reply[1]);
+    if (userId !== undefined && previous !== null && previous !== userId) {
+      return this.#unindex(previous, [key]).then(() => true);
+    }
+    return true;
   }
 
   #coverUntil(expiresAt: number, now: number): string {
@@ -733,6 +745,38 @@ const NO_NAMES: readonly string[] = Object.freeze([]);
 /** PEXPIREAT takes whole milliseconds. */
 function expireAt(ms: number): string {
   return String(Math.ceil(ms));
+}
+
+/**
+ * UPDATE's EVALSHA command whole, at its final length: UPDATE's ARGV (see scripts.ts), then the
+ * fields (own ones only, as Object.entries gives them), then the removed names. The script and
+ * the owner slots are filled on each attempt.
+ */
+function updateCommand(
+  redisKey: string,
+  now: number,
+  expiresAt: number,
+  set: Readonly<Record<string, string>>,
+  unset: readonly string[],
+): string[] {
+  let fields = 0;
+  for (const name in set) if (Object.hasOwn(set, name)) fields++;
+  const command: string[] = new Array(UPDATE_FIELDS + 1 + 2 * fields + unset.length);
+  command[0] = 'EVALSHA';
+  command[2] = '1';
+  command[3] = redisKey;
+  command[4] = String(now);
+  command[5] = String(expiresAt);
+  command[6] = expireAt(expiresAt);
+  command[UPDATE_FIELDS] = String(fields);
+  let at = UPDATE_FIELDS + 1;
+  for (const name in set) {
+    if (!Object.hasOwn(set, name)) continue;
+    command[at++] = DATA + name;
+    command[at++] = set[name] as string;
+  }
+  for (const name of unset) command[at++] = DATA + name;
+  return command;
 }
 
 /**
