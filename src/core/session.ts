@@ -493,7 +493,24 @@ export class Session<D extends object = SessionData> {
     return Object.hasOwn(this.#data, name);
   }
 
-  async set<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
+  set<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
+    // Loaded, no schema, nothing flushed at once (the usual write): no await, one settled promise.
+    if (this.#writesNow()) {
+      try {
+        this.#assertWritable('set', name);
+        if (value === undefined) delete this.#ownData()[name];
+        else this.#ownData()[name] = value;
+        this.#candidate(name);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#setInTurns(name, value);
+  }
+
+  /** {@link set} with its waits: the load, the schema, an immediate flush. */
+  async #setInTurns<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
     await this.load();
     this.#assertWritable('set', name);
     const schema = this.#host.options.schema;
@@ -511,7 +528,32 @@ export class Session<D extends object = SessionData> {
     await this.#changed();
   }
 
-  async delete(name: DataKey<D>): Promise<void> {
+  /**
+   * Whether a change can be made at once: no schema to wait for, no immediate flush, and the
+   * session loaded, or loaded at once now (a new session, a record held in memory). Otherwise
+   * the load is under way for the change to wait on.
+   */
+  #writesNow(): boolean {
+    const { options } = this.#host;
+    if (options.schema !== null || options.flush === 'immediate') return false;
+    return this.#state !== 'idle' || this.#startLoad() === undefined;
+  }
+
+  delete(name: DataKey<D>): Promise<void> {
+    if (this.#writesNow()) {
+      try {
+        this.#assertWritable('delete', name);
+        delete this.#ownData()[name];
+        this.#candidate(name);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#deleteInTurns(name);
+  }
+
+  async #deleteInTurns(name: DataKey<D>): Promise<void> {
     await this.load();
     this.#assertWritable('delete', name);
     const schema = this.#host.options.schema;
