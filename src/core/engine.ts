@@ -993,10 +993,19 @@ export class SessionEngine<D extends object = SessionData> {
 
   /**
    * Carries out a session's write plan: the one place where a session's changes reach the store.
-   * A patch, the usual write, is a then-chain; the others wait in turn in {@link #writeInTurns}.
+   * A patch, the usual write, is a then-chain, and so is a new session's create without an owner
+   * or create listeners; the others wait in turn in {@link #writeInTurns}.
    */
   #write(session: Session<object>, plan: WritePlan): Promise<WriteKind | 'lost'> {
-    return plan.kind === 'patch' ? this.#patch(session, plan) : this.#writeInTurns(session, plan);
+    if (plan.kind === 'patch') return this.#patch(session, plan);
+    const plain = plan.kind === 'create' && plan.record.userId === null;
+    if (plain && !this.#listening('beforeCreate') && !this.#listening('create')) {
+      return this.#call('set', plan.key, () => this.store.set(plan.key, plan.record)).then(() => {
+        state.written(session, plan);
+        return 'create' as const;
+      });
+    }
+    return this.#writeInTurns(session, plan);
   }
 
   async #writeInTurns(
