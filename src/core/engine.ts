@@ -904,7 +904,7 @@ export class SessionEngine<D extends object = SessionData> {
     return true;
   }
 
-  #tracedLoad(session: Session<object>): Promise<void> {
+  #tracedLoad(session: Session<object>): Promise<unknown> {
     const key = state.cookieKey(session);
     if (key === null || !traced(loadChannel)) return this.#load(session);
     return loadChannel.tracePromise(() => this.#load(session), { store: this.store.name, key: shortKey(key) });
@@ -912,39 +912,21 @@ export class SessionEngine<D extends object = SessionData> {
 
   /**
    * Reads a session's record, once per request, with the corrupt-record and store-failure
-   * policies. The usual load (no listeners, no schema, synchronous crypto) is a then-chain, not an
-   * async frame: it runs on every request that reads its session.
+   * policies. The usual load (no listeners, synchronous crypto) is a then-chain, not an async
+   * frame: it runs on every request that reads its session.
    */
-  #load(session: Session<object>): Promise<void> {
-    if (!syncCrypto || this.options.schema !== null || this.#listening('beforeLoad') || this.#listening('load')) {
-      return this.#loadInTurns(session);
-    }
+  #load(session: Session<object>): Promise<unknown> {
+    if (!syncCrypto || this.#listening('beforeLoad') || this.#listening('load')) return this.#loadInTurns(session);
     const key = state.cookieKey(session);
     if (key === null) {
       state.fresh(session, 'no-cookie');
       return Promise.resolve();
     }
     this.#counters.loads++;
-    return this.#call('get', key, () => this.store.get(key)).then(
-      (record) => {
-        try {
-          if (!record) state.fresh(session, 'missing');
-          else if (!state.expired(session, key, record)) state.loaded(session, key, record);
-          else {
-            return this.#call('destroy', key, () => this.store.destroy(key)).then(
-              () => state.fresh(session, 'missing'),
-              (error: unknown) => this.#loadFailed(session, key, error),
-            );
-          }
-        } catch (error) {
-          return this.#loadFailed(session, key, error);
-        }
-      },
-      (error: unknown) => this.#loadFailed(session, key, error),
-    );
+    return this.#readRecord(session, key);
   }
 
-  /** {@link #load} with its waits: a crypto preparation, load listeners, a schema. */
+  /** {@link #load} with its waits: a crypto preparation, load listeners. */
   async #loadInTurns(session: Session<object>): Promise<void> {
     if (!syncCrypto && this.#pending.has(session)) await this.#prepare(session);
     const key = state.cookieKey(session);
@@ -954,18 +936,52 @@ export class SessionEngine<D extends object = SessionData> {
     }
     this.#counters.loads++;
     if (this.#listening('beforeLoad')) await this.#emit('beforeLoad', session);
+    // A record that could not be used (corrupt, or the store failed) is not a load.
+    if ((await this.#readRecord(session, key)) && this.#listening('load')) await this.#emit('load', session);
+  }
+
+  /**
+   * The store's record for `key` taken into the session: an expired one is deleted and the
+   * session starts empty. Resolves to `false` when the failure policies started it empty instead.
+   */
+  #readRecord(session: Session<object>, key: string): Promise<boolean> {
+    return this.#call('get', key, () => this.store.get(key)).then(
+      (record) => this.#takeRecord(session, key, record),
+      (error: unknown) => this.#unread(session, key, error),
+    );
+  }
+
+  /** {@link #readRecord}'s answer taken in: decoded, checked, or started empty. */
+  #takeRecord(session: Session<object>, key: string, record: SessionRecord | null): boolean | Promise<boolean> {
     try {
-      let record = await this.#call('get', key, () => this.store.get(key));
-      if (record && state.expired(session, key, record)) {
-        await this.#call('destroy', key, () => this.store.destroy(key));
-        record = null;
+      if (!record) {
+        state.fresh(session, 'missing');
+        return true;
       }
-      if (!record) state.fresh(session, 'missing');
-      else await state.loaded(session, key, record);
+      if (state.expired(session, key, record)) {
+        return this.#call('destroy', key, () => this.store.destroy(key)).then(
+          () => {
+            state.fresh(session, 'missing');
+            return true;
+          },
+          (error: unknown) => this.#unread(session, key, error),
+        );
+      }
+      // Only a schema makes taking the record in wait.
+      const checked = state.loaded(session, key, record);
+      if (!checked) return true;
+      return checked.then(
+        () => true,
+        (error: unknown) => this.#unread(session, key, error),
+      );
     } catch (error) {
-      return this.#loadFailed(session, key, error);
+      return this.#unread(session, key, error);
     }
-    if (this.#listening('load')) await this.#emit('load', session);
+  }
+
+  /** A read that failed, answered by the failure policies: `false` once the session starts empty. */
+  #unread(session: Session<object>, key: string, error: unknown): Promise<boolean> {
+    return this.#loadFailed(session, key, error).then(() => false);
   }
 
   /**
@@ -1000,12 +1016,17 @@ export class SessionEngine<D extends object = SessionData> {
     if (plan.kind === 'patch') return this.#patch(session, plan);
     const plain = plan.kind === 'create' && plan.record.userId === null;
     if (plain && !this.#listening('beforeCreate') && !this.#listening('create')) {
-      return this.#call('set', plan.key, () => this.store.set(plan.key, plan.record)).then(() => {
-        state.written(session, plan);
-        return 'create' as const;
-      });
+      return this.#create(session, plan);
     }
     return this.#writeInTurns(session, plan);
+  }
+
+  /** A create plan's store write. */
+  #create(session: Session<object>, plan: Extract<WritePlan, { kind: 'create' }>): Promise<'create'> {
+    return this.#call('set', plan.key, () => this.store.set(plan.key, plan.record)).then(() => {
+      state.written(session, plan);
+      return 'create';
+    });
   }
 
   async #writeInTurns(
@@ -1018,8 +1039,7 @@ export class SessionEngine<D extends object = SessionData> {
       case 'create':
         // Only a listener costs a wait: #emit is an async call.
         if (this.#listening('beforeCreate')) await this.#emit('beforeCreate', session);
-        await this.#call('set', plan.key, () => this.store.set(plan.key, plan.record));
-        state.written(session, plan);
+        await this.#create(session, plan);
         if (this.#listening('create')) await this.#emit('create', session);
         if (plan.record.userId !== null) await this.#endOldest(plan.record.userId, plan.key);
         return 'create';

@@ -126,7 +126,7 @@ export interface SessionHost {
   readonly options: ResolvedOptions;
   readonly codec: FieldCodec;
   /** Loads the session; `undefined` when that was done at once (a record the store held in memory). */
-  load(session: Session<object>): Promise<void> | undefined;
+  load(session: Session<object>): Promise<unknown> | undefined;
   save(session: Session<object>): Promise<WriteKind | 'lost'>;
   destroy(session: Session<object>): Promise<void>;
   regenerate(session: Session<object>): Promise<void>;
@@ -328,7 +328,7 @@ export class Session<D extends object = SessionData> {
   /** The store key of #cookieId. */
   #cookieKey: string | null;
   #state: State = 'idle';
-  #loading: Promise<void> | null = null;
+  #loading: Promise<unknown> | null = null;
   /** The raw ID of the stored record (or the one to store), never logged. */
   #id: string | null = null;
   #key: string | null = null;
@@ -455,7 +455,7 @@ export class Session<D extends object = SessionData> {
   }
 
   /** The load under way, started if need be; `undefined` when it was done at once (held in memory). */
-  #startLoad(): Promise<void> | undefined {
+  #startLoad(): Promise<unknown> | undefined {
     if (this.#loading === null) {
       const loading = this.#host.load(this as Session<object>);
       if (loading === undefined) return undefined;
@@ -498,9 +498,7 @@ export class Session<D extends object = SessionData> {
     if (this.#writesNow()) {
       try {
         this.#assertWritable('set', name);
-        if (value === undefined) delete this.#ownData()[name];
-        else this.#ownData()[name] = value;
-        this.#candidate(name);
+        this.#put(name, value);
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error);
@@ -522,10 +520,15 @@ export class Session<D extends object = SessionData> {
       stored = (await validate(schema, next, invalidData))[name];
       this.#assertWritable('set', name);
     }
-    if (stored === undefined) delete this.#ownData()[name];
-    else this.#ownData()[name] = stored;
-    this.#candidate(name);
+    this.#put(name, stored);
     await this.#changed();
+  }
+
+  /** Keeps `value` under `name` (`undefined` removes it) and marks the name for the commit. */
+  #put(name: string, value: unknown): void {
+    if (value === undefined) delete this.#ownData()[name];
+    else this.#ownData()[name] = value;
+    this.#candidate(name);
   }
 
   /**
@@ -543,8 +546,7 @@ export class Session<D extends object = SessionData> {
     if (this.#writesNow()) {
       try {
         this.#assertWritable('delete', name);
-        delete this.#ownData()[name];
-        this.#candidate(name);
+        this.#put(name, undefined);
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error);
@@ -563,8 +565,7 @@ export class Session<D extends object = SessionData> {
       await validate(schema, next, invalidData);
       this.#assertWritable('delete', name);
     }
-    delete this.#ownData()[name];
-    this.#candidate(name);
+    this.#put(name, undefined);
     await this.#changed();
   }
 

@@ -424,6 +424,21 @@ describe('a Standard Schema for the data', () => {
     assert.ok(record);
     await memory.set(s.key as string, { ...record, fields: { user: '"mallory"' } });
     await assert.rejects(engine.session(cookie).get('user'), (error) => isSessionError(error, 'CORRUPT_RECORD'));
+    // The corrupt-record policy answers an async schema's refusal too: 'reset' reports it and
+    // starts a new session, and the refused record is no load.
+    const resetting = new SessionEngine<Data>({
+      store: memory,
+      secrets: [secret],
+      schema: slowly,
+      onCorruptRecord: 'reset',
+    });
+    const heard: string[] = [];
+    resetting.on('corrupt', () => void heard.push('corrupt'));
+    resetting.on('load', () => void heard.push('load'));
+    const fresh = resetting.session(cookie);
+    assert.equal(await fresh.get('user'), undefined);
+    assert.equal(fresh.isNew, true);
+    assert.deepEqual(heard, ['corrupt']);
   });
 
   it('refuses a schema option that is not a Standard Schema', () => {
