@@ -2,7 +2,9 @@
 // Checks, after `npm run build`, that package.json `exports` and the build agree, both ways:
 //  - every export target exists; `types` comes first and pairs with `default` (dist/X.d.ts <-> dist/X.js);
 //  - every dist/ target is built from a source file (dist/X.js <- src/X.ts), so nothing stale is published;
-//  - every public module (src/stores/*.ts, src/stores/*/index.ts, src/frameworks/*.ts) has an export entry.
+//  - every public module (src/stores/*.ts, src/stores/*/index.ts, src/frameworks/*.ts) has an export entry;
+//  - `main`, `types` and `typesVersions` (what CommonJS projects on TypeScript's node10 resolution read,
+//    since it ignores `exports`) say what `exports` says, subpath by subpath.
 //    Internal helpers there must start with an underscore (src/frameworks/_shared.ts) to be exempt.
 // Prints one line per problem and exits 1 if there is any.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -66,6 +68,24 @@ for (const [subpath, value] of entries) {
     const js = normalize(value.default).replace(/\.js$/, '');
     if (types !== js) problem(`${where}: types (${value.types}) and default (${value.default}) are different modules`);
   }
+}
+
+// For TypeScript's node10 resolution (`"module": "commonjs"` without a moduleResolution), which reads
+// `types` for the root and `typesVersions` for subpaths: the same files as `exports`, none missing.
+const rootExport = exportsField?.['.'];
+if (pkg.main !== rootExport?.default)
+  problem(`main (${pkg.main}) must be exports["."].default (${rootExport?.default})`);
+if (pkg.types !== rootExport?.types) problem(`types (${pkg.types}) must be exports["."].types (${rootExport?.types})`);
+const mapped = pkg.typesVersions?.['*'] ?? {};
+for (const [subpath, value] of entries) {
+  if (subpath === '.' || typeof value !== 'object' || value === null) continue;
+  const got = mapped[subpath.slice(2)];
+  if (!Array.isArray(got) || got.length !== 1 || got[0] !== value.types) {
+    problem(`typesVersions["*"]["${subpath.slice(2)}"] must be ["${value.types}"], as exports["${subpath}"].types`);
+  }
+}
+for (const name of Object.keys(mapped)) {
+  if (!(`./${name}` in (exportsField ?? {}))) problem(`typesVersions["*"]["${name}"]: no such export`);
 }
 
 const bins = typeof pkg.bin === 'string' ? { [pkg.name]: pkg.bin } : (pkg.bin ?? {});

@@ -11,16 +11,26 @@ import { respondWithError } from './internal/hold.ts';
 import { WebEventSession, withSessionHeader } from './internal/web.ts';
 import { commitSession, holdWhenNeeded, sessionOf } from './node.ts';
 
-// A literal import(), which bundlers and Nitro's file tracing follow (a Nuxt build loading h3 by a
-// name in a variable failed at start once shipped without the project's node_modules); without h3
-// installed, importing tessera/h3 fails with MISSING_DEPENDENCY naming it, not with Node's raw
-// ERR_MODULE_NOT_FOUND. Only h3 2's events use what it exports (h3 1 has neither HTTPError nor
-// toResponse), and this h3 need not be the one whose events arrive.
-const { HTTPError, toResponse, getRequestIP } = (await loadOptional(() => import('h3'), 'h3', 'h3')) as {
+/**
+ * What h3 2's events need from h3, loaded by the middleware's first h3 2 event rather than
+ * imported: a module that awaits at its top could not be require()d from CommonJS. A literal
+ * import(), which bundlers and Nitro's file tracing follow (a Nuxt build loading h3 by a name in
+ * a variable failed at start once shipped without the project's node_modules); without h3
+ * installed it fails with MISSING_DEPENDENCY naming it, not with Node's raw ERR_MODULE_NOT_FOUND.
+ * This h3 need not be the one whose events arrive; h3 1 has neither HTTPError nor toResponse.
+ */
+let h3: H3 | undefined;
+
+interface H3 {
   HTTPError: typeof H3HTTPError | undefined;
   toResponse: typeof h3ToResponse;
   getRequestIP: typeof h3GetRequestIP;
-};
+}
+
+async function loadH3(): Promise<H3> {
+  h3 = (await loadOptional(() => import('h3'), 'h3', 'h3')) as H3;
+  return h3;
+}
 
 declare module 'h3' {
   interface H3EventContext {
@@ -38,6 +48,7 @@ export function useSession<D extends object = SessionData>(event: H3Event): Sess
   const current = (event.context as { session?: Session<D> }).session;
   if (!current) {
     const message = 'no session on this event: add app.use(session(engine)) before the route';
+    const HTTPError = h3?.HTTPError;
     if (HTTPError) throw new HTTPError({ status: 500, message: `[tessera] [h3] ${message}` });
     throw new SessionError('INVALID_STATE', message, { scope: 'h3' });
   }
@@ -120,9 +131,10 @@ export function session<D extends object = SessionData>(
     holdWhenNeeded(req, res, commit, (error) => respondWithError(error, req, res), vary);
     return undefined;
   };
-  const ipOf = clientIp ?? ((event: H3Event) => getRequestIP(event));
+  const ipOf = clientIp ?? ((event: H3Event) => (h3 as H3).getRequestIP(event));
   return async function tesseraSession(event, next) {
     if (typeof next !== 'function') return onNode(event as unknown as NodeEvent);
+    const { toResponse } = h3 ?? (await loadH3());
     const request = new WebEventSession(engine, event, event.req, ipOf);
     event.context.session = request.session as unknown as Session<SessionData>;
     let response: Response;
@@ -163,6 +175,7 @@ async function commit(
 
 /** For h3 2's events, whose h3 has `HTTPError`. */
 function toHttpError(error: unknown): unknown {
+  const HTTPError = h3?.HTTPError;
   if (!isSessionError(error) || error.status === 500 || !HTTPError) return error;
   // Given the SessionError as details, h3 takes its status and keeps it as `cause`; the message
   // (sent in h3's JSON error body) is a generic one, not the store's.

@@ -4,21 +4,22 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
 import { type RequestContext, SessionEngine } from '../core/engine.ts';
-import { isSessionError, loadOptional, missingDependency } from '../core/errors.ts';
+import { isSessionError, loadOptional } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
 import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 
-// Loaded, not imported statically: without hono installed, importing tessera/hono then fails with
-// MISSING_DEPENDENCY naming it, instead of Node's raw ERR_MODULE_NOT_FOUND for a subpath of it. A
-// literal import(), which bundlers follow.
-const { HTTPException } = await loadOptional<{ HTTPException: typeof HonoHTTPException }>(
-  () => import('hono/http-exception'),
-  'hono/http-exception',
-  'hono',
-).catch((error: unknown) => {
-  throw isSessionError(error, 'MISSING_DEPENDENCY') ? missingDependency('hono', 'hono', error.cause) : error;
-});
+/**
+ * hono's HTTPException, loaded by the first request rather than imported: without hono
+ * installed, the middleware fails with MISSING_DEPENDENCY naming it, not with Node's raw
+ * ERR_MODULE_NOT_FOUND; and a module that awaits at its top could not be require()d from
+ * CommonJS. A literal import(), which bundlers follow.
+ */
+let HTTPException: typeof HonoHTTPException | undefined;
+
+async function loadHono(): Promise<void> {
+  ({ HTTPException } = await loadOptional(() => import('hono/http-exception'), 'hono', 'hono'));
+}
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -66,6 +67,7 @@ export function session<D extends object = SessionData>(
   const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
   const { clientIp } = check(honoOptionsSchema, options, { scope: 'hono', label: 'session' });
   return async function tesseraSession(c, next) {
+    if (HTTPException === undefined) await loadHono();
     const request = new HonoRequest(engine as SessionEngine<object>, c, clientIp);
     const session = request.session as Session<D>;
     c.set('session', session);
@@ -127,5 +129,7 @@ async function persist(engine: SessionEngine<object>, request: HonoRequest, c: C
 function toHttpException(error: unknown): unknown {
   if (!isSessionError(error)) return error;
   const message = error.status === 503 ? 'Service Unavailable' : 'Internal Server Error';
-  return new HTTPException(error.status as ContentfulStatusCode, { message, cause: error });
+  // Loaded: the middleware's first step.
+  const Exception = HTTPException as typeof HonoHTTPException;
+  return new Exception(error.status as ContentfulStatusCode, { message, cause: error });
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type * as NestCommon from '@nestjs/common';
+import * as common from '@nestjs/common';
 import type {
   ArgumentsHost,
   DynamicModule,
@@ -9,9 +9,9 @@ import type {
   ModuleMetadata,
   OptionalFactoryDependency,
 } from '@nestjs/common';
-import type * as NestCore from '@nestjs/core';
+import * as core from '@nestjs/core';
 import { SessionEngine } from '../core/engine.ts';
-import { isSessionError, loadOptional, missingDependency, SessionError } from '../core/errors.ts';
+import { SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { varyOn } from './internal/cache-headers.ts';
@@ -19,17 +19,11 @@ import { respondWithError } from './internal/hold.ts';
 import { inSlot, toSlot } from './internal/slots.ts';
 import { commitSession, getSession, holdWhenNeeded } from './node.ts';
 
-// Loaded, not imported statically: without the Nest packages, importing tessera/nestjs fails with
-// MISSING_DEPENDENCY naming them, instead of Node's raw ERR_MODULE_NOT_FOUND. Literal imports,
-// which bundlers follow.
-const [common, core] = await Promise.all([
-  loadOptional<typeof NestCommon>(() => import('@nestjs/common'), '@nestjs/common', 'nestjs'),
-  loadOptional<typeof NestCore>(() => import('@nestjs/core'), '@nestjs/core', 'nestjs'),
-]).catch((error: unknown) => {
-  throw isSessionError(error, 'MISSING_DEPENDENCY')
-    ? missingDependency('@nestjs/common @nestjs/core', 'nestjs', error.cause)
-    : error;
-});
+// Imported statically, not loaded by a top-level await: a module that awaits at its top cannot be
+// require()d, and Nest apps are mostly CommonJS (Nest 11's starter). Not require()d either: under a
+// loader such as tsx, require() of Nest 12's ES modules makes a second copy of them, whose
+// HttpAdapterHost the app never provides. So without the Nest packages, loading tessera/nestjs fails
+// with Node's own ERR_MODULE_NOT_FOUND, which names @nestjs/common.
 
 /** The injection token of the `SessionEngine` the module uses: `@Inject(SESSION_ENGINE) engine: SessionEngine`. */
 export const SESSION_ENGINE = 'TESSERA_SESSION_ENGINE';

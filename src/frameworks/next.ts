@@ -1,18 +1,25 @@
 import type { SessionEngine } from '../core/engine.ts';
-import { missingDependency, SessionError } from '../core/errors.ts';
+import { loadOptional, SessionError } from '../core/errors.ts';
 import type { Session, SessionData } from '../core/session.ts';
 
 // Route Handlers and proxy.ts / middleware.ts are Fetch handlers: tessera/fetch's wrapper is theirs.
 export { type SessionFetchHandler, session } from './fetch.ts';
 
-// A literal import(), so that Next.js's bundler follows it (tessera is bundled into the app's server
-// code unless listed in serverExternalPackages); without next installed, importing tessera/next fails
-// with MISSING_DEPENDENCY naming it. next has no exports map: Node's resolution needs `headers.js`.
-const { cookies, headers } = await import('next/headers.js').catch((error: unknown) => {
-  const code = (error as { code?: string } | null)?.code;
-  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw missingDependency('next', 'next', error);
-  throw error;
-});
+type NextHeaders = typeof import('next/headers.js');
+
+let loading: Promise<NextHeaders> | undefined;
+
+/**
+ * next/headers, loaded by the first call rather than imported: a module that awaits at its top
+ * could not be require()d from CommonJS. A literal import(), so that Next.js's bundler follows it
+ * (tessera is bundled into the app's server code unless listed in serverExternalPackages);
+ * without next installed, it fails with MISSING_DEPENDENCY naming it. next has no exports map:
+ * Node's resolution needs `headers.js`.
+ */
+function nextHeaders(): Promise<NextHeaders> {
+  loading ??= loadOptional(() => import('next/headers.js'), 'next', 'next');
+  return loading;
+}
 
 /** The engine of each session handed out by {@link getSession}, for {@link commitSession}. */
 const engines = new WeakMap<Session<object>, SessionEngine<object>>();
@@ -27,7 +34,7 @@ const engines = new WeakMap<Session<object>, SessionEngine<object>>();
  * `proxy.ts`, which commit.
  */
 export async function getSession<D extends object = SessionData>(engine: SessionEngine<D>): Promise<Session<D>> {
-  const jar = await cookies();
+  const jar = await (await nextHeaders()).cookies();
   const current = engine.sessionFromValue(jar.get(engine.options.cookie.name)?.value);
   engines.set(current as Session<object>, engine as SessionEngine<object>);
   return current;
@@ -57,6 +64,7 @@ export async function commitSession<D extends object = SessionData>(session: Ses
       scope: 'next',
     });
   }
+  const { cookies, headers } = await nextHeaders();
   const secure = (await headers()).get('x-forwarded-proto') === 'https';
   const { setCookie } = await engine.commit(session as Session<object>, { secure });
   if (!setCookie) return;
@@ -72,7 +80,7 @@ export async function commitSession<D extends object = SessionData>(session: Ses
   }
 }
 
-type CookieToSet = Parameters<Awaited<ReturnType<typeof cookies>>['set']>[0] & object;
+type CookieToSet = Parameters<Awaited<ReturnType<NextHeaders['cookies']>>['set']>[0] & object;
 
 /** The engine's Set-Cookie line (the `cookie` library's layout) as the object `cookies().set()` takes. */
 function cookieOf(line: string): CookieToSet {

@@ -1,7 +1,9 @@
 // Every subpath of package.json "exports", imported and used from a fresh project that installed
-// only the packed tarball (no optional peer): each either works, because it needs none at run
-// time, or fails with MISSING_DEPENDENCY naming every package it lacks and the install command,
-// never with Node's raw ERR_MODULE_NOT_FOUND. The `tessera` command says the same about commander.
+// only the packed tarball (no optional peer), and the same require()d from CommonJS: each either
+// works, because it needs none at run time, or fails with MISSING_DEPENDENCY naming every package it
+// lacks and the install command, not with Node's raw ERR_MODULE_NOT_FOUND (tessera/nestjs excepted,
+// see its imports), nor, required, with ERR_REQUIRE_ASYNC_MODULE: no module awaits at its top. The `tessera` command
+// says the same about commander.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,6 +20,11 @@ const KEY = 'a'.repeat(43);
 interface Probe {
   code: string;
   missing: string[];
+  /**
+   * It fails with Node's own ERR_MODULE_NOT_FOUND naming the first missing package, for a module
+   * that imports its framework statically (tessera/nestjs: see the comment at its imports).
+   */
+  nodeError?: true;
 }
 
 const PROBES: Record<string, Probe[]> = {
@@ -102,7 +109,7 @@ const PROBES: Record<string, Probe[]> = {
     },
   ],
   './koa': [{ code: adapter('koa'), missing: [] }],
-  './hono': [{ code: `await import('tessera/hono');`, missing: ['hono'] }],
+  './hono': [{ code: middleware('hono'), missing: ['hono'] }],
   './astro': [
     {
       code: `const { session } = await import('tessera/astro'); const { memoryStore } = await import('tessera/memory');
@@ -110,8 +117,8 @@ const PROBES: Record<string, Probe[]> = {
       missing: [],
     },
   ],
-  './h3': [{ code: `await import('tessera/h3');`, missing: ['h3'] }],
-  './nestjs': [{ code: `await import('tessera/nestjs');`, missing: ['@nestjs/common', '@nestjs/core'] }],
+  './h3': [{ code: middleware('h3'), missing: ['h3'] }],
+  './nestjs': [{ code: `await import('tessera/nestjs');`, missing: ['@nestjs/common'], nodeError: true }],
   './sveltekit': [
     {
       code: `const { session } = await import('tessera/sveltekit'); const { memoryStore } = await import('tessera/memory');
@@ -120,7 +127,14 @@ const PROBES: Record<string, Probe[]> = {
     },
   ],
   './fetch': [{ code: adapter('fetch'), missing: [] }],
-  './next': [{ code: `await import('tessera/next');`, missing: ['next'] }],
+  './next': [
+    {
+      code: `const { getSession } = await import('tessera/next'); const { SessionEngine } = await import('tessera');
+        const { memoryStore } = await import('tessera/memory');
+        await getSession(new SessionEngine({ store: memoryStore(), secrets: ['K7pq9Lm2xVb8Nw4Rt6Yz1Hc3Jd5Fg0QsE'] }));`,
+      missing: ['next'],
+    },
+  ],
   './node': [{ code: adapter('node'), missing: [] }],
   './express-session': [
     {
@@ -159,13 +173,31 @@ function adapter(name: string): string {
     entry({ store: memoryStore(), secrets: ['K7pq9Lm2xVb8Nw4Rt6Yz1Hc3Jd5Fg0QsE'] }, async () => new Response());`;
 }
 
-/** Runs a probe in the project; its outcome as the JSON it prints. */
-async function probe(dir: string, code: string): Promise<{ ok: true } | { ok: false; code?: string; message: string }> {
-  const script = `try { ${code}; console.log(JSON.stringify({ ok: true })); }
+/** Imports an adapter whose framework it loads on the first request, and runs its middleware once. */
+function middleware(name: string): string {
+  return `const { session } = await import('tessera/${name}'); const { memoryStore } = await import('tessera/memory');
+    await session({ store: memoryStore(), secrets: ['K7pq9Lm2xVb8Nw4Rt6Yz1Hc3Jd5Fg0QsE'] })({}, async () => undefined);`;
+}
+
+/**
+ * Runs a probe in the project, as an ES module, or as CommonJS with each `await import(x)` made
+ * `require(x)` (which fails for a module that awaits at its top); its outcome as the JSON it prints.
+ */
+async function probe(
+  dir: string,
+  code: string,
+  as: 'esm' | 'cjs',
+): Promise<{ ok: true } | { ok: false; code?: string; message: string }> {
+  const body = as === 'esm' ? code : code.replaceAll('await import(', 'require(');
+  const script = `try { ${body}; console.log(JSON.stringify({ ok: true })); }
     catch (e) { console.log(JSON.stringify({ ok: false, code: e.code, message: String(e.message) })); }`;
-  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, timeout: 30_000 });
+  const args = as === 'esm' ? ['--input-type=module', '-e', script] : ['-e', `(async () => { ${script} })();`];
+  const { stdout } = await run(process.execPath, args, { cwd: dir, timeout: 30_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
 }
+
+/** Node's require(esm): unflagged from 20.19 and 22.12. */
+const requiresEsm = (process.features as { require_module?: boolean }).require_module === true;
 
 describe('every subpath without its optional peers (a fresh project with only the tarball)', () => {
   let dir = '';
@@ -182,19 +214,27 @@ describe('every subpath without its optional peers (a fresh project with only th
   });
 
   for (const [subpath, probes] of Object.entries(PROBES)) {
-    for (const { code, missing } of probes) {
-      const what = missing.length > 0 ? `MISSING_DEPENDENCY naming ${missing.join(' and ')}` : 'works';
-      it(`${subpath}: ${what}`, async () => {
-        const outcome = await probe(dir, code);
-        if (missing.length === 0) {
-          assert.deepEqual(outcome, { ok: true });
-          return;
-        }
-        assert.equal(outcome.ok, false, 'the probe succeeded without its peers');
-        assert.ok(!outcome.ok);
-        assert.equal(outcome.code, 'MISSING_DEPENDENCY', outcome.message);
-        assert.match(outcome.message, new RegExp(`npm install ${missing.join(' ')}$`), outcome.message);
-      });
+    for (const [as, how] of [
+      ['esm', 'import'],
+      ['cjs', 'require()'],
+    ] as const) {
+      for (const { code, missing, nodeError } of probes) {
+        const error = nodeError ? 'ERR_MODULE_NOT_FOUND' : 'MISSING_DEPENDENCY';
+        const what = missing.length > 0 ? `${error} naming ${missing.join(' and ')}` : 'works';
+        const skip = as === 'cjs' && !requiresEsm && 'this Node has no require(esm) (Node 20.19+, 22.12+)';
+        it(`${subpath} by ${how}: ${what}`, { skip }, async () => {
+          const outcome = await probe(dir, code, as);
+          if (missing.length === 0) {
+            assert.deepEqual(outcome, { ok: true });
+            return;
+          }
+          assert.equal(outcome.ok, false, 'the probe succeeded without its peers');
+          assert.ok(!outcome.ok);
+          assert.equal(outcome.code, error, outcome.message);
+          const named = nodeError ? `Cannot find package '${missing[0]}'` : `npm install ${missing.join(' ')}$`;
+          assert.match(outcome.message, new RegExp(named), outcome.message);
+        });
+      }
     }
   }
 
