@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import * as common from '@nestjs/common';
 import type {
   ArgumentsHost,
   DynamicModule,
@@ -9,6 +8,7 @@ import type {
   ModuleMetadata,
   OptionalFactoryDependency,
 } from '@nestjs/common';
+import * as common from '@nestjs/common';
 import * as core from '@nestjs/core';
 import { SessionEngine } from '../core/engine.ts';
 import { SessionError } from '../core/errors.ts';
