@@ -126,3 +126,31 @@ export async function loadOptional<T>(load: () => Promise<T>, pkg: string, scope
     throw error;
   }
 }
+
+/** An optional peer loaded on first use: `loaded` once `load()` has settled, the same promise to every caller. */
+export interface Peer<T> {
+  readonly loaded: T | undefined;
+  load(): Promise<T>;
+}
+
+/**
+ * A framework peer an adapter loads when it first needs it, through {@link loadOptional}, instead
+ * of awaiting it at the top of its module: a module that awaits at its top cannot be require()d, so
+ * CommonJS apps could not load the adapter (see ARCHITECTURE.md).
+ */
+export function peer<T>(load: () => Promise<T>, pkg: string, scope: string): Peer<T> {
+  let loaded: T | undefined;
+  let loading: Promise<T> | undefined;
+  return {
+    get loaded() {
+      return loaded;
+    },
+    load() {
+      loading ??= loadOptional(load, pkg, scope).then((module) => {
+        loaded = module;
+        return module;
+      });
+      return loading;
+    },
+  };
+}

@@ -3,7 +3,7 @@ import type { H3Event, HTTPError as H3HTTPError, getRequestIP as h3GetRequestIP,
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
 import { SessionEngine } from '../core/engine.ts';
-import { isSessionError, loadOptional, SessionError } from '../core/errors.ts';
+import { isSessionError, peer, SessionError } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { Session, SessionData } from '../core/session.ts';
 import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
@@ -11,26 +11,18 @@ import { respondWithError } from './internal/hold.ts';
 import { WebEventSession, withSessionHeader } from './internal/web.ts';
 import { commitSession, holdWhenNeeded, sessionOf } from './node.ts';
 
-/**
- * What h3 2's events need from h3, loaded by the middleware's first h3 2 event rather than
- * imported: a module that awaits at its top could not be require()d from CommonJS. A literal
- * import(), which bundlers and Nitro's file tracing follow (a Nuxt build loading h3 by a name in
- * a variable failed at start once shipped without the project's node_modules); without h3
- * installed it fails with MISSING_DEPENDENCY naming it, not with Node's raw ERR_MODULE_NOT_FOUND.
- * This h3 need not be the one whose events arrive; h3 1 has neither HTTPError nor toResponse.
- */
-let h3: H3 | undefined;
-
+/** What h3 2's events need from h3 (h3 1 has neither HTTPError nor toResponse). */
 interface H3 {
   HTTPError: typeof H3HTTPError | undefined;
   toResponse: typeof h3ToResponse;
   getRequestIP: typeof h3GetRequestIP;
 }
 
-async function loadH3(): Promise<H3> {
-  h3 = (await loadOptional(() => import('h3'), 'h3', 'h3')) as H3;
-  return h3;
-}
+// A literal import(), which bundlers and Nitro's file tracing follow (a Nuxt build loading h3 by a
+// name in a variable failed at start once shipped without the project's node_modules), made by the
+// first h3 2 event; without h3 installed, the middleware fails with MISSING_DEPENDENCY naming it.
+// This h3 need not be the one whose events arrive.
+const h3 = peer<H3>(() => import('h3') as Promise<H3>, 'h3', 'h3');
 
 declare module 'h3' {
   interface H3EventContext {
@@ -48,7 +40,7 @@ export function useSession<D extends object = SessionData>(event: H3Event): Sess
   const current = (event.context as { session?: Session<D> }).session;
   if (!current) {
     const message = 'no session on this event: add app.use(session(engine)) before the route';
-    const HTTPError = h3?.HTTPError;
+    const HTTPError = h3.loaded?.HTTPError;
     if (HTTPError) throw new HTTPError({ status: 500, message: `[tessera] [h3] ${message}` });
     throw new SessionError('INVALID_STATE', message, { scope: 'h3' });
   }
@@ -131,10 +123,10 @@ export function session<D extends object = SessionData>(
     holdWhenNeeded(req, res, commit, (error) => respondWithError(error, req, res), vary);
     return undefined;
   };
-  const ipOf = clientIp ?? ((event: H3Event) => (h3 as H3).getRequestIP(event));
+  const ipOf = clientIp ?? ((event: H3Event) => (h3.loaded as H3).getRequestIP(event));
   return async function tesseraSession(event, next) {
     if (typeof next !== 'function') return onNode(event as unknown as NodeEvent);
-    const { toResponse } = h3 ?? (await loadH3());
+    const { toResponse } = h3.loaded ?? (await h3.load());
     const request = new WebEventSession(engine, event, event.req, ipOf);
     event.context.session = request.session as unknown as Session<SessionData>;
     let response: Response;
@@ -175,7 +167,7 @@ async function commit(
 
 /** For h3 2's events, whose h3 has `HTTPError`. */
 function toHttpError(error: unknown): unknown {
-  const HTTPError = h3?.HTTPError;
+  const HTTPError = h3.loaded?.HTTPError;
   if (!isSessionError(error) || error.status === 500 || !HTTPError) return error;
   // Given the SessionError as details, h3 takes its status and keeps it as `cause`; the message
   // (sent in h3's JSON error body) is a generic one, not the store's.

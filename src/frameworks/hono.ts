@@ -4,22 +4,14 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import * as v from 'valibot';
 import { check, func, type Same } from '../core/check.ts';
 import { type RequestContext, SessionEngine } from '../core/engine.ts';
-import { isSessionError, loadOptional } from '../core/errors.ts';
+import { isSessionError, peer } from '../core/errors.ts';
 import type { SessionOptions } from '../core/options.ts';
 import type { ClientInfo, Session, SessionData } from '../core/session.ts';
 import { commitHeader, sessionCacheHeaders, varyOn } from './internal/cache-headers.ts';
 
-/**
- * hono's HTTPException, loaded by the first request rather than imported: without hono
- * installed, the middleware fails with MISSING_DEPENDENCY naming it, not with Node's raw
- * ERR_MODULE_NOT_FOUND; and a module that awaits at its top could not be require()d from
- * CommonJS. A literal import(), which bundlers follow.
- */
-let HTTPException: typeof HonoHTTPException | undefined;
-
-async function loadHono(): Promise<void> {
-  ({ HTTPException } = await loadOptional(() => import('hono/http-exception'), 'hono', 'hono'));
-}
+// A literal import(), which bundlers follow, made by the first request; without hono installed,
+// the middleware fails with MISSING_DEPENDENCY naming it.
+const hono = peer<{ HTTPException: typeof HonoHTTPException }>(() => import('hono/http-exception'), 'hono', 'hono');
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -67,7 +59,7 @@ export function session<D extends object = SessionData>(
   const engine = engineOrOptions instanceof SessionEngine ? engineOrOptions : new SessionEngine<D>(engineOrOptions);
   const { clientIp } = check(honoOptionsSchema, options, { scope: 'hono', label: 'session' });
   return async function tesseraSession(c, next) {
-    if (HTTPException === undefined) await loadHono();
+    if (hono.loaded === undefined) await hono.load();
     const request = new HonoRequest(engine as SessionEngine<object>, c, clientIp);
     const session = request.session as Session<D>;
     c.set('session', session);
@@ -130,6 +122,6 @@ function toHttpException(error: unknown): unknown {
   if (!isSessionError(error)) return error;
   const message = error.status === 503 ? 'Service Unavailable' : 'Internal Server Error';
   // Loaded: the middleware's first step.
-  const Exception = HTTPException as typeof HonoHTTPException;
-  return new Exception(error.status as ContentfulStatusCode, { message, cause: error });
+  const { HTTPException } = hono.loaded as { HTTPException: typeof HonoHTTPException };
+  return new HTTPException(error.status as ContentfulStatusCode, { message, cause: error });
 }

@@ -1,5 +1,5 @@
 import type { SessionEngine } from '../core/engine.ts';
-import { loadOptional, SessionError } from '../core/errors.ts';
+import { peer, SessionError } from '../core/errors.ts';
 import type { Session, SessionData } from '../core/session.ts';
 
 // Route Handlers and proxy.ts / middleware.ts are Fetch handlers: tessera/fetch's wrapper is theirs.
@@ -7,19 +7,11 @@ export { type SessionFetchHandler, session } from './fetch.ts';
 
 type NextHeaders = typeof import('next/headers.js');
 
-let loading: Promise<NextHeaders> | undefined;
-
-/**
- * next/headers, loaded by the first call rather than imported: a module that awaits at its top
- * could not be require()d from CommonJS. A literal import(), so that Next.js's bundler follows it
- * (tessera is bundled into the app's server code unless listed in serverExternalPackages);
- * without next installed, it fails with MISSING_DEPENDENCY naming it. next has no exports map:
- * Node's resolution needs `headers.js`.
- */
-function nextHeaders(): Promise<NextHeaders> {
-  loading ??= loadOptional(() => import('next/headers.js'), 'next', 'next');
-  return loading;
-}
+// A literal import(), so that Next.js's bundler follows it (tessera is bundled into the app's server
+// code unless listed in serverExternalPackages), made by the first call; without next installed,
+// that call fails with MISSING_DEPENDENCY naming it. next has no exports map: Node's resolution
+// needs `headers.js`.
+const nextHeaders = peer<NextHeaders>(() => import('next/headers.js'), 'next', 'next');
 
 /** The engine of each session handed out by {@link getSession}, for {@link commitSession}. */
 const engines = new WeakMap<Session<object>, SessionEngine<object>>();
@@ -34,7 +26,7 @@ const engines = new WeakMap<Session<object>, SessionEngine<object>>();
  * `proxy.ts`, which commit.
  */
 export async function getSession<D extends object = SessionData>(engine: SessionEngine<D>): Promise<Session<D>> {
-  const jar = await (await nextHeaders()).cookies();
+  const jar = await (await nextHeaders.load()).cookies();
   const current = engine.sessionFromValue(jar.get(engine.options.cookie.name)?.value);
   engines.set(current as Session<object>, engine as SessionEngine<object>);
   return current;
@@ -64,7 +56,7 @@ export async function commitSession<D extends object = SessionData>(session: Ses
       scope: 'next',
     });
   }
-  const { cookies, headers } = await nextHeaders();
+  const { cookies, headers } = await nextHeaders.load();
   const secure = (await headers()).get('x-forwarded-proto') === 'https';
   const { setCookie } = await engine.commit(session as Session<object>, { secure });
   if (!setCookie) return;
