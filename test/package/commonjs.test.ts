@@ -5,7 +5,9 @@
 // node10 resolution, which reads `types` and `typesVersions`, never `exports`) and "module":
 // "nodenext" in a package without "type": "module". Each build type-checks under `strict` against the
 // published declarations (an @ts-expect-error proves they are not `any`) and runs: a NestJS 11 app
-// and an Express app, driven over HTTP through a login and a logout.
+// and an Express app, driven over HTTP through a login and a logout. Then Jest 30, which Nest 11's
+// starter runs, tests a Nest app with the configuration docs/frameworks/nestjs.md gives (read from
+// the page): Jest's own require() takes no ES module before Node 24.9.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -105,6 +107,56 @@ const server = app.listen(Number(process.env.PORT), () => console.log('listening
 process.on('SIGTERM', () => server.close(() => void engine.close()));
 `;
 
+const JEST_SPEC = `import 'reflect-metadata';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { Session } from 'tessera';
+import { memoryStore } from 'tessera/memory';
+import { CurrentSession, SessionModule } from 'tessera/nestjs';
+
+declare module 'tessera' {
+  interface SessionData { user: string }
+}
+
+@Controller()
+class HomeController {
+  @Get()
+  async hello(@CurrentSession() session: Session) {
+    await session.set('user', 'alice');
+    return 'hello';
+  }
+}
+
+@Module({
+  imports: [SessionModule.forRoot({ store: memoryStore(), secrets: ['${SECRET}'] })],
+  controllers: [HomeController],
+})
+class AppModule {}
+
+test('the Nest app answers with a session cookie', async () => {
+  const app = await NestFactory.create(AppModule, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  try {
+    const { port } = app.getHttpServer().address();
+    const response = await fetch(\`http://127.0.0.1:\${port}/\`);
+    expect(await response.text()).toBe('hello');
+    expect(response.headers.get('set-cookie')).toMatch(/^tessera\\.sid=/);
+  } finally {
+    await app.close();
+  }
+});
+`;
+
+/** The Jest configuration docs/frameworks/nestjs.md gives: its JSON block with transformIgnorePatterns. */
+async function documentedJestConfig(): Promise<Record<string, unknown>> {
+  const page = await readFile(path.join(ROOT, 'docs/frameworks/nestjs.md'), 'utf8');
+  const block = [...page.matchAll(/```json\n([\s\S]*?)```/g)].find((match) =>
+    match[1]?.includes('transformIgnorePatterns'),
+  );
+  assert.ok(block?.[1], 'docs/frameworks/nestjs.md has a json block with transformIgnorePatterns');
+  return JSON.parse(block[1]) as Record<string, unknown>;
+}
+
 const CHECKS = [
   { method: 'GET', path: '/', status: 200, text: 'hello stranger' },
   { method: 'POST', path: '/login', body: { type: 'form' as const, text: 'user=alice' }, status: 303 },
@@ -162,7 +214,7 @@ describe('a CommonJS TypeScript project (NestJS 11 and Express, from the packed 
         'rxjs',
         'express@5',
       ],
-      devDependencies: ['@types/express@5', '@types/node@20'],
+      devDependencies: ['@types/express@5', '@types/node@20', 'jest@30', 'ts-jest@29', '@types/jest@30'],
     });
     // freshProject makes an ES module project; this one is CommonJS, as `npm init` and Nest's starter make them.
     const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
@@ -174,6 +226,41 @@ describe('a CommonJS TypeScript project (NestJS 11 and Express, from the packed 
   });
   after(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs a Jest suite on a NestJS 11 app with the Jest configuration the NestJS page gives', async () => {
+    await mkdir(path.join(dir, 'spec'));
+    await writeFile(path.join(dir, 'spec/app.spec.ts'), JEST_SPEC);
+    // ts-jest reads tsconfig.json: Nest's decorators are TypeScript's legacy ones.
+    const tsconfig = {
+      compilerOptions: {
+        module: 'commonjs',
+        target: 'ES2022',
+        strict: true,
+        esModuleInterop: true,
+        experimentalDecorators: true,
+        emitDecoratorMetadata: true,
+        skipLibCheck: true,
+        types: ['node', 'jest'],
+      },
+      include: ['spec'],
+    };
+    await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+    const config = {
+      rootDir: 'spec',
+      testRegex: '.*\\.spec\\.ts$',
+      testEnvironment: 'node',
+      ...(await documentedJestConfig()),
+    };
+    await writeFile(path.join(dir, 'jest.config.json'), JSON.stringify(config, null, 2));
+    const jest = path.join(dir, 'node_modules/jest/bin/jest.js');
+    const { stderr } = await run(process.execPath, [jest, '--config', 'jest.config.json', '--ci'], {
+      cwd: dir,
+      timeout: 120_000,
+    }).catch((error: { stdout?: string; stderr?: string }) => {
+      throw new Error(`jest failed:\n${error.stderr ?? ''}${error.stdout ?? ''}`);
+    });
+    assert.match(stderr, /Tests:\s+1 passed, 1 total/);
   });
 
   for (const [build, module] of Object.entries(BUILDS)) {
