@@ -165,7 +165,17 @@ const CHECKS = [
   { method: 'GET', path: '/', status: 200, text: 'hello stranger' },
 ];
 
-/** The compiler options of each build: a strict project that emits CommonJS. */
+/** What every compile here shares: a strict project with Nest's legacy decorators, as Nest's starter has. */
+const COMPILER = {
+  target: 'ES2022',
+  strict: true,
+  esModuleInterop: true,
+  experimentalDecorators: true,
+  emitDecoratorMetadata: true,
+  skipLibCheck: true,
+};
+
+/** The module options of each build: both emit CommonJS. */
 const BUILDS: Record<string, Record<string, unknown>> = {
   commonjs: { module: 'commonjs' },
   nodenext: { module: 'nodenext', moduleResolution: 'nodenext' },
@@ -233,16 +243,7 @@ describe('a CommonJS TypeScript project (NestJS 11 and Express, from the packed 
     await writeFile(path.join(dir, 'spec/app.spec.ts'), JEST_SPEC);
     // ts-jest reads tsconfig.json: Nest's decorators are TypeScript's legacy ones.
     const tsconfig = {
-      compilerOptions: {
-        module: 'commonjs',
-        target: 'ES2022',
-        strict: true,
-        esModuleInterop: true,
-        experimentalDecorators: true,
-        emitDecoratorMetadata: true,
-        skipLibCheck: true,
-        types: ['node', 'jest'],
-      },
+      compilerOptions: { ...COMPILER, module: 'commonjs', types: ['node', 'jest'] },
       include: ['spec'],
     };
     await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
@@ -268,17 +269,7 @@ describe('a CommonJS TypeScript project (NestJS 11 and Express, from the packed 
       const out = `out-${build}`;
       it('type-checks against the published types and emits CommonJS', async () => {
         const tsconfig = {
-          compilerOptions: {
-            ...module,
-            target: 'ES2022',
-            strict: true,
-            esModuleInterop: true,
-            experimentalDecorators: true,
-            emitDecoratorMetadata: true,
-            skipLibCheck: true,
-            types: ['node'],
-            outDir: out,
-          },
+          compilerOptions: { ...COMPILER, ...module, types: ['node'], outDir: out },
           include: ['src'],
         };
         await writeFile(path.join(dir, `tsconfig.${build}.json`), JSON.stringify(tsconfig, null, 2));
