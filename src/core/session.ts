@@ -494,31 +494,42 @@ export class Session<D extends object = SessionData> {
   }
 
   set<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
-    // Loaded, no schema, nothing flushed at once (the usual write): no await, one settled promise.
-    if (this.#writesNow()) {
-      try {
-        this.#assertWritable('set', name);
-        this.#put(name, value);
-        return Promise.resolve();
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    return this.#setInTurns(name, value);
+    return this.#change('set', name, value);
   }
 
-  /** {@link set} with its waits: the load, the schema, an immediate flush. */
-  async #setInTurns<K extends DataKey<D>>(name: K, value: D[K]): Promise<void> {
+  delete(name: DataKey<D>): Promise<void> {
+    return this.#change('delete', name, undefined);
+  }
+
+  /**
+   * {@link set} and {@link delete} (`value` undefined). Loaded, no schema, nothing flushed at once
+   * (the usual change): no await, one settled promise; errors still arrive as rejections.
+   */
+  #change(action: 'set' | 'delete', name: string, value: unknown): Promise<void> {
+    if (!this.#changesNow()) return this.#changeInTurns(action, name, value);
+    try {
+      this.#assertWritable(action, name);
+      this.#put(name, value);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** {@link #change} with its waits: the load, the schema, an immediate flush. */
+  async #changeInTurns(action: 'set' | 'delete', name: string, value: unknown): Promise<void> {
     await this.load();
-    this.#assertWritable('set', name);
+    this.#assertWritable(action, name);
     const schema = this.#host.options.schema;
-    let stored: unknown = value;
+    let stored = value;
     if (schema) {
       const next = { ...this.#data, [name]: value };
       if (value === undefined) delete next[name];
-      // What the schema gives back is what is kept (a transform's output, typed as it says).
-      stored = (await validate(schema, next, invalidData))[name];
-      this.#assertWritable('set', name);
+      const output = await validate(schema, next, invalidData);
+      // What the schema gives back for a set is what is kept (a transform's output, typed as it
+      // says); a delete removes the key whatever the schema would default it to.
+      if (action === 'set') stored = output[name];
+      this.#assertWritable(action, name);
     }
     this.#put(name, stored);
     await this.#changed();
@@ -536,37 +547,10 @@ export class Session<D extends object = SessionData> {
    * session loaded, or loaded at once now (a new session, a record held in memory). Otherwise
    * the load is under way for the change to wait on.
    */
-  #writesNow(): boolean {
+  #changesNow(): boolean {
     const { options } = this.#host;
     if (options.schema !== null || options.flush === 'immediate') return false;
     return this.#state !== 'idle' || this.#startLoad() === undefined;
-  }
-
-  delete(name: DataKey<D>): Promise<void> {
-    if (this.#writesNow()) {
-      try {
-        this.#assertWritable('delete', name);
-        this.#put(name, undefined);
-        return Promise.resolve();
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    return this.#deleteInTurns(name);
-  }
-
-  async #deleteInTurns(name: DataKey<D>): Promise<void> {
-    await this.load();
-    this.#assertWritable('delete', name);
-    const schema = this.#host.options.schema;
-    if (schema) {
-      const next = { ...this.#data };
-      delete next[name];
-      await validate(schema, next, invalidData);
-      this.#assertWritable('delete', name);
-    }
-    this.#put(name, undefined);
-    await this.#changed();
   }
 
   /** Removes every key (the session itself stays; use `destroy()` to end it). */
